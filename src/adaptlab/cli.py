@@ -1,0 +1,138 @@
+"""The `adaptlab` command line. Every user error prints one line and exits with code 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from adaptlab.errors import AdaptlabError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="adaptlab: in-context learning vs fine-tuning vs both — accuracy and cost.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Make, inspect and validate datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+
+
+def _parse_params(items: list[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise AdaptlabError(f"--set {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        parsed: Any = value
+        for cast in (int, float):
+            try:
+                parsed = cast(value)
+                break
+            except ValueError:
+                continue
+        if value.lower() in ("true", "false"):
+            parsed = value.lower() == "true"
+        params[key.replace("-", "_")] = parsed
+    return params
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List the datasets adaptlab can make."""
+    from adaptlab.data.registry import GENERATORS, generator
+
+    table = Table("name", "version", "description")
+    for name in GENERATORS:
+        module = generator(name)
+        table.add_row(name, module.VERSION, module.DESCRIPTION.split("\n")[0])
+    console.print(table)
+
+
+@data_app.command("make")
+def data_make(
+    name: Annotated[str, typer.Argument(help="dataset name (see `adaptlab data list`)")],
+    out: Annotated[Path, typer.Option("--out", help="output folder")],
+    seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="generator option KEY=VALUE")] = None,
+) -> None:
+    """Generate a dataset into a folder."""
+    from adaptlab.data.registry import make_dataset
+
+    with progress() as bar:
+
+        def track(items: Iterable[T], description: str = "") -> Iterable[T]:
+            return bar.track(items, description=f"{name}: {description}")
+
+        manifest = make_dataset(name, seed, out, _parse_params(set_), track=track)
+    splits = ", ".join(f"{s}={n}" for s, n in manifest.splits.items())
+    console.print(f"{name} (seed {seed}) → {out}: {manifest.documents} documents, {splits}")
+
+
+@data_app.command("show")
+def data_show(
+    folder: Annotated[Path, typer.Argument(help="dataset folder")],
+    examples: Annotated[int, typer.Option(help="examples to show per split")] = 2,
+) -> None:
+    """Counts per split, chance levels and a few examples."""
+    from adaptlab.data.io import load_dataset
+
+    ds = load_dataset(folder)
+    console.print(f"[bold]{ds.name}[/] — {folder}: {len(ds.documents)} documents, {len(ds.oracle)} oracle")
+    if ds.manifest and ds.manifest.description:
+        console.print(ds.manifest.description.split("\n")[0])
+    table = Table("split", "questions", "choices", "chance")
+    for split in ds.splits:
+        qs = ds.split(split)
+        n_choices = sorted({len(q.choices) for q in qs})
+        table.add_row(split, str(len(qs)), "/".join(map(str, n_choices)), f"{ds.chance(split):.3f}")
+    console.print(table)
+    for doc in ds.documents[:examples]:
+        console.print(f"[dim]document {doc.id}:[/] {doc.text}", markup=True, highlight=False)
+    for split in ds.splits:
+        for q in ds.split(split)[:examples]:
+            console.print(f"[dim]{split} {q.id}:[/] {q.prompt!r}", highlight=False)
+            for i, choice in enumerate(q.choices):
+                mark = "✓" if i == q.answer else " "
+                console.print(f"    {mark} {choice!r}", highlight=False, markup=False)
+
+
+@data_app.command("validate")
+def data_validate(path: Annotated[Path, typer.Argument(help="dataset folder or one JSONL file")]) -> None:
+    """Check a dataset folder or JSONL file against adaptlab's schema."""
+    from adaptlab.data.io import validate_path
+
+    console.print(validate_path(path), highlight=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except AdaptlabError as e:
+        err_console.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted", highlight=False)
+        sys.exit(130)

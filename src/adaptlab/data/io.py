@@ -1,0 +1,239 @@
+"""Dataset folders on disk: `documents.jsonl`, `questions.jsonl`, optional `oracle.jsonl`, and `manifest.json`.
+
+Loading validates everything and reports the first problem as one line naming the file, the line and the problem
+(an `AdaptlabError`). Writing is deterministic: the same records give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from adaptlab.data.records import Dataset, Document, Generated, Manifest, Question
+from adaptlab.errors import AdaptlabError
+
+DOCUMENTS = "documents.jsonl"
+QUESTIONS = "questions.jsonl"
+ORACLE = "oracle.jsonl"
+MANIFEST = "manifest.json"
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def _dump_line(record: BaseModel) -> str:
+    data = record.model_dump(exclude_defaults=True)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_jsonl(path: Path, records: list[BaseModel]) -> str:
+    """Write records one per line; return the file's sha256."""
+    text = "".join(_dump_line(r) + "\n" for r in records)
+    data = text.encode("utf-8")
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    kind = first["type"]
+    if kind == "missing":
+        return f"missing field {loc!r}"
+    if kind == "extra_forbidden":
+        return f"unknown field {loc!r}"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise AdaptlabError(f"{path}: file not found") from None
+    except OSError as e:
+        raise AdaptlabError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise AdaptlabError(f"{path}:{line}: not UTF-8 text (byte {raw[e.start]:#04x})") from None
+    if not text.strip():
+        raise AdaptlabError(f"{path}: file is empty")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            yield number, line
+
+
+def read_jsonl(path: Path, model: type[R]) -> list[R]:
+    """Read and validate a JSONL file of `model` records; ids must be unique within the file."""
+    records: list[R] = []
+    seen: dict[str, int] = {}
+    for number, line in _lines(path):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise AdaptlabError(f"{path}:{number}: bad JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise AdaptlabError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+        try:
+            record = model.model_validate(obj, strict=True)
+        except ValidationError as e:
+            raise AdaptlabError(f"{path}:{number}: {_describe(e)}") from None
+        rid = record.id  # type: ignore[attr-defined]
+        if rid in seen:
+            raise AdaptlabError(f"{path}:{number}: duplicate id {rid!r} (first on line {seen[rid]})")
+        seen[rid] = number
+        records.append(record)
+    return records
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_manifest(
+    name: str, version: str, seed: int | None, generated: Generated, files: dict[str, str], description: str = ""
+) -> Manifest:
+    counts: dict[str, int] = {}
+    chance: dict[str, float] = {}
+    for q in generated.questions:
+        counts[q.split] = counts.get(q.split, 0) + 1
+        chance[q.split] = chance.get(q.split, 0.0) + q.chance
+    return Manifest(
+        name=name,
+        generator_version=version,
+        seed=seed,
+        params=generated.params,
+        description=description,
+        documents=len(generated.documents),
+        oracle=len(generated.oracle),
+        splits=counts,
+        chance={s: round(chance[s] / counts[s], 6) for s in counts},
+        files=files,
+    )
+
+
+def write_dataset(
+    out: Path, name: str, version: str, seed: int | None, generated: Generated, description: str = ""
+) -> Manifest:
+    """Validate ids and write a dataset folder; returns its manifest."""
+    for kind, records in (("document", generated.documents), ("question", generated.questions)):
+        ids = [r.id for r in records]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise AdaptlabError(f"{name}: duplicate {kind} id {dup!r} from the generator")
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        DOCUMENTS: write_jsonl(out / DOCUMENTS, generated.documents),
+        QUESTIONS: write_jsonl(out / QUESTIONS, generated.questions),
+    }
+    if generated.oracle:
+        files[ORACLE] = write_jsonl(out / ORACLE, generated.oracle)
+    elif (out / ORACLE).exists():
+        (out / ORACLE).unlink()
+    manifest = build_manifest(name, version, seed, generated, files, description)
+    (out / MANIFEST).write_text(json.dumps(manifest.model_dump(), indent=2, ensure_ascii=False) + "\n")
+    return manifest
+
+
+def read_manifest(path: Path) -> Manifest:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise AdaptlabError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise AdaptlabError(f"{path}:{e.lineno}: bad JSON ({e.msg})") from None
+    if not isinstance(obj, dict):
+        raise AdaptlabError(f"{path}: expected a JSON object")
+    try:
+        return Manifest.model_validate(obj)
+    except ValidationError as e:
+        raise AdaptlabError(f"{path}: {_describe(e)}") from None
+
+
+def load_dataset(folder: Path | str) -> Dataset:
+    """Load and validate a dataset folder. A folder without manifest.json (a user's own data) is accepted."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise AdaptlabError(f"{folder}: no such dataset folder")
+    if not folder.is_dir():
+        raise AdaptlabError(f"{folder}: not a folder (a dataset is a folder with {DOCUMENTS} and {QUESTIONS})")
+    manifest = read_manifest(folder / MANIFEST) if (folder / MANIFEST).exists() else None
+    for required in (DOCUMENTS, QUESTIONS):
+        if not (folder / required).exists():
+            raise AdaptlabError(f"{folder / required}: file not found")
+    if manifest is not None:
+        for fname in manifest.files:
+            if not (folder / fname).exists():
+                raise AdaptlabError(f"{folder / fname}: listed in {MANIFEST} but missing")
+    documents = read_jsonl(folder / DOCUMENTS, Document)
+    questions = read_jsonl(folder / QUESTIONS, Question)
+    oracle = read_jsonl(folder / ORACLE, Document) if (folder / ORACLE).exists() else []
+    if manifest is not None:
+        _check_against_manifest(folder, manifest, documents, questions)
+    name = manifest.name if manifest else folder.name
+    return Dataset(name=name, documents=documents, questions=questions, oracle=oracle, manifest=manifest)
+
+
+def _check_against_manifest(
+    folder: Path, manifest: Manifest, documents: list[Document], questions: list[Question]
+) -> None:
+    qpath = folder / QUESTIONS
+    for number, q in enumerate(questions, start=1):
+        if q.split not in manifest.splits:
+            known = ", ".join(sorted(manifest.splits))
+            line = _line_of(qpath, number)
+            raise AdaptlabError(f"{qpath}:{line}: unknown split {q.split!r} (manifest has: {known})")
+    counts: dict[str, int] = {}
+    for q in questions:
+        counts[q.split] = counts.get(q.split, 0) + 1
+    if counts != manifest.splits:
+        raise AdaptlabError(f"{qpath}: counts per split {counts} differ from {MANIFEST} {manifest.splits}")
+    if len(documents) != manifest.documents:
+        raise AdaptlabError(
+            f"{folder / DOCUMENTS}: {len(documents)} documents but {MANIFEST} says {manifest.documents}"
+        )
+    for fname, digest in manifest.files.items():
+        if _sha256(folder / fname) != digest:
+            raise AdaptlabError(f"{folder / fname}: sha256 differs from {MANIFEST} (edited after generation?)")
+
+
+def _line_of(path: Path, record_number: int) -> int:
+    """The file line of the n-th non-blank record."""
+    for i, (line_number, _) in enumerate(_lines(path), start=1):
+        if i == record_number:
+            return line_number
+    return record_number
+
+
+def validate_path(path: Path | str) -> str:
+    """Validate a dataset folder or one JSONL file; return a one-line summary."""
+    path = Path(path)
+    if path.is_dir():
+        ds = load_dataset(path)
+        splits = ", ".join(f"{s}={len(ds.split(s))}" for s in ds.splits)
+        return f"{path}: ok — {len(ds.documents)} documents, {len(ds.questions)} questions ({splits})"
+    if not path.exists():
+        raise AdaptlabError(f"{path}: no such file or folder")
+    model: type[BaseModel] = Question if _looks_like_questions(path) else Document
+    records = read_jsonl(path, model)
+    return f"{path}: ok — {len(records)} {'questions' if model is Question else 'documents'}"
+
+
+def _looks_like_questions(path: Path) -> bool:
+    if "question" in path.name:
+        return True
+    if "document" in path.name or "oracle" in path.name:
+        return False
+    for _, line in _lines(path):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            return False
+        return isinstance(obj, dict) and ("choices" in obj or "answer" in obj)
+    return False

@@ -1,0 +1,138 @@
+"""The record types every dataset, method and evaluator shares.
+
+A dataset is training text (`Document`) plus multiple-choice test questions (`Question`). The choices are never
+shown in the prompt: each one is scored as the continuation `prompt + " " + choice` (lm-evaluation-harness's
+default target delimiter), so a prompt never ends with whitespace and a choice never starts with it.
+Optionally a dataset also carries `oracle` documents: valid inferences from the training facts, written as
+sentences by the generator (the control for augmented fine-tuning).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SPLIT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Document(BaseModel):
+    """A piece of training text."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    source_fact_ids: list[str] = Field(default_factory=list)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("text is blank")
+        return v
+
+
+class Question(BaseModel):
+    """A multiple-choice question scored by the likelihood of each choice as a continuation of `prompt`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    prompt: str = Field(min_length=1)
+    choices: list[str]
+    answer: int
+    split: str
+    # Text that belongs before the prompt whatever the method (e.g. a task framing); not the knowledge itself.
+    context_hint: str | None = None
+    # The generator's ids of the facts this question depends on (for analysis and retrieval diagnostics).
+    source_fact_ids: list[str] = Field(default_factory=list)
+
+    @field_validator("choices")
+    @classmethod
+    def _choices_ok(cls, v: list[str]) -> list[str]:
+        if len(v) < 2:
+            raise ValueError(f"needs at least 2 choices, got {len(v)}")
+        if any(not c.strip() for c in v):
+            raise ValueError("a choice is empty")
+        if len(set(v)) != len(v):
+            raise ValueError("choices repeat")
+        if any(c != c.strip() for c in v):
+            raise ValueError("a choice starts or ends with whitespace (the delimiter ' ' is added when scoring)")
+        return v
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_ok(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("prompt is blank")
+        if v != v.rstrip():
+            raise ValueError("prompt ends with whitespace (the delimiter ' ' is added when scoring)")
+        return v
+
+    @field_validator("split")
+    @classmethod
+    def _split_ok(cls, v: str) -> str:
+        if not SPLIT_NAME.match(v):
+            raise ValueError(f"split {v!r} is not a lowercase identifier")
+        return v
+
+    @model_validator(mode="after")
+    def _answer_in_range(self) -> Question:
+        if not 0 <= self.answer < len(self.choices):
+            raise ValueError(f"answer index {self.answer} is out of range for {len(self.choices)} choices")
+        return self
+
+    @property
+    def chance(self) -> float:
+        return 1.0 / len(self.choices)
+
+
+class Manifest(BaseModel):
+    """What a dataset folder holds, how it was made, and checksums of its files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    generator_version: str
+    seed: int | None = None
+    params: dict[str, int | float | str | bool] = Field(default_factory=dict)
+    description: str = ""
+    documents: int
+    oracle: int = 0
+    splits: dict[str, int]
+    chance: dict[str, float]
+    files: dict[str, str]
+
+
+@dataclass
+class Dataset:
+    """A loaded, validated dataset."""
+
+    name: str
+    documents: list[Document]
+    questions: list[Question]
+    oracle: list[Document] = field(default_factory=list)
+    manifest: Manifest | None = None
+
+    @property
+    def splits(self) -> list[str]:
+        return list(dict.fromkeys(q.split for q in self.questions))
+
+    def split(self, name: str) -> list[Question]:
+        return [q for q in self.questions if q.split == name]
+
+    def chance(self, split: str) -> float:
+        qs = self.split(split)
+        return sum(q.chance for q in qs) / len(qs)
+
+
+@dataclass
+class Generated:
+    """What a dataset generator returns; `make_dataset` turns it into files and a manifest."""
+
+    documents: list[Document]
+    questions: list[Question]
+    oracle: list[Document] = field(default_factory=list)
+    params: dict[str, int | float | str | bool] = field(default_factory=dict)
