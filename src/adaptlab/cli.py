@@ -25,7 +25,7 @@ app = typer.Typer(
 data_app = typer.Typer(help="Make, inspect and validate datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
 
@@ -125,6 +125,88 @@ def data_validate(path: Annotated[Path, typer.Argument(help="dataset folder or o
     from adaptlab.data.io import validate_path
 
     console.print(validate_path(path), highlight=False)
+
+
+@data_app.command("export-lm-eval")
+def data_export_lm_eval(
+    folder: Annotated[Path, typer.Argument(help="dataset folder")],
+    out: Annotated[Path, typer.Option("--out", help="task folder for lm-eval's --include_path")],
+    with_context: Annotated[bool, typer.Option(help="put all training documents before every prompt (ICL)")] = False,
+) -> None:
+    """Export a dataset as lm-evaluation-harness multiple_choice tasks (one per split)."""
+    from adaptlab.data.export import export_lm_eval
+    from adaptlab.data.io import load_dataset
+    from adaptlab.methods.icl import SEPARATOR, build_context
+
+    ds = load_dataset(folder)
+    prefix = build_context(ds.documents) + SEPARATOR if with_context else ""
+    names = export_lm_eval(ds, out, prefix)
+    console.print(f"wrote {len(names)} tasks to {out}: {', '.join(names)}", highlight=False)
+    console.print(f"run: lm_eval --model hf --model_args pretrained=MODEL_DIR --include_path {out} --tasks {names[0]}",
+                  highlight=False)
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[str, typer.Option("--model", help="alias (tiny, smollm2), local folder, .gguf file or hub id")],
+    data: Annotated[Path, typer.Option("--data", help="dataset folder")],
+    method: Annotated[str, typer.Option("--method", help="pretrained | icl | rag")] = "pretrained",
+    out: Annotated[Path, typer.Option("--out", help="results folder (results.sqlite)")] = Path("out/eval"),
+    seed: Annotated[int, typer.Option(help="seed (ICL subsampling)")] = 0,
+    k: Annotated[int, typer.Option("--k", help="documents retrieved per question (rag)")] = 8,
+    retriever: Annotated[str, typer.Option(help="bm25 | dense (rag)")] = "bm25",
+    icl_fraction: Annotated[float, typer.Option(help="use at most this fraction of documents in context")] = 1.0,
+    max_context_tokens: Annotated[int | None, typer.Option(help="cap on context tokens")] = None,
+    limit: Annotated[int | None, typer.Option(help="first N questions of each split only")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    dtype: Annotated[str | None, typer.Option(help="float32 | bfloat16 | float16")] = None,
+) -> None:
+    """Score a model on a dataset with one method; accuracy per split, and what it cost."""
+    from adaptlab.data.io import load_dataset
+    from adaptlab.experiment import run_experiment
+    from adaptlab.methods import MethodOptions, get_method
+    from adaptlab.models.registry import load_model
+    from adaptlab.report.tables import print_run
+    from adaptlab.store import Store
+
+    ds = load_dataset(data)
+    if limit is not None:
+        ds = ds.limited(limit)
+    options = MethodOptions(k=k, retriever=retriever, icl_fraction=icl_fraction, max_context_tokens=max_context_tokens)
+    get_method(method, options)  # unknown method: fail before loading the model
+    lm = load_model(model, device=device, dtype=dtype)
+    with progress() as bar:
+        task = bar.add_task(f"{method} on {ds.name}", total=len(ds.questions))
+        result = run_experiment(lm, model, ds, method, seed, options, out,
+                                progress=lambda n: bar.advance(task, n))
+    with Store(out / "results.sqlite") as store:
+        store.save(result)
+    print_run(console, result)
+    console.print(f"stored in {out / 'results.sqlite'} as run {result.run_id}", highlight=False)
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="where datasets and results go")] = Path("out/demo"),
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+) -> None:
+    """The main job: make every dataset and show what is in it."""
+    from adaptlab.data.registry import GENERATORS, make_dataset
+
+    with progress() as bar:
+        def track(items: Iterable[T], description: str = "") -> Iterable[T]:
+            return bar.track(items, description=description)
+
+        made = []
+        for name in GENERATORS:
+            try:
+                make_dataset(name, seed, out / "data" / name, track=track)
+                made.append(name)
+            except AdaptlabError as e:  # e.g. the reversal-curse source files are not beside this checkout
+                err_console.print(f"skipped {name}: {e}", highlight=False, markup=False)
+    for name in made:
+        console.rule(name)
+        data_show(out / "data" / name, examples=1)
 
 
 def main() -> None:

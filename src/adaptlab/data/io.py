@@ -183,6 +183,9 @@ def load_dataset(folder: Path | str) -> Dataset:
 def _check_against_manifest(
     folder: Path, manifest: Manifest, documents: list[Document], questions: list[Question]
 ) -> None:
+    for fname, digest in manifest.files.items():
+        if _sha256(folder / fname) != digest:
+            raise AdaptlabError(f"{folder / fname}: sha256 differs from {MANIFEST} (edited after generation?)")
     qpath = folder / QUESTIONS
     for number, q in enumerate(questions, start=1):
         if q.split not in manifest.splits:
@@ -198,9 +201,6 @@ def _check_against_manifest(
         raise AdaptlabError(
             f"{folder / DOCUMENTS}: {len(documents)} documents but {MANIFEST} says {manifest.documents}"
         )
-    for fname, digest in manifest.files.items():
-        if _sha256(folder / fname) != digest:
-            raise AdaptlabError(f"{folder / fname}: sha256 differs from {MANIFEST} (edited after generation?)")
 
 
 def _line_of(path: Path, record_number: int) -> int:

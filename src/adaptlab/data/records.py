@@ -123,6 +123,11 @@ class Dataset:
     def split(self, name: str) -> list[Question]:
         return [q for q in self.questions if q.split == name]
 
+    def limited(self, per_split: int) -> Dataset:
+        """The same dataset with only the first `per_split` questions of each split."""
+        kept = [q for s in self.splits for q in self.split(s)[:per_split]]
+        return Dataset(self.name, self.documents, kept, self.oracle, self.manifest)
+
     def chance(self, split: str) -> float:
         qs = self.split(split)
         return sum(q.chance for q in qs) / len(qs)

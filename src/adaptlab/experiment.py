@@ -1,0 +1,53 @@
+"""One experiment run: a model × a dataset × a method × a seed → a `RunResult` (scores, metrics, costs)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from adaptlab.data.records import Dataset
+from adaptlab.evaluate import accuracy_rows, query_cost, score_questions, score_rows, scoring_cost
+from adaptlab.methods import MethodOptions, get_method
+from adaptlab.models.base import LanguageModel
+from adaptlab.store import RunResult
+
+
+def run_id(model: str, dataset: str, method: str, seed: int, config: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return f"{model}|{dataset}|{method}|seed{seed}|{digest}"
+
+
+def run_experiment(
+    model: LanguageModel,
+    model_name: str,
+    dataset: Dataset,
+    method_name: str,
+    seed: int,
+    options: MethodOptions,
+    workdir: Path,
+    progress: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Prepare the method, score every test question, and collect metrics and costs."""
+    config = {"method_options": asdict(options)}
+    method = get_method(method_name, options)
+    prepared = method.prepare(model, dataset, seed=seed, workdir=workdir)
+    questions = dataset.questions
+    scores, stats = score_questions(prepared.model, questions, prepared.contexts, progress)
+    deployment = query_cost(prepared.model, questions, prepared.contexts)
+    costs = [*prepared.costs, deployment, scoring_cost(stats, len(questions))]
+    return RunResult(
+        run_id=run_id(model_name, dataset.name, method_name, seed, config),
+        model=model_name,
+        dataset=dataset.name,
+        method=method_name,
+        seed=seed,
+        config=config,
+        scores=score_rows(questions, scores),
+        metrics=accuracy_rows(questions, scores),
+        costs=costs,
+        info=prepared.info,
+    )

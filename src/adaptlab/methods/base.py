@@ -1,0 +1,45 @@
+"""The one interface every adaptation method implements.
+
+`prepare` may fine-tune, augment or build an index (metering its own one-off cost), and returns the model to
+score with and the context each test question gets. Evaluation is then the same for every method.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adaptlab.data.records import Dataset
+from adaptlab.models.base import LanguageModel
+from adaptlab.store import CostRow
+
+
+@dataclass
+class Prepared:
+    model: LanguageModel
+    contexts: list[str]  # one per test question, aligned with dataset.questions
+    info: dict[str, Any] = field(default_factory=dict)  # what the method decided (documents used, k, ...)
+    costs: list[CostRow] = field(default_factory=list)  # one-off costs of preparing
+
+
+@dataclass
+class MethodOptions:
+    """Knobs shared by methods; each method reads the ones it needs."""
+
+    k: int = 8  # documents retrieved per question (rag)
+    retriever: str = "bm25"  # bm25 | dense
+    icl_fraction: float = 1.0  # use at most this fraction of the documents in context (the paper: 1/8 on its largest)
+    max_context_tokens: int | None = None  # cap on the context below the model's window (CPU budgets)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Method(ABC):
+    name: str
+
+    def __init__(self, options: MethodOptions | None = None):
+        self.options = options or MethodOptions()
+
+    @abstractmethod
+    def prepare(self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path) -> Prepared: ...

@@ -1,0 +1,91 @@
+"""`icl`: all training documents in context, then the question (as the paper does).
+
+Documents are joined with a blank line between them, in dataset order. When they do not fit the model's context
+window (after room for the chat template, the longest question and its longest choice), a random subset that fits
+is used — drawn deterministically from the seed, kept in dataset order — and the fraction used is recorded.
+`icl_fraction` forces a smaller subset (the paper subsamples its largest datasets 8×: `icl_fraction=0.125`).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from adaptlab.data.records import Dataset, Document, Question
+from adaptlab.errors import AdaptlabError
+from adaptlab.evaluate import question_text
+from adaptlab.methods.base import Method, Prepared
+from adaptlab.models.base import LanguageModel
+
+SEPARATOR = "\n\n"
+MARGIN_TOKENS = 8
+
+
+def suffix_budget(model: LanguageModel, questions: list[Question]) -> int:
+    """Tokens the longest question plus its longest choice needs after the context."""
+    longest = 0
+    for q in questions:
+        text = question_text(q)
+        longest = max(longest, model.count_tokens(text + " " + max(q.choices, key=len)))
+    return longest + MARGIN_TOKENS
+
+
+def context_budget(model: LanguageModel, questions: list[Question], cap: int | None = None) -> int:
+    budget = model.context_window - suffix_budget(model, questions) - model.count_tokens(model.render_prefix(""))
+    if cap is not None:
+        budget = min(budget, cap)
+    if budget <= 0:
+        raise AdaptlabError(
+            f"model {model.name}: context window {model.context_window} leaves no room for documents "
+            "after the question; use a model with a longer context"
+        )
+    return budget
+
+
+def fit_documents(
+    model: LanguageModel, documents: list[Document], budget: int, seed: int, fraction: float = 1.0
+) -> list[Document]:
+    """The documents that go in context: all if they fit (and fraction is 1), else a seeded random subset."""
+    if not 0 < fraction <= 1:
+        raise AdaptlabError(f"icl fraction must be in (0, 1], got {fraction}")
+    sep = model.count_tokens(SEPARATOR) if SEPARATOR.strip() else 1
+    lengths = [model.count_tokens(d.text) + sep for d in documents]
+    order = list(range(len(documents)))
+    limit = max(1, round(fraction * len(documents)))
+    if sum(lengths) <= budget and limit == len(documents):
+        return list(documents)
+    random.Random(f"icl-{seed}").shuffle(order)
+    chosen, used = [], 0
+    for i in order:
+        if len(chosen) >= limit:
+            break
+        if used + lengths[i] <= budget:
+            chosen.append(i)
+            used += lengths[i]
+    return [documents[i] for i in sorted(chosen)]
+
+
+def build_context(documents: list[Document]) -> str:
+    return SEPARATOR.join(d.text for d in documents)
+
+
+class InContext(Method):
+    name = "icl"
+
+    def prepare(self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path) -> Prepared:
+        budget = context_budget(model, dataset.questions, self.options.max_context_tokens)
+        docs = fit_documents(model, dataset.documents, budget, seed, self.options.icl_fraction)
+        context = build_context(docs)
+        # Tokenization across separators can differ slightly from the per-document count: trim until it fits.
+        while len(docs) > 1 and model.count_tokens(model.render_prefix(context)) > budget + model.count_tokens(
+            model.render_prefix("")
+        ):
+            docs = docs[:-1]
+            context = build_context(docs)
+        info = {
+            "documents_used": len(docs),
+            "documents_total": len(dataset.documents),
+            "fraction_used": round(len(docs) / len(dataset.documents), 4),
+            "context_tokens": model.count_tokens(model.render_prefix(context)),
+        }
+        return Prepared(model=model, contexts=[context] * len(dataset.questions), info=info)

@@ -1,0 +1,47 @@
+"""`rag`: per question, the top-k training documents by a retriever (BM25 or a dense embedder), then ICL over those.
+
+The query is the question's prompt (choices are never shown). Retrieved documents are placed in retrieval order,
+best first. Building the index is the method's one-off cost; embedding the query is part of the per-query cost
+but is negligible next to the language model and is not counted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adaptlab.costs import metered
+from adaptlab.data.records import Dataset
+from adaptlab.evaluate import question_text
+from adaptlab.methods.base import Method, Prepared
+from adaptlab.methods.icl import build_context, context_budget
+from adaptlab.models.base import LanguageModel
+from adaptlab.retrieval import make_retriever
+from adaptlab.store import CostRow
+
+
+class Retrieved(Method):
+    name = "rag"
+
+    def prepare(self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path) -> Prepared:
+        with metered() as meter:
+            retriever = make_retriever(self.options.retriever, [d.text for d in dataset.documents])
+            hits = retriever.top_k([question_text(q) for q in dataset.questions], self.options.k)
+        budget = context_budget(model, dataset.questions, self.options.max_context_tokens)
+        contexts = []
+        for ranked in hits:
+            docs = [dataset.documents[i] for i in ranked]
+            while len(docs) > 1 and model.count_tokens(build_context(docs)) > budget:
+                docs = docs[:-1]
+            contexts.append(build_context(docs))
+        info = {"retriever": self.options.retriever, "k": self.options.k}
+        # How often the retrieved set contains a document stating a fact the question depends on.
+        needed = [set(q.source_fact_ids) for q in dataset.questions]
+        if any(needed):
+            found = sum(
+                bool(need & {f for i in ranked for f in dataset.documents[i].source_fact_ids})
+                for need, ranked in zip(needed, hits, strict=True)
+                if need
+            )
+            info["recall_any_fact"] = round(found / sum(1 for n in needed if n), 4)
+        cost = CostRow(phase="index", kind="one_off", seconds=meter.seconds, peak_memory_bytes=meter.peak_memory_bytes)
+        return Prepared(model=model, contexts=contexts, info=info, costs=[cost])

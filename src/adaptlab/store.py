@@ -1,0 +1,185 @@
+"""Results in SQLite: one row per question × choice (so any analysis can be redone without the model), metrics per
+split, and the cost of every phase. A run's rows are written in one transaction together with its `done` mark,
+so a run is either completely stored or not at all: an interrupted job (even `kill -9`) resumes by skipping the
+runs marked done, and never stores a result twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, model TEXT NOT NULL, dataset TEXT NOT NULL, method TEXT NOT NULL, seed INTEGER NOT NULL,
+    config TEXT NOT NULL, info TEXT NOT NULL, finished REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scores (
+    run_id TEXT NOT NULL, question_id TEXT NOT NULL, split TEXT NOT NULL, choice INTEGER NOT NULL,
+    is_answer INTEGER NOT NULL, logprob REAL NOT NULL, n_tokens INTEGER NOT NULL, n_chars INTEGER NOT NULL,
+    PRIMARY KEY (run_id, question_id, choice)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL, split TEXT NOT NULL, metric TEXT NOT NULL, accuracy REAL NOT NULL, stderr REAL NOT NULL,
+    chance REAL NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (run_id, split, metric)
+);
+CREATE TABLE IF NOT EXISTS costs (
+    run_id TEXT NOT NULL, phase TEXT NOT NULL, kind TEXT NOT NULL, tokens_processed INTEGER NOT NULL,
+    tokens_reused INTEGER NOT NULL, tokens_trained INTEGER NOT NULL, tokens_generated INTEGER NOT NULL,
+    flops REAL NOT NULL, seconds REAL NOT NULL, peak_memory_bytes INTEGER NOT NULL, queries INTEGER NOT NULL,
+    PRIMARY KEY (run_id, phase)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    question_id: str
+    split: str
+    choice: int
+    is_answer: bool
+    logprob: float
+    n_tokens: int
+    n_chars: int
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    split: str
+    metric: str  # "sum", "per_token" or "per_char": how choice log-likelihoods are normalised before argmax
+    accuracy: float
+    stderr: float
+    chance: float
+    n: int
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """What one phase consumed. kind: "one_off" (augmentation, fine-tuning, indexing) or "per_query" (totals over
+    `queries` test queries; divide for the cost of one)."""
+
+    phase: str
+    kind: str
+    tokens_processed: int = 0
+    tokens_reused: int = 0
+    tokens_trained: int = 0
+    tokens_generated: int = 0
+    flops: float = 0.0
+    seconds: float = 0.0
+    peak_memory_bytes: int = 0
+    queries: int = 0
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    model: str
+    dataset: str
+    method: str
+    seed: int
+    config: dict[str, Any]
+    scores: list[ScoreRow]
+    metrics: list[MetricRow]
+    costs: list[CostRow]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Store:
+    """A results database file; safe to reopen after an interruption."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._db:
+            yield self._db
+
+    def is_done(self, run_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+
+    def save(self, result: RunResult) -> None:
+        """Store a whole run atomically (replacing any earlier partial rows of the same run id)."""
+        with self._transaction() as db:
+            for table in ("scores", "metrics", "costs", "runs"):
+                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (result.run_id,))
+            db.executemany(
+                "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(result.run_id, s.question_id, s.split, s.choice, int(s.is_answer), s.logprob, s.n_tokens,
+                  s.n_chars) for s in result.scores],
+            )
+            db.executemany(
+                "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(result.run_id, m.split, m.metric, m.accuracy, m.stderr, m.chance, m.n) for m in result.metrics],
+            )
+            db.executemany(
+                "INSERT INTO costs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(result.run_id, c.phase, c.kind, c.tokens_processed, c.tokens_reused, c.tokens_trained,
+                  c.tokens_generated, c.flops, c.seconds, c.peak_memory_bytes, c.queries) for c in result.costs],
+            )
+            db.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (result.run_id, result.model, result.dataset, result.method, result.seed,
+                 json.dumps(result.config, sort_keys=True), json.dumps(result.info, sort_keys=True), time.time()),
+            )
+
+    def runs(self) -> list[dict[str, Any]]:
+        cur = self._db.execute("SELECT run_id, model, dataset, method, seed, config, info FROM runs ORDER BY run_id")
+        return [
+            {"run_id": r[0], "model": r[1], "dataset": r[2], "method": r[3], "seed": r[4],
+             "config": json.loads(r[5]), "info": json.loads(r[6])}
+            for r in cur.fetchall()
+        ]
+
+    def metrics(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT run_id, split, metric, accuracy, stderr, chance, n FROM metrics"
+        args: tuple[Any, ...] = ()
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            args = (run_id,)
+        cols = ("run_id", "split", "metric", "accuracy", "stderr", "chance", "n")
+        return [dict(zip(cols, r, strict=True)) for r in self._db.execute(sql + " ORDER BY run_id, split", args)]
+
+    def costs(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        cols = ("run_id", *CostRow.__dataclass_fields__)
+        sql = f"SELECT {', '.join(cols)} FROM costs"
+        args: tuple[Any, ...] = ()
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            args = (run_id,)
+        return [dict(zip(cols, r, strict=True)) for r in self._db.execute(sql + " ORDER BY run_id, phase", args)]
+
+    def scores(self, run_id: str) -> list[ScoreRow]:
+        cur = self._db.execute(
+            "SELECT question_id, split, choice, is_answer, logprob, n_tokens, n_chars FROM scores WHERE run_id = ? "
+            "ORDER BY rowid", (run_id,),
+        )
+        return [ScoreRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6]) for r in cur.fetchall()]
+
+    def count(self, table: str) -> int:
+        assert table in ("runs", "scores", "metrics", "costs")
+        return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def cost_dict(cost: CostRow) -> dict[str, Any]:
+    return asdict(cost)
