@@ -185,6 +185,42 @@ def eval_command(
     console.print(f"stored in {out / 'results.sqlite'} as run {result.run_id}", highlight=False)
 
 
+@app.command("run")
+def run_command(
+    config: Annotated[Path, typer.Argument(help="YAML experiment config (see adaptlab.runs)")],
+    out: Annotated[Path, typer.Option("--out", help="run folder: results.sqlite, datasets, checkpoints")],
+) -> None:
+    """Run every model × dataset × method × seed of a config; resumable, skips what is done."""
+    from adaptlab.runs import execute, load_config
+
+    cfg = load_config(config)
+    with progress() as bar:
+        runs = bar.add_task("runs", total=None)
+        questions = bar.add_task("questions", total=None, visible=False)
+
+        def on_run(label: str, done: int, total: int) -> None:
+            bar.update(runs, description=label, completed=done, total=total)
+            bar.update(questions, completed=0, visible=True)
+
+        counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n))
+    console.print(f"{counts['ran']} runs done, {counts['skipped']} already stored → {out / 'results.sqlite'}",
+                  highlight=False)
+
+
+@app.command("report")
+def report_command(
+    rundir: Annotated[Path, typer.Argument(help="run folder with results.sqlite")],
+    params: Annotated[float, typer.Option(help="project costs to a model of this many parameters")] = 7e9,
+    price: Annotated[float, typer.Option(help="price per GPU-hour, dollars")] = 2.5,
+    gpu_flops: Annotated[float, typer.Option(help="sustained GPU throughput, FLOP/s")] = 4e14,
+) -> None:
+    """Write report.md and a self-contained report.html for a run folder."""
+    from adaptlab.report.build import Projection, build_report
+
+    md, html = build_report(rundir, Projection(params=params, price_per_gpu_hour=price, gpu_flops=gpu_flops))
+    console.print(f"wrote {md} and {html}", highlight=False)
+
+
 @app.command("demo")
 def demo(
     out: Annotated[Path, typer.Option("--out", help="where datasets and results go")] = Path("out/demo"),

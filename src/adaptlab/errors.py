@@ -6,3 +6,19 @@ class AdaptlabError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(message.split()))
+
+
+def describe_validation_error(err: Exception) -> str:
+    """The first problem of a pydantic ValidationError as 'field: message' (one line)."""
+    errors = getattr(err, "errors", None)
+    if not callable(errors):
+        return str(err).splitlines()[0]
+    first = errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    kind = first["type"]
+    if kind == "missing":
+        return f"missing field {loc!r}"
+    if kind == "extra_forbidden":
+        return f"unknown field {loc!r}"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg

@@ -30,11 +30,16 @@ def run_experiment(
     options: MethodOptions,
     workdir: Path,
     progress: Callable[[int], None] | None = None,
+    cache_dir: Path | None = None,
+    extra_config: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Prepare the method, score every test question, and collect metrics and costs."""
-    config = {"method_options": asdict(options)}
+    """Prepare the method, score every test question, and collect metrics and costs.
+
+    The run id hashes the method options and `extra_config` (dataset parameters, question limit), so changing
+    any of them makes a new run rather than reusing a stored one."""
+    config = {"method_options": asdict(options), **(extra_config or {})}
     method = get_method(method_name, options)
-    prepared = method.prepare(model, dataset, seed=seed, workdir=workdir)
+    prepared = method.prepare(model, dataset, seed=seed, workdir=workdir, cache_dir=cache_dir)
     questions = dataset.questions
     scores, stats = score_questions(prepared.model, questions, prepared.contexts, progress)
     deployment = query_cost(prepared.model, questions, prepared.contexts)
@@ -49,5 +54,5 @@ def run_experiment(
         scores=score_rows(questions, scores),
         metrics=accuracy_rows(questions, scores),
         costs=costs,
-        info=prepared.info,
+        info={**prepared.info, "model_params": model.n_params},
     )

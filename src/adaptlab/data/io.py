@@ -15,7 +15,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from adaptlab.data.records import Dataset, Document, Generated, Manifest, Question
-from adaptlab.errors import AdaptlabError
+from adaptlab.errors import AdaptlabError, describe_validation_error
 
 DOCUMENTS = "documents.jsonl"
 QUESTIONS = "questions.jsonl"
@@ -36,18 +36,6 @@ def write_jsonl(path: Path, records: list[BaseModel]) -> str:
     data = text.encode("utf-8")
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
-
-
-def _describe(err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    kind = first["type"]
-    if kind == "missing":
-        return f"missing field {loc!r}"
-    if kind == "extra_forbidden":
-        return f"unknown field {loc!r}"
-    msg = first["msg"].removeprefix("Value error, ")
-    return f"{loc}: {msg}" if loc else msg
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -83,7 +71,7 @@ def read_jsonl(path: Path, model: type[R]) -> list[R]:
         try:
             record = model.model_validate(obj, strict=True)
         except ValidationError as e:
-            raise AdaptlabError(f"{path}:{number}: {_describe(e)}") from None
+            raise AdaptlabError(f"{path}:{number}: {describe_validation_error(e)}") from None
         rid = record.id  # type: ignore[attr-defined]
         if rid in seen:
             raise AdaptlabError(f"{path}:{number}: duplicate id {rid!r} (first on line {seen[rid]})")
@@ -153,7 +141,7 @@ def read_manifest(path: Path) -> Manifest:
     try:
         return Manifest.model_validate(obj)
     except ValidationError as e:
-        raise AdaptlabError(f"{path}: {_describe(e)}") from None
+        raise AdaptlabError(f"{path}: {describe_validation_error(e)}") from None
 
 
 def load_dataset(folder: Path | str) -> Dataset:

@@ -9,6 +9,13 @@ _METHODS: dict[str, str] = {
     "pretrained": "adaptlab.methods.pretrained:Pretrained",
     "icl": "adaptlab.methods.icl:InContext",
     "rag": "adaptlab.methods.rag:Retrieved",
+    "ft": "adaptlab.methods.finetuned:FineTuned",
+    "ft-split": "adaptlab.methods.finetuned:FineTunedSplit",
+    "aug-local-ft": "adaptlab.methods.finetuned:AugLocal",
+    "aug-global-ft": "adaptlab.methods.finetuned:AugGlobal",
+    "aug-ft": "adaptlab.methods.finetuned:AugBoth",
+    "aug-oracle-ft": "adaptlab.methods.finetuned:AugOracle",
+    "ft+rag": "adaptlab.methods.finetuned:FineTunedRag",
 }
 
 

@@ -32,7 +32,10 @@ class MethodOptions:
     retriever: str = "bm25"  # bm25 | dense
     icl_fraction: float = 1.0  # use at most this fraction of the documents in context (the paper: 1/8 on its largest)
     max_context_tokens: int | None = None  # cap on the context below the model's window (CPU budgets)
-    extra: dict[str, Any] = field(default_factory=dict)
+    split: str | None = None  # sentence splitting for fine-tuning: off | independent | cumulative (method default)
+    augmenter: str | None = None  # model that writes augmentations (default: the model being adapted)
+    finetune: dict[str, Any] = field(default_factory=dict)  # FinetuneConfig fields
+    augment: dict[str, Any] = field(default_factory=dict)  # AugmentOptions fields
 
 
 class Method(ABC):
@@ -42,4 +45,6 @@ class Method(ABC):
         self.options = options or MethodOptions()
 
     @abstractmethod
-    def prepare(self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path) -> Prepared: ...
+    def prepare(  # workdir: this run's own folder; cache_dir: shared by runs (e.g. generations)
+        self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
+    ) -> Prepared: ...

@@ -72,7 +72,9 @@ def build_context(documents: list[Document]) -> str:
 class InContext(Method):
     name = "icl"
 
-    def prepare(self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path) -> Prepared:
+    def prepare(
+        self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
+    ) -> Prepared:
         budget = context_budget(model, dataset.questions, self.options.max_context_tokens)
         docs = fit_documents(model, dataset.documents, budget, seed, self.options.icl_fraction)
         context = build_context(docs)

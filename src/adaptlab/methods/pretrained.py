@@ -12,5 +12,7 @@ from adaptlab.models.base import LanguageModel
 class Pretrained(Method):
     name = "pretrained"
 
-    def prepare(self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path) -> Prepared:
+    def prepare(
+        self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
+    ) -> Prepared:
         return Prepared(model=model, contexts=[""] * len(dataset.questions))

@@ -22,7 +22,9 @@ from adaptlab.store import CostRow
 class Retrieved(Method):
     name = "rag"
 
-    def prepare(self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path) -> Prepared:
+    def prepare(
+        self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
+    ) -> Prepared:
         with metered() as meter:
             retriever = make_retriever(self.options.retriever, [d.text for d in dataset.documents])
             hits = retriever.top_k([question_text(q) for q in dataset.questions], self.options.k)

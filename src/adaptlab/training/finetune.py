@@ -1,0 +1,182 @@
+"""Fine-tuning through the standard Hugging Face APIs: `Trainer`, with a LoRA adapter from `peft` or all weights.
+
+Each example is rendered exactly as the model is later scored with no context — `model.render_prefix(context)`
+(for a chat model: the user turn and the assistant header) followed by the target text — and the loss is on the
+target tokens only. So the facts are learned in the format in which they are tested.
+Checkpoints are written every `save_steps` to `workdir/checkpoints`; a rerun resumes from the last one. The
+trained model comes back as a `LanguageModel` (a LoRA adapter is merged into a copy of the base weights) and the
+run's cost is metered: trained tokens, estimated FLOPs (6·N per token for full fine-tuning; 4·N for LoRA, whose
+backward pass computes activation gradients but no base-weight gradients), seconds and peak memory.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from adaptlab.costs import metered
+from adaptlab.evaluate import model_shape
+from adaptlab.models.base import LanguageModel
+from adaptlab.store import CostRow
+from adaptlab.training.examples import Example
+
+
+class FinetuneConfig(BaseModel):
+    """Every knob of a fine-tuning run (defaults follow the paper: batch 8-16, lr 3e-4, 200-1000 steps)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["lora", "full"] = "lora"
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(8, ge=1)
+    learning_rate: float = Field(3e-4, gt=0)
+    warmup_steps: int = Field(10, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    max_length: int = Field(256, ge=8)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_target_modules: str | list[str] = "all-linear"
+    save_steps: int = Field(100, ge=1)
+
+
+class _Tokenized(torch.utils.data.Dataset):
+    def __init__(self, rows: list[dict[str, list[int]]]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return self.rows[i]
+
+
+def tokenize_examples(lm: LanguageModel, examples: list[Example], max_length: int) -> list[dict[str, list[int]]]:
+    """input_ids = render_prefix(context) + target; labels = -100 on the prefix (loss on the target only)."""
+    tok = lm.tokenizer
+    prefix_ids: dict[str, list[int]] = {}
+    rows = []
+    for ex in examples:
+        if ex.context not in prefix_ids:
+            prefix_ids[ex.context] = tok(lm.render_prefix(ex.context), add_special_tokens=True)["input_ids"]
+        prefix = prefix_ids[ex.context]
+        target = tok(ex.target, add_special_tokens=False)["input_ids"]
+        ids = (prefix + target)[-max_length:]
+        n_target = min(len(target), len(ids))
+        labels = [-100] * (len(ids) - n_target) + ids[len(ids) - n_target :]
+        rows.append({"input_ids": ids, "labels": labels})
+    return rows
+
+
+def _collate(pad_id: int) -> Callable[[list[dict[str, list[int]]]], dict[str, torch.Tensor]]:
+    def collate(batch: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(r["input_ids"]) for r in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, r in enumerate(batch):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.tensor(r["input_ids"])
+            labels[i, :n] = torch.tensor(r["labels"])
+            mask[i, :n] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+    return collate
+
+
+def finetune(
+    lm: LanguageModel,
+    examples: list[Example],
+    config: FinetuneConfig,
+    workdir: Path,
+    seed: int,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> tuple[LanguageModel, CostRow, dict[str, Any]]:
+    """Train a copy of `lm` on `examples`; returns the adapted model, the cost and a training log."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    base = lm.model  # type: ignore[attr-defined]
+    model = copy.deepcopy(base)
+    model.config.use_cache = False
+    if config.mode == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        peft_config = LoraConfig(
+            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+            target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(model, peft_config)
+    rows = tokenize_examples(lm, examples, config.max_length)
+    pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id or 0
+    checkpoints = workdir / "checkpoints"
+    cuda = next(base.parameters()).is_cuda
+    args = TrainingArguments(
+        output_dir=str(checkpoints),
+        max_steps=config.steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        lr_scheduler_type="constant_with_warmup",
+        logging_steps=max(1, config.steps // 20),
+        save_steps=config.save_steps,
+        save_total_limit=1,
+        save_only_model=False,
+        report_to="none",
+        disable_tqdm=True,
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not cuda,
+        bf16=cuda and next(base.parameters()).dtype == torch.bfloat16,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        optim="adamw_torch",
+    )
+    losses: list[tuple[int, float]] = []
+
+    class _Progress(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                losses.append((state.global_step, float(logs["loss"])))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if progress is not None:
+                progress(state.global_step, config.steps, losses[-1][1] if losses else math.nan)
+
+    trainer = Trainer(
+        model=model, args=args, train_dataset=_Tokenized(rows), data_collator=_collate(pad_id),
+        callbacks=[_Progress()],
+    )
+    resume = any(checkpoints.glob("checkpoint-*")) if checkpoints.exists() else False
+    with metered() as meter:
+        trainer.train(resume_from_checkpoint=True if resume else None)
+    model = trainer.model
+    if config.mode == "lora":
+        model = model.merge_and_unload()
+    model.config.use_cache = True
+    model.eval()
+    trained_tokens = _trained_tokens(rows, config)
+    shape = model_shape(lm)
+    mean_len = sum(len(r["input_ids"]) for r in rows) / max(len(rows), 1)
+    per_token = (6.0 if config.mode == "full" else 4.0) * shape.n_params
+    attention = (6.0 if config.mode == "full" else 4.0) * shape.n_layers * shape.d_model * mean_len / 2
+    cost = CostRow(
+        phase="finetune", kind="one_off", tokens_trained=trained_tokens,
+        tokens_processed=int(config.steps * config.batch_size * mean_len),
+        flops=config.steps * config.batch_size * mean_len * (per_token + attention),
+        seconds=meter.seconds, peak_memory_bytes=meter.peak_memory_bytes,
+    )
+    adapted = type(lm).from_model(model, lm.tokenizer, name=f"{lm.name}+{config.mode}")  # type: ignore[attr-defined]
+    log = {"examples": len(rows), "losses": losses, "resumed": resume}
+    return adapted, cost, log
+
+
+def _trained_tokens(rows: list[dict[str, list[int]]], config: FinetuneConfig) -> int:
+    per_example = sum(sum(1 for x in r["labels"] if x != -100) for r in rows) / max(len(rows), 1)
+    return int(per_example * config.steps * config.batch_size)
