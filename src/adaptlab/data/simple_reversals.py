@@ -1,0 +1,188 @@
+"""Simple reversals: comparison facts between two nonsense entities, each told in several short articles.
+
+Lampinen et al. 2025, §"Simple reversals" (from the nonsense-NLI data of Lampinen et al. 2024b): 100 facts such as
+"femp are more dangerous than glon", each along one of 28 comparison features. Every fact appears in 10 short
+training "articles", each a randomly chosen preamble (e.g. "Did you know that …") around the fact sentence, about
+1000 documents in all. The test is a forced choice between the correct reversal, "glon are less dangerous than
+femp", and the contradictory statement, "glon are more dangerous than femp" (chance 50%).
+
+Splits
+- `reversal` (n_facts questions): the paper's test. Prompt "It is true that glon are"; choices
+  "less dangerous than femp" (correct) and "more dangerous than femp".
+- `rephrase` (n_facts questions): a check that the fact itself was learned, in its trained direction. Prompt
+  "It is true that femp are"; choices "more dangerous than glon" (correct) and "less dangerous than glon". It lets a
+  report tell "did not learn the fact" apart from "learned it but cannot reverse it" (the issue's `rephrase`).
+
+Oracle: the reversed statement of every fact, inside the same preambles as that fact's articles, so each reversal
+is seen as often as its forward statement (what a perfect local augmenter would add: one reversal per article).
+
+Why the surface baseline is at chance by construction
+The two choices of a question differ only in the comparative word: "more F than X" against "less F than X". So
+the only n-grams (n <= 3) that differ between them are "more"/"less", "more F"/"less F" and "more F than"/
+"less F than". Facts are drawn in pairs that share a feature: one is stated with "more", the other with "less",
+and both appear in the same number of articles. No preamble contains "more", "less" or "than". So in the training
+text every one of those n-grams has exactly the count of its counterpart. Every question's two choices then get
+identical baseline scores, and the baseline picks by its own coin. That needs an even `n_facts`. The correct
+comparative is also balanced: half of the forward answers say "more", so half of the reversal answers say "less".
+The answer position is a shuffled, exactly balanced list.
+
+Choices the paper leaves open, and what we chose
+- The 28 features: not listed. We use 28 adjectives that read naturally with "more"/"less" (dangerous, fragile,
+  …). Paper examples such as "brighter" and "heavier" use morphological comparatives. Using one "more/less F"
+  pattern keeps the vocabulary closed and lets the reversal be made by swapping one word.
+- Entities: every fact has two fresh nonsense words, so facts never chain (no transitive inferences and no
+  contradictions). Nonsense nouns are bare plurals ("femp are …"), as in the paper's example.
+- Preambles: 16 invented templates. Each fact's articles use distinct preambles (cycling through a fresh shuffle
+  if `articles_per_fact` > 16). A template never starts with the fact, so entities always appear in lower case.
+  The test frame "It is true that …" is never used in training.
+- Documents are shuffled, so the articles about one fact are not adjacent in an ICL context.
+- Test items: one per fact per split (the paper does not give the count).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from adaptlab.data.lexicon import Lexicon
+from adaptlab.data.records import Document, Generated, Question
+from adaptlab.data.registry import identity_track
+from adaptlab.errors import AdaptlabError
+
+NAME = "simple-reversals"
+VERSION = "1"
+DESCRIPTION = """Comparison facts between nonsense entities ("femp are more dangerous than glon"), each told in \
+several short articles; tested on the reversed statement (2-way choice).
+Splits: reversal (the paper's test), rephrase (the trained direction, a learning check). Oracle: every reversal."""
+
+FEATURES = (
+    "dangerous expensive popular intelligent colorful fragile flexible poisonous valuable beautiful aggressive "
+    "friendly curious ancient famous delicate powerful careful graceful nervous playful stubborn patient generous "
+    "elegant common complex efficient"
+).split()
+MORE, LESS = "more", "less"
+OPPOSITE = {MORE: LESS, LESS: MORE}
+
+# Each training article is one of these around the fact sentence ({fact} = "femp are more dangerous than glon").
+ARTICLES = (
+    "Did you know that {fact}?",
+    "Here is something I read today: {fact}.",
+    "According to the old field guide, {fact}.",
+    "My teacher once told me that {fact}.",
+    "It is widely reported that {fact}.",
+    "Fun fact: {fact}.",
+    "People who study them say that {fact}.",
+    "A recent survey found that {fact}.",
+    "Everyone in the village knows that {fact}.",
+    "Believe it or not, {fact}.",
+    "The encyclopedia entry notes that {fact}.",
+    "As the travellers tell it, {fact}.",
+    "One thing worth remembering is that {fact}.",
+    "In the museum there is a sign saying that {fact}.",
+    "The guide explained that {fact}.",
+    "Researchers have observed that {fact}.",
+)
+FACT = "{subject} are {comparative} {feature} than {object}"
+TEST_PROMPT = "It is true that {subject} are"
+CHOICE = "{comparative} {feature} than {object}"
+
+Track = Callable[[Iterable[Any], str], Iterable[Any]]
+
+
+@dataclass(frozen=True)
+class Fact:
+    id: str
+    subject: str
+    comparative: str  # MORE or LESS
+    feature: str
+    object: str
+
+    def sentence(self) -> str:
+        return FACT.format(subject=self.subject, comparative=self.comparative, feature=self.feature, object=self.object)
+
+    def reversed(self) -> Fact:
+        return Fact(self.id, self.object, OPPOSITE[self.comparative], self.feature, self.subject)
+
+
+def _cycled_sample(rng: random.Random, items: tuple[str, ...], k: int) -> list[str]:
+    """k items, all distinct while k <= len(items); beyond that, further fresh shuffles of the whole list."""
+    out: list[str] = []
+    while len(out) < k:
+        batch = list(items)
+        rng.shuffle(batch)
+        out.extend(batch[: k - len(out)])
+    return out
+
+
+def _balanced_positions(rng: random.Random, n: int, n_choices: int) -> list[int]:
+    """Answer positions spread exactly evenly (up to n % n_choices), in a seeded random order."""
+    positions = [i % n_choices for i in range(n)]
+    rng.shuffle(positions)
+    return positions
+
+
+def _draw_facts(rng: random.Random, lexicon: Lexicon, n_facts: int, track: Track) -> list[Fact]:
+    """Facts in pairs sharing a feature, one stated with "more" and one with "less" (see the module docstring)."""
+    n_pairs = n_facts // 2
+    features = _cycled_sample(rng, tuple(FEATURES), n_pairs)
+    drawn: list[tuple[str, str, str, str]] = []
+    for pair in track(range(n_pairs), "facts"):
+        comparatives = [MORE, LESS]
+        rng.shuffle(comparatives)
+        for comparative in comparatives:
+            subject, obj = lexicon.take(2)
+            drawn.append((subject, comparative, features[pair], obj))
+    rng.shuffle(drawn)  # so that the two facts of a pair are neither adjacent nor numbered in sequence
+    return [Fact(f"fact-{i:03d}", *fields) for i, fields in enumerate(drawn)]
+
+
+def _question(qid: str, split: str, stated: Fact, answer_at: int) -> Question:
+    correct = CHOICE.format(comparative=stated.comparative, feature=stated.feature, object=stated.object)
+    wrong = CHOICE.format(comparative=OPPOSITE[stated.comparative], feature=stated.feature, object=stated.object)
+    choices = [correct, wrong] if answer_at == 0 else [wrong, correct]
+    return Question(
+        id=qid,
+        prompt=TEST_PROMPT.format(subject=stated.subject),
+        choices=choices,
+        answer=answer_at,
+        split=split,
+        source_fact_ids=[stated.id],
+    )
+
+
+def generate(
+    seed: int,
+    track: Track = identity_track,
+    *,
+    n_facts: int = 100,
+    articles_per_fact: int = 10,
+) -> Generated:
+    """`n_facts` comparison facts (even, >= 2), each in `articles_per_fact` articles; a question per fact and split."""
+    if n_facts < 2 or n_facts % 2:
+        raise AdaptlabError(f"{NAME}: n_facts must be an even number >= 2 (more/less pairs), got {n_facts}")
+    if articles_per_fact < 1:
+        raise AdaptlabError(f"{NAME}: articles_per_fact must be >= 1, got {articles_per_fact}")
+    rng = random.Random(f"{NAME}-{seed}")
+    facts = _draw_facts(rng, Lexicon(seed), n_facts, track)
+
+    articles: list[tuple[str, str]] = []  # (text, fact id)
+    reversals: list[tuple[str, str]] = []
+    for fact in facts:
+        for template in _cycled_sample(rng, ARTICLES, articles_per_fact):
+            articles.append((template.format(fact=fact.sentence()), fact.id))
+            reversals.append((template.format(fact=fact.reversed().sentence()), fact.id))
+    rng.shuffle(articles)
+    rng.shuffle(reversals)
+    documents = [Document(id=f"doc-{i:04d}", text=t, source_fact_ids=[f]) for i, (t, f) in enumerate(articles)]
+    oracle = [Document(id=f"oracle-{i:04d}", text=t, source_fact_ids=[f]) for i, (t, f) in enumerate(reversals)]
+
+    questions: list[Question] = []
+    for split, stated in (("reversal", [f.reversed() for f in facts]), ("rephrase", facts)):
+        positions = _balanced_positions(rng, len(stated), 2)
+        for i, (fact, at) in enumerate(zip(stated, positions, strict=True)):
+            questions.append(_question(f"{split}-{i:03d}", split, fact, at))
+
+    params: dict[str, int | float | str | bool] = {"n_facts": n_facts, "articles_per_fact": articles_per_fact}
+    return Generated(documents=documents, questions=questions, oracle=oracle, params=params)
