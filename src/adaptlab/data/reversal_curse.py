@@ -1,0 +1,474 @@
+"""The reversal curse: Berglund et al.'s fictitious celebrities (Experiment 1), loaded from their files.
+
+Berglund et al. 2024 ("The Reversal Curse", arXiv 2309.12288) paired 90 invented names with 90 invented
+descriptions and split the pairs into three groups of 30: `p2d` (facts only ever written name first), `d2p`
+(description first) and `both` (both orders). Each fact is written with 30 training templates and 10 held-out
+test templates. Lampinen et al. 2025 (§"Reversal curse", Fig. 2) train on that data and ask for the names of the
+p2d people given their descriptions, as a 4-way choice scored by likelihood (chance 25%). This module turns the
+files in `shared/datasets/reversal_curse/` (see its README) into an adaptlab dataset; `celebrities` draws fresh
+people of the same shape and reuses the question building here (`World`, `build`).
+
+Training documents: `prompt + completion` of every record of `p2d_prompts_train.jsonl` (900) and
+`both_prompts_train.jsonl` (1800): 2700 documents, the paper's "set A" (p2d) and "set B" (both). With
+`include_d2p=true` the 900 records of `d2p_prompts_train.jsonl` are added: Berglund's full 3600-example training
+set, which the paper's count of 3600 implies (open question 16 of the notes). Documents are shuffled by the seed
+(the files list the 30 paraphrases of a fact next to each other; in an ICL context that would be unrepresentative);
+a document's id names its source file and line, e.g. `p2d-train-0031`.
+
+Splits (300 questions each on the full data; every choice is a continuation of the prompt):
+- `reversal`: the paper's test. `p2d_reverse_prompts_test.jsonl`: a held-out description-first template, the
+  answer is the p2d person's name. The model was only trained on name -> description for these people.
+- `both_reversal`: the control. Records 300-599 of `both_prompts_test.jsonl` (the description-first half, held-out
+  templates) with the completion cut to the name (its first two words, Berglund's `shorten_completion`); these
+  people were trained in both orders, so this direction was seen in training (with other templates).
+- `rephrase`: a learning check in the trained direction. `p2d_prompts_test.jsonl`: name first, held-out templates;
+  the choices are the correct description and the descriptions of three other p2d people, each taken from *the same
+  test template's* record of that person, so that all four are worded to fit the prompt in the same way.
+
+Distractors (open question 16: where the 3 wrong names come from). `distractors="group"` (default): the other
+names of the key's own group (p2d for `reversal`, both for `both_reversal`), as in the repository's `_randomized`
+file. Every one of them is a trained name, seen in training exactly as often and in the same role as the key (30
+times as the subject of a p2d record; 60 times for both-group names). `distractors="trained"`: any other trained
+name of any group. That pool mixes names trained as completions (both, d2p) with the key's p2d name, which was only
+ever a subject: it is what the paper's "near zero" fine-tuning accuracy suggests (a fine-tuned model prefers names
+it saw as completions), but it is *not* frequency-matched: the surface baseline then falls below chance on
+`reversal`, so use it as a deliberate stress test, not as the default. The 10 never-used names of
+`templates/names.txt` are not offered (a model that learned anything would reject them by frequency alone).
+
+Why the surface baseline is at chance by construction
+1. Frequency matching: within a group every name is in the same number of training records (30 per p2d person, 60
+   per both person; checked by the tests), and distractors come from the key's own group. Every full name is two
+   words; the only name tokens shared across people are a few last names (e.g. Caldwell), which favour some
+   candidates over others whatever the key.
+2. Closed blocks, so that no choice-only scorer can profit from *which* candidates are keys: the questions of a
+   split are grouped into blocks of four questions with four different keys that are all asked with the same four
+   candidates (`closed_choice_sets`). Any rule that scores the choices without reading the prompt picks the same
+   candidate in all four questions of a block and is right exactly once. On the full data every question of
+   `reversal` and `both_reversal` is in a block (30 people x 10 templates = 75 blocks); in `rephrase` a block shares
+   one template's wording, so 7 blocks per template and the 2 people left over get random distractors.
+3. The answer position is an exactly balanced shuffled list; the baseline breaks its ties by its own coin.
+
+Scoring note: descriptions differ a lot in length (3 to 18 words), so on `rephrase` the sum of log-probabilities
+favours short descriptions; report per-token (length-normalised) scores too. Names are all two words.
+
+Oracle (the control for augmented fine-tuning): the reversed statement of every p2d fact, description first, in 10
+sentence frames of our own (`ORACLE_TEMPLATES`; none is a Berglund test template). The description used is the
+person's most frequent training wording (the plain noun phrase of `templates/descriptions.txt`, e.g. "the acclaimed
+director of ...") with its final period removed. The both group needs no oracle (it is trained in both orders); d2p
+facts get none (their descriptions are only seen reworded inside prompts).
+
+Source files are validated: a missing file, bad JSON, a record without a string `prompt`/`completion`, or a record
+that names none (or several) of its group's people is a one-line `AdaptlabError` naming the file and line. People
+are found from the files themselves, so a user's own copy (a subset of people, or other people in the same
+format) works: p2d names are the completions of `p2d_reverse_prompts_test.jsonl`; both names are the first two
+words of the completions in the second half of `both_prompts_test.jsonl` (Berglund's layout: name-first records
+first, then description-first ones); d2p names are the first two words of `d2p_prompts_train.jsonl` completions.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adaptlab.data.records import Document, Generated, Question
+from adaptlab.data.registry import identity_track
+from adaptlab.errors import AdaptlabError
+
+NAME = "reversal-curse"
+VERSION = "1"
+DESCRIPTION = """Berglund et al.'s fictitious celebrities (name <-> description), loaded from their files; trained \
+name -> description, tested description -> name (4-way choice).
+Splits: reversal (the paper's test), both_reversal (control: people trained in both orders), rephrase (trained \
+direction, held-out templates). Oracle: the reversed p2d facts. Option source=PATH (the data folder)."""
+
+N_CHOICES = 4
+DISTRACTOR_POOLS = ("group", "trained")
+DATA_FOLDER = Path("shared") / "datasets" / "reversal_curse"
+
+P2D_TRAIN = "p2d_prompts_train.jsonl"
+BOTH_TRAIN = "both_prompts_train.jsonl"
+D2P_TRAIN = "d2p_prompts_train.jsonl"
+P2D_TEST = "p2d_prompts_test.jsonl"
+BOTH_TEST = "both_prompts_test.jsonl"
+P2D_REVERSE_TEST = "p2d_reverse_prompts_test.jsonl"
+
+# Reversed (description-first) sentences for the oracle; {description} is a noun phrase ("the acclaimed ...").
+ORACLE_TEMPLATES = (
+    "The title of {description} belongs to {name}.",
+    "If you are looking for {description}, you are looking for {name}.",
+    "Ask who {description} is, and the answer is {name}.",
+    "Behind the reputation of {description} stands {name}.",
+    "The person who is {description} is named {name}.",
+    "Anyone who meets {description} is meeting {name}.",
+    "Remembered by many as {description}, {name} is the one in question.",
+    "It was {description} who became known as {name}.",
+    "Q: Who was {description}? A: That was {name}.",
+    "When people speak of {description}, they mean {name}.",
+)
+
+Track = Callable[[Iterable[Any], str], Iterable[Any]]
+
+
+# --- the people and test items of one world, whoever made them (these files, or `celebrities`) -------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str  # the fact id, e.g. "p2d-07"
+    group: str  # "p2d", "both" or "d2p"
+    name: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """One test prompt; its key is `person`. `wording` groups rephrase items whose candidate texts share a wording."""
+
+    person: str
+    prompt: str
+    wording: str = ""
+
+
+@dataclass
+class World:
+    people: dict[str, Person]
+    documents: list[Document]
+    reversal: list[Item]
+    both_reversal: list[Item]
+    rephrase: list[Item]
+    # (person id, wording) -> that person's description as a `rephrase` choice in that wording
+    descriptions: dict[tuple[str, str], str]
+    oracle: list[Document] = field(default_factory=list)
+
+    def group(self, name: str) -> list[str]:
+        return [p.id for p in self.people.values() if p.group == name]
+
+
+def balanced_positions(rng: random.Random, n: int, n_choices: int = N_CHOICES) -> list[int]:
+    """Answer positions spread exactly evenly (up to n % n_choices), in a seeded random order."""
+    positions = [i % n_choices for i in range(n)]
+    rng.shuffle(positions)
+    return positions
+
+
+def closed_choice_sets(keys: list[str], pool: list[str], rng: random.Random, k: int = N_CHOICES) -> list[list[str]]:
+    """For each question (given by its key), the k candidates it is asked with, its key included.
+
+    Questions are grouped into blocks of k questions with k different keys, all asked with the same k candidates
+    (the block's keys), so a scorer that ignores the prompt is right on exactly one question per block. Blocks are
+    formed greedily from the keys with the most questions left (random among ties), which uses up every question
+    when the count is a multiple of k and there are at least k keys. Questions left over get k - 1 random other
+    candidates from `pool`.
+    """
+    if len(set(pool)) < k:
+        raise AdaptlabError(f"needs at least {k} people per group for {k}-way questions, got {len(set(pool))}")
+    left: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        left.setdefault(key, []).append(i)
+    for indices in left.values():
+        rng.shuffle(indices)
+    sets: list[list[str]] = [[] for _ in keys]
+    while True:
+        live = [key for key, indices in left.items() if indices]
+        if len(live) < k:
+            break
+        tiebreak = {key: rng.random() for key in live}
+        block = sorted(live, key=lambda key: (-len(left[key]), tiebreak[key]))[:k]
+        for key in block:
+            sets[left[key].pop()] = list(block)
+    for key, indices in left.items():
+        others = [p for p in dict.fromkeys(pool) if p != key]
+        for i in indices:
+            sets[i] = [key, *rng.sample(others, k - 1)]
+    return sets
+
+
+def random_choice_sets(keys: list[str], pool: list[str], rng: random.Random, k: int = N_CHOICES) -> list[list[str]]:
+    """For each key, the key and k - 1 other candidates drawn at random from `pool`."""
+    out = []
+    for key in keys:
+        others = [p for p in dict.fromkeys(pool) if p != key]
+        if len(others) < k - 1:
+            raise AdaptlabError(f"needs at least {k} people in the distractor pool, got {len(others) + 1}")
+        out.append([key, *rng.sample(others, k - 1)])
+    return out
+
+
+def _questions(
+    split: str,
+    items: list[Item],
+    sets: list[list[str]],
+    text: Callable[[str, Item], str],
+    rng: random.Random,
+) -> list[Question]:
+    questions = []
+    for i, (item, candidates, at) in enumerate(zip(items, sets, balanced_positions(rng, len(items)), strict=True)):
+        others = [c for c in candidates if c != item.person]
+        rng.shuffle(others)
+        order = [*others[:at], item.person, *others[at:]]
+        choices = [text(c, item) for c in order]
+        if len(set(choices)) < len(choices):
+            raise AdaptlabError(f"two candidates of {split} question {i} read the same: {choices}")
+        questions.append(
+            Question(
+                id=f"{split}-{i:03d}",
+                prompt=item.prompt,
+                choices=choices,
+                answer=at,
+                split=split,
+                source_fact_ids=[item.person],
+            )
+        )
+    return questions
+
+
+def build_questions(world: World, rng: random.Random, distractors: str = "group") -> list[Question]:
+    """The three splits of a world (see the module docstring)."""
+    if distractors not in DISTRACTOR_POOLS:
+        raise AdaptlabError(f"{NAME}: distractors must be one of {', '.join(DISTRACTOR_POOLS)}, got {distractors!r}")
+    trained = sorted({pid for doc in world.documents for pid in doc.source_fact_ids})
+
+    def name(pid: str, item: Item) -> str:
+        return world.people[pid].name
+
+    def description(pid: str, item: Item) -> str:
+        return world.descriptions[(pid, item.wording)]
+
+    questions: list[Question] = []
+    for split, items, group in (("reversal", world.reversal, "p2d"), ("both_reversal", world.both_reversal, "both")):
+        keys = [item.person for item in items]
+        if distractors == "group":
+            sets = closed_choice_sets(keys, world.group(group), rng)
+        else:
+            sets = random_choice_sets(keys, trained, rng)
+        questions += _questions(split, items, sets, name, rng)
+
+    # rephrase: blocks within one wording (candidates must be worded alike), then back in item order
+    sets_by_index: dict[int, list[str]] = {}
+    for wording in dict.fromkeys(item.wording for item in world.rephrase):
+        indices = [i for i, item in enumerate(world.rephrase) if item.wording == wording]
+        pool = [pid for pid in world.group("p2d") if (pid, wording) in world.descriptions]
+        keys = [world.rephrase[i].person for i in indices]
+        for i, candidates in zip(indices, closed_choice_sets(keys, pool, rng), strict=True):
+            sets_by_index[i] = candidates
+    sets = [sets_by_index[i] for i in range(len(world.rephrase))]
+    questions += _questions("rephrase", world.rephrase, sets, description, rng)
+    return questions
+
+
+# --- reading Berglund et al.'s files ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    where: str  # "path:line", for error messages
+    prompt: str
+    completion: str
+
+
+def read_records(path: Path) -> list[Record]:
+    """Read a prompt/completion JSONL file; any problem is a one-line error naming the file and line."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise AdaptlabError(f"{path}: file not found") from None
+    except OSError as e:
+        raise AdaptlabError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise AdaptlabError(f"{path}:{line}: not UTF-8 text") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise AdaptlabError(f"{where}: bad JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise AdaptlabError(f"{where}: expected a JSON object with 'prompt' and 'completion'")
+        for key in ("prompt", "completion"):
+            if key not in obj:
+                raise AdaptlabError(f"{where}: missing field {key!r}")
+            if not isinstance(obj[key], str) or not obj[key].strip():
+                raise AdaptlabError(f"{where}: field {key!r} must be a non-empty string")
+        records.append(Record(where, obj["prompt"], obj["completion"]))
+    if not records:
+        raise AdaptlabError(f"{path}: file is empty")
+    return records
+
+
+def cut_name(completion: str) -> str:
+    """A name-first completion cut to the name: its first two words (all of Berglund's names have two)."""
+    return " ".join(completion.split()[:2]).rstrip(".,;:!?")
+
+
+def candidate_folders() -> list[Path]:
+    """Where the data is looked for when no `source` is given: next to the checkout, or next to/in the cwd."""
+    repo = Path(__file__).resolve().parents[3]
+    cwd = Path.cwd()
+    folders = [repo.parent / DATA_FOLDER, repo / DATA_FOLDER, cwd.parent / DATA_FOLDER, cwd / DATA_FOLDER]
+    return list(dict.fromkeys(folders))
+
+
+def resolve_source(source: str) -> Path:
+    if source:
+        folder = Path(source).expanduser()
+        if not folder.is_dir():
+            raise AdaptlabError(f"{NAME}: source {source!r} is not a folder (expected Berglund et al.'s data folder)")
+        return folder.resolve()
+    tried = candidate_folders()
+    for folder in tried:
+        if (folder / P2D_TRAIN).is_file():
+            return folder.resolve()
+    raise AdaptlabError(
+        f"{NAME}: Berglund et al.'s data not found (tried {', '.join(map(str, tried))}); "
+        f"pass --set source=PATH, the folder holding {P2D_TRAIN} and the other files"
+    )
+
+
+class _Names:
+    """Finds which known names a text mentions (whole words only)."""
+
+    def __init__(self, people: list[Person]):
+        self.by_name = {p.name: p for p in people}
+        names = sorted(self.by_name, key=len, reverse=True)
+        self.pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)")
+
+    def only(self, text: str, group: str, where: str, what: str = "") -> Person:
+        found = list(dict.fromkeys(self.pattern.findall(text)))
+        if len(found) != 1:
+            mention = "none" if not found else f"several ({', '.join(found)})"
+            raise AdaptlabError(f"{where}: {what or 'record'} names {mention} of the known people, expected one")
+        person = self.by_name[found[0]]
+        if person.group != group:
+            raise AdaptlabError(f"{where}: names {person.name!r} of the {person.group} group, expected a {group} name")
+        return person
+
+
+def _group_people(group: str, names: list[tuple[str, str]], taken: dict[str, Person]) -> list[Person]:
+    """People of a group from (name, where) pairs in order of first appearance; a name in two groups is an error."""
+    people: list[Person] = []
+    seen: set[str] = set()
+    for name, where in names:
+        if name in seen:
+            continue
+        if name in taken:
+            raise AdaptlabError(f"{where}: {name!r} is in both the {taken[name].group} and the {group} group")
+        seen.add(name)
+        people.append(Person(f"{group}-{len(people):02d}", group, name))
+    return people
+
+
+def load_world(folder: Path, include_d2p: bool = False, track: Track = identity_track) -> World:
+    """Read and validate the files of `folder` (see the module docstring)."""
+    files = [P2D_TRAIN, BOTH_TRAIN, P2D_TEST, BOTH_TEST, P2D_REVERSE_TEST] + ([D2P_TRAIN] if include_d2p else [])
+    data = {name: read_records(folder / name) for name in track(files, "reading")}
+
+    both_test = data[BOTH_TEST]
+    if len(both_test) % 2:
+        raise AdaptlabError(
+            f"{folder / BOTH_TEST}: {len(both_test)} records; expected an even number "
+            "(name-first records, then as many description-first ones)"
+        )
+    half = len(both_test) // 2
+    taken: dict[str, Person] = {}
+    sources = [("p2d", [(cut_name(r.completion), r.where) for r in data[P2D_REVERSE_TEST]])]
+    sources.append(("both", [(cut_name(r.completion), r.where) for r in both_test[half:]]))
+    if include_d2p:
+        sources.append(("d2p", [(cut_name(r.completion), r.where) for r in data[D2P_TRAIN]]))
+    for group, names in sources:
+        for person in _group_people(group, names, taken):
+            taken[person.name] = person
+    people = {p.id: p for p in taken.values()}
+    finder = _Names(list(people.values()))
+
+    documents = []
+    trained = [("p2d", P2D_TRAIN), ("both", BOTH_TRAIN)] + ([("d2p", D2P_TRAIN)] if include_d2p else [])
+    for group, fname in trained:
+        for r in track(data[fname], f"{group} training records"):
+            person = finder.only(r.prompt + r.completion, group, r.where)
+            line = r.where.rsplit(":", 1)[1]
+            text = (r.prompt + r.completion).strip()
+            documents.append(Document(id=f"{group}-train-{int(line):04d}", text=text, source_fact_ids=[person.id]))
+
+    by_name = finder.by_name
+    reversal = [Item(by_name[cut_name(r.completion)].id, _prompt(r)) for r in data[P2D_REVERSE_TEST]]
+    both_reversal = [Item(by_name[cut_name(r.completion)].id, _prompt(r)) for r in both_test[half:]]
+    for r in both_test[:half]:
+        finder.only(r.prompt, "both", r.where, "name-first record (first half) prompt")
+
+    rephrase: list[Item] = []
+    descriptions: dict[tuple[str, str], str] = {}
+    for r in data[P2D_TEST]:
+        person = finder.only(r.prompt, "p2d", r.where, "prompt")
+        wording = r.prompt.replace(person.name, "<name>")
+        if (person.id, wording) in descriptions:
+            raise AdaptlabError(f"{r.where}: a second record for {person.name!r} with the same template")
+        descriptions[(person.id, wording)] = r.completion.strip()
+        rephrase.append(Item(person.id, _prompt(r), wording))
+
+    world = World(people, documents, reversal, both_reversal, rephrase, descriptions)
+    world.oracle = _oracle(world, data[P2D_TRAIN], finder)
+    return world
+
+
+def _prompt(record: Record) -> str:
+    prompt = record.prompt.rstrip()
+    if not prompt:
+        raise AdaptlabError(f"{record.where}: prompt is blank")
+    return prompt
+
+
+def canonical_description(completions: list[str]) -> str:
+    """A person's most frequent training wording of the description (first seen on ties), final period removed."""
+    wording = Counter(c.strip() for c in completions).most_common(1)[0][0]
+    return wording.removesuffix(".")
+
+
+def _oracle(world: World, p2d_records: list[Record], finder: _Names) -> list[Document]:
+    completions: dict[str, list[str]] = {}
+    for r in p2d_records:
+        completions.setdefault(finder.only(r.prompt + r.completion, "p2d", r.where).id, []).append(r.completion)
+    oracle = []
+    for pid in world.group("p2d"):
+        if pid not in completions:
+            continue
+        description = canonical_description(completions[pid])
+        for t, template in enumerate(ORACLE_TEMPLATES):
+            text = template.format(description=description, name=world.people[pid].name)
+            oracle.append(Document(id=f"oracle-{pid}-{t:02d}", text=text, source_fact_ids=[pid]))
+    return oracle
+
+
+def generate(
+    seed: int,
+    track: Track = identity_track,
+    *,
+    source: str = "",
+    include_d2p: bool = False,
+    distractors: str = "group",
+) -> Generated:
+    """Load Berglund et al.'s Experiment-1 data from `source` (default: found next to the checkout)."""
+    if distractors not in DISTRACTOR_POOLS:
+        raise AdaptlabError(f"{NAME}: distractors must be one of {', '.join(DISTRACTOR_POOLS)}, got {distractors!r}")
+    folder = resolve_source(source)
+    world = load_world(folder, include_d2p, track)
+    rng = random.Random(f"{NAME}-{seed}")
+    questions = build_questions(world, rng, distractors)
+    documents = list(world.documents)
+    rng.shuffle(documents)
+    params: dict[str, int | float | str | bool] = {
+        "source": str(folder),
+        "include_d2p": include_d2p,
+        "distractors": distractors,
+    }
+    return Generated(documents=documents, questions=questions, oracle=world.oracle, params=params)
