@@ -33,7 +33,7 @@ Training documents (`n_documents`, default 2200, each `min_sentences`-`max_sente
   category with such a fact while there is one; lists take such facts first), so every training fact is stated at
   least once. After that, repetition follows real text: each category has a popularity (1-8x, log-uniform) that
   weights how often it is an article topic or appears in lists, and each fact a salience (0.4-1), the chance that
-  an article about its subject mentions it. At the default size a fact is stated from 3 to about 115 times
+  an article about its subject mentions it. At the default size a fact is stated from 4 to about 130 times
   (median about 30); the spread also gives the word counts the distractor ranks below rely on.
   When the documents left are too few for the facts not yet stated (more than 4 per document), documents become
   full-length fact lists, so even `n_documents=20` covers the default world; below that generation fails with a
@@ -927,13 +927,14 @@ def word_counts(documents: Iterable[Document]) -> Counter[str]:
 def _choose_world(rng: random.Random, n_categories: int) -> World:
     if n_categories >= len(WORLD.categories):
         return WORLD
+    """A random part of the world with exactly n_categories, closed under ancestors."""
+    order = rng.sample(WORLD.categories, len(WORLD.categories))
     keep: set[str] = set()
-    for c in rng.sample(WORLD.categories, len(WORLD.categories)):
-        grown = keep | {c, *WORLD.ancestors(c)}
-        if len(grown) <= n_categories:
-            keep = grown
-        if len(keep) == n_categories:
-            break
+    while len(keep) < n_categories:  # a category whose ancestors are kept adds one, so every pass makes progress
+        for c in order:
+            grown = keep | {c, *WORLD.ancestors(c)}
+            if len(grown) <= n_categories:
+                keep = grown
     return WORLD.subset(keep)
 
 
