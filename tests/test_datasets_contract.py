@@ -13,7 +13,10 @@ from adaptlab.data.registry import GENERATORS, make_dataset
 EXPECTED = {
     "simple-reversals": (1000, {"reversal": 100, "rephrase": 100}),
     "simple-syllogisms": (69, {"syllogism": 69, "premise": 138}),
-    "reversal-curse": (2700, {"reversal": 300}),
+    "reversal-curse": (2700, {"reversal": 300, "both_reversal": 300, "rephrase": 300}),
+    "celebrities": (2700, {"reversal": 300, "both_reversal": 300, "rephrase": 300}),
+    "semantic": (2200, {"rephrase": 300, "reversal": 300, "syllogism": 300}),
+    "process": (400, {"compositional": 200, "seen": 200}),
 }
 
 
