@@ -221,6 +221,40 @@ def report_command(
     console.print(f"wrote {md} and {html}", highlight=False)
 
 
+organism_app = typer.Typer(help="The model organism: a small transformer trained here to learn in context.",
+                            no_args_is_help=True)
+app.add_typer(organism_app, name="organism")
+
+
+@organism_app.command("train")
+def organism_train(
+    out: Annotated[Path, typer.Option("--out", help="checkpoint folder")] = Path("out/organism"),
+    steps: Annotated[int, typer.Option(help="training steps")] = 3000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: OMP_NUM_THREADS or cores)")] = None,
+) -> None:
+    """Pretrain the organism on random synthetic worlds (reproduces the shipped checkpoint)."""
+    import torch
+
+    from adaptlab.models.registry import configure_threads
+    from adaptlab.organism.train import OrganismConfig, pretrain
+
+    n = configure_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+        n = threads
+    config = OrganismConfig(steps=steps, seed=seed)
+    with progress() as bar:
+        task = bar.add_task("organism pretraining", total=steps)
+
+        def log(entry: dict[str, object]) -> None:
+            bar.update(task, completed=int(entry["step"]))  # type: ignore[call-overload]
+            bar.console.print(" ".join(f"{k}={v}" for k, v in entry.items()), highlight=False)
+
+        record = pretrain(config, out, log=log)
+    console.print(f"organism saved to {out} after {record['seconds']:.0f} s on {n} threads", highlight=False)
+
+
 @app.command("demo")
 def demo(
     out: Annotated[Path, typer.Option("--out", help="where datasets and results go")] = Path("out/demo"),
