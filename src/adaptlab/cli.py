@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -191,20 +193,9 @@ def run_command(
     out: Annotated[Path, typer.Option("--out", help="run folder: results.sqlite, datasets, checkpoints")],
 ) -> None:
     """Run every model × dataset × method × seed of a config; resumable, skips what is done."""
-    from adaptlab.runs import execute, load_config
+    from adaptlab.runs import load_config
 
-    cfg = load_config(config)
-    with progress() as bar:
-        runs = bar.add_task("runs", total=None)
-        questions = bar.add_task("questions", total=None, visible=False)
-
-        def on_run(label: str, done: int, total: int) -> None:
-            bar.update(runs, description=label, completed=done, total=total)
-            bar.update(questions, completed=0, visible=True)
-
-        counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n))
-    console.print(f"{counts['ran']} runs done, {counts['skipped']} already stored → {out / 'results.sqlite'}",
-                  highlight=False)
+    run_command_with(load_config(config), out)
 
 
 @app.command("report")
@@ -248,38 +239,50 @@ def organism_train(
         task = bar.add_task("organism pretraining", total=steps)
 
         def log(entry: dict[str, object]) -> None:
-            bar.update(task, completed=int(entry["step"]))  # type: ignore[call-overload]
             bar.console.print(" ".join(f"{k}={v}" for k, v in entry.items()), highlight=False)
 
-        record = pretrain(config, out, log=log)
+        record = pretrain(config, out, log=log, on_step=lambda step: bar.update(task, completed=step))
     console.print(f"organism saved to {out} after {record['seconds']:.0f} s on {n} threads", highlight=False)
 
 
 @app.command("demo")
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="where datasets and results go")] = Path("out/demo"),
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    model: Annotated[str, typer.Option(help="organism (default) or any model spec, e.g. smollm2")] = "organism",
+    out: Annotated[Path, typer.Option("--out", help="run folder: datasets, results.sqlite, report")] = Path(
+        "out/demo"
+    ),
 ) -> None:
-    """The main job: make every dataset and show what is in it."""
-    from adaptlab.data.registry import GENERATORS, make_dataset
+    """The main job: the study on CPU in minutes — datasets × methods × 3 seeds, then the report."""
+    from adaptlab.demo import demo_config
+    from adaptlab.report.build import build_report
+
+    config = demo_config(model)
+    run_command_with(config, out / model)
+    md, html = build_report(out / model)
+    console.print(f"report: {md} and {html}", highlight=False)
+
+
+def run_command_with(cfg: Any, out: Path) -> None:
+    from adaptlab.runs import execute
 
     with progress() as bar:
-        def track(items: Iterable[T], description: str = "") -> Iterable[T]:
-            return bar.track(items, description=description)
+        runs = bar.add_task("runs", total=None)
+        questions = bar.add_task("questions", total=None, visible=False)
 
-        made = []
-        for name in GENERATORS:
-            try:
-                make_dataset(name, seed, out / "data" / name, track=track)
-                made.append(name)
-            except AdaptlabError as e:  # e.g. the reversal-curse source files are not beside this checkout
-                err_console.print(f"skipped {name}: {e}", highlight=False, markup=False)
-    for name in made:
-        console.rule(name)
-        data_show(out / "data" / name, examples=1)
+        def on_run(label: str, done: int, total: int, n_questions: int) -> None:
+            bar.update(runs, description=label, completed=done, total=total)
+            bar.update(questions, completed=0, total=n_questions or None, visible=True)
+
+        counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n))
+    console.print(f"{counts['ran']} runs done, {counts['skipped']} already stored → {out / 'results.sqlite'}",
+                  highlight=False)
 
 
 def main() -> None:
+    # Library deprecation notices and loading bars are for library developers, not for someone running a study.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|accelerate)(\.|$)")
     try:
         app()
     except AdaptlabError as e:

@@ -140,7 +140,7 @@ def dataset_folder(spec: DatasetSpec, seed: int, rundir: Path) -> Path:
     return folder
 
 
-Progress = Callable[[str, int, int], None]
+Progress = Callable[[str, int, int, int], None]  # (run label, runs done, runs planned, questions in this run)
 
 
 def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
@@ -170,10 +170,10 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
             if store.is_done(rid):
                 counts["skipped"] += 1
                 if on_run:
-                    on_run(f"{label} (done)", i + 1, len(plan))
+                    on_run(f"{label} (done)", i + 1, len(plan), 0)
                 continue
             if on_run:
-                on_run(label, i, len(plan))
+                on_run(label, i, len(plan), len(dataset.questions))
             if model_name not in loaded:
                 loaded.clear()  # one model in memory at a time
                 loaded[model_name] = load_model(model_name, device=config.device, dtype=config.dtype)
@@ -183,7 +183,7 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
             store.save(result)
             counts["ran"] += 1
             if on_run:
-                on_run(label, i + 1, len(plan))
+                on_run(label, i + 1, len(plan), len(dataset.questions))
     return counts
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from adaptlab.organism.worlds import MAX_FACTS, MAX_SYLLOGISMS, SEPARATOR, draw_world
 
@@ -107,7 +107,10 @@ def probe(model: Any, tokenizer: Any, config: OrganismConfig, seed: int = 0) -> 
 
 
 def pretrain(
-    config: OrganismConfig, out: Path, log: Callable[[dict[str, Any]], None] | None = None
+    config: OrganismConfig,
+    out: Path,
+    log: Callable[[dict[str, Any]], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Train and save the organism into `out`; returns the training record (curves, timing)."""
     from adaptlab.organism.tokenizer import build_organism_tokenizer
@@ -144,6 +147,8 @@ def pretrain(
         smoothed = loss.item() if smoothed is None else 0.95 * smoothed + 0.05 * loss.item()
         if step % 25 == 0 or step == config.steps - 1:
             record["loss"].append([step, round(smoothed, 4)])
+        if on_step:
+            on_step(step + 1)
         if (step + 1) % config.eval_every == 0 or step == config.steps - 1:
             model.eval()
             with torch.inference_mode():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -99,7 +100,7 @@ def finetune(
     progress: Callable[[int, int, float], None] | None = None,
 ) -> tuple[LanguageModel, CostRow, dict[str, Any]]:
     """Train a copy of `lm` on `examples`; returns the adapted model, the cost and a training log."""
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments
 
     base = lm.model  # type: ignore[attr-defined]
     model = copy.deepcopy(base)
@@ -153,8 +154,11 @@ def finetune(
         model=model, args=args, train_dataset=_Tokenized(rows), data_collator=_collate(pad_id),
         callbacks=[_Progress()],
     )
+    for quiet in (PrinterCallback, ProgressCallback):  # progress is ours to show; no log dicts on stdout
+        trainer.remove_callback(quiet)
     resume = any(checkpoints.glob("checkpoint-*")) if checkpoints.exists() else False
-    with metered() as meter:
+    with metered() as meter, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
         trainer.train(resume_from_checkpoint=True if resume else None)
     model = trainer.model
     if config.mode == "lora":
