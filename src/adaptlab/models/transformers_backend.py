@@ -1,0 +1,750 @@
+"""`TransformersModel`: any Hugging Face causal LM, with shared-prefix scoring.
+
+Prompt format (`render_prefix`): an instruction-tuned model with a chat template gets the context as the user
+turn, followed by a short instruction (the paper prompts its instruction-tuned model with the documents, then asks
+it to use them to answer), and then the generation prompt; the question prompt and the choice are scored as the
+start of the assistant's reply. With an empty context the user turn is the instruction alone, so the
+model is still in the same conversational setting. A base model (no chat template) gets `context + "\\n\\n"` (nothing
+for an empty context) and its tokenizer's BOS. Every question that shares a context therefore shares one prefix.
+
+Scoring (`score`) pays for each distinct prefix once:
+
+1. plan (`scoring_plan`): tokenize, de-duplicate identical rows, group rows by prefix;
+2. per prefix: run it through the decoder body once (in chunks, to bound memory) and keep its key/value cache;
+3. run the (question, choice) suffixes after that cache, in one of two ways:
+   - packed (the default where it is safe): the suffixes of a pack are laid end to end in ONE sequence after the
+     prefix, each with position ids that restart right after the prefix and a 4D attention mask that lets a
+     suffix see the whole prefix and its own earlier tokens only. The prefix cache stays at batch size 1: nothing
+     is copied per row. On a CPU that made scoring ~2× faster end to end than the padded route, whose cost is
+     copying and reading rows × prefix keys/values (SmolLM2, 50 questions × 4 choices on a 1000-token prefix:
+     16 s vs 28 s). Used when the model runs SDPA or eager attention (which take an additive 4D
+     mask as given) and has no sliding-window or chunked attention (a custom mask would override it), and when a
+     check on a few tokens at load time agrees with the padded route;
+   - padded (the fallback, and the route used by `generate`): a batch of suffixes, longest first and sized by
+     a token budget, gets a fresh cache whose tensors are the prefix cache expanded to the batch (a view; the
+     model's concatenation makes the copy), right padding, position ids continuing after the prefix and a 2D
+     attention mask over prefix + suffix;
+4. gather the hidden states at the positions that predict choice tokens and apply the output head there only,
+   then log-softmax those rows: no [batch, sequence, vocabulary] tensor is ever built.
+
+Step 4 needs the model to be "decoder body, then output head". That is checked once per model on a few tokens
+(`head(body(x)) == model(x).logits`); a model that post-processes its logits (soft-capping, scaling) fails the
+check and is scored through its own forward with `logits_to_keep` set to the needed positions instead.
+
+`score_naive` is the reference: one full forward per (question, choice) with the prefix included and a
+log-softmax over every position, as lm-evaluation-harness does. Both give the same scores (within ~3e-5 on
+summed log-probabilities in float32: only the order of floating-point operations differs).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers.cache_utils import DynamicCache, DynamicLayer
+
+from adaptlab.errors import AdaptlabError
+from adaptlab.models.base import (
+    ChoiceScore,
+    GenerationStats,
+    LanguageModel,
+    ScoreRequest,
+    ScoringStats,
+)
+from adaptlab.models.scoring_plan import Plan, Row, make_batches, make_packs, plan_requests
+
+# The user turn for chat models. Kept short and indirect: the paper asks the model to use the context to answer.
+CONTEXT_INSTRUCTION = "Use the information above to answer. Reply with one true statement."
+NO_CONTEXT_INSTRUCTION = "Reply with one true statement."
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AdaptlabError(f"device {device!r} requested but CUDA is not available (use --device cpu)")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise AdaptlabError(f"unknown device {device!r} (auto, cpu, cuda, cuda:N)")
+    return device
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
+    """float32 on CPU (bfloat16 matmuls are slow there and less exact), bfloat16 on CUDA, unless asked."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None or dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if dtype not in DTYPES:
+        raise AdaptlabError(f"unknown dtype {dtype!r} ({', '.join(DTYPES)})")
+    return DTYPES[dtype]
+
+
+@dataclass(frozen=True)
+class Dims:
+    """The model shape the cost estimates need."""
+
+    layers: int
+    hidden: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    n_body: int  # parameters other than the embedding and output matrices
+    dtype_bytes: int
+    param_bytes: int
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        return 2 * self.layers * self.kv_heads * self.head_dim * self.dtype_bytes
+
+    def flops(self, tokens: int, logits: int, attended: int) -> float:
+        """2·N_body·T + 2·d·V·T_logits + 4·L·d_attn·A (see `ScoringStats`)."""
+        return (
+            2.0 * self.n_body * tokens
+            + 2.0 * self.hidden * self.vocab * logits
+            + 4.0 * self.layers * self.heads * self.head_dim * attended
+        )
+
+    def forward_bytes(self, rows: int, past: int, new: int, logits: int) -> int:
+        """Estimated memory of one forward beyond the weights: the key/value cache, the widest activations
+        (MLP), one layer's attention scores, and the float32 logits with their log-softmax."""
+        kv = self.kv_bytes_per_token * rows * (past + new)
+        act = rows * new * (4 * self.hidden + 3 * self.intermediate) * self.dtype_bytes
+        scores = rows * self.heads * new * (past + new) * self.dtype_bytes
+        return kv + act + scores + 2 * logits * self.vocab * 4
+
+
+def attended_pairs(past: int, new: int) -> int:
+    """(query, key) pairs when `new` tokens follow `past` cached ones causally: Σ_{t<new} (past + t + 1)."""
+    return new * past + new * (new + 1) // 2
+
+
+def text_config(model: Any) -> Any:
+    """The language model's config (multimodal configs nest it)."""
+    config = model.config
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def model_dims(model: Any) -> Dims:
+    config = text_config(model)
+    hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "n_embd", 0) or 0)
+    heads = int(getattr(config, "num_attention_heads", 0) or getattr(config, "n_head", 0) or 1)
+    head_dim = int(getattr(config, "head_dim", 0) or (hidden // heads if heads else 0))
+    params = {id(p): p for p in model.parameters()}
+    n_params = sum(p.numel() for p in params.values())
+    matrices = {id(m.weight): m.weight for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m}
+    first = next(iter(params.values()))
+    return Dims(
+        layers=int(getattr(config, "num_hidden_layers", 0) or getattr(config, "n_layer", 0) or 0),
+        hidden=hidden,
+        intermediate=int(getattr(config, "intermediate_size", 0) or 4 * hidden),
+        heads=heads,
+        kv_heads=int(getattr(config, "num_key_value_heads", 0) or heads),
+        head_dim=head_dim,
+        vocab=int(getattr(config, "vocab_size", 0) or 0),
+        n_body=n_params - sum(w.numel() for w in matrices.values()),
+        dtype_bytes=first.element_size(),
+        param_bytes=sum(p.numel() * p.element_size() for p in params.values()),
+    )
+
+
+def context_window_of(model: Any, tokenizer: Any) -> int:
+    config = text_config(model)
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    return int(limit) if isinstance(limit, int) and 0 < limit < 10**7 else 2048
+
+
+class _Meter:
+    """Wall time and peak memory of one call: CUDA's measured peak on a GPU, the estimate on CPU."""
+
+    def __init__(self, device: str, dims: Dims):
+        self.cuda = device.startswith("cuda")
+        self.device = device
+        self.estimate = dims.param_bytes
+        self.base = dims.param_bytes
+
+    def __enter__(self) -> _Meter:
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self.start = time.perf_counter()
+        return self
+
+    def see(self, forward_bytes: int) -> None:
+        self.estimate = max(self.estimate, self.base + forward_bytes)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+        self.seconds = time.perf_counter() - self.start
+        self.peak = torch.cuda.max_memory_allocated(self.device) if self.cuda else self.estimate
+
+
+def expand_cache(cache: DynamicCache, rows: int) -> DynamicCache:
+    """A fresh cache holding `cache`'s keys/values for `rows` sequences. The model appends the suffix to the
+    cache it is given, so every batch needs its own object; the prefix tensors themselves are shared as
+    expanded views (the model's concatenation makes the only copy)."""
+    if all(isinstance(layer, DynamicLayer) for layer in cache.layers):
+        out = copy.copy(cache)
+        out.layers = []
+        for layer in cache.layers:
+            new = copy.copy(layer)
+            if layer.is_initialized and layer.keys is not None and layer.keys.numel():
+                new.keys = layer.keys.expand(rows, -1, -1, -1)
+                new.values = layer.values.expand(rows, -1, -1, -1)
+            out.layers.append(new)
+        return out
+    out = copy.deepcopy(cache)  # other cache layer types: the generic (copying) route
+    out.batch_repeat_interleave(rows)
+    return out
+
+
+class TransformersModel(LanguageModel):
+    """A Hugging Face causal LM behind the `LanguageModel` interface."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        max_batch_tokens: int | None = None,
+        max_batch_rows: int = 64,
+        max_pack_tokens: int | None = None,
+        prefill_chunk: int = 2048,
+        packing: bool | None = None,
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.device = str(next(model.parameters()).device)
+        self.dims = model_dims(model)
+        self.n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+        self.context_window = context_window_of(model, tokenizer)
+        self.chat = bool(getattr(tokenizer, "chat_template", None))
+        # Padded tokens (rows × (prefix + longest suffix)) per forward: bounds the key/value cache of a batch.
+        # Small on a CPU, where bigger batches were measured slower (copying the expanded prefix cache dominates).
+        self.max_batch_tokens = max_batch_tokens or (65536 if self.device.startswith("cuda") else 4096)
+        self.max_batch_rows = max_batch_rows
+        # Suffix tokens per packed forward. Every packed token also attends to the other suffixes of its pack
+        # (masked out, but computed), so packs stay short next to the prefix they share.
+        self.max_pack_tokens = max_pack_tokens or (2048 if self.device.startswith("cuda") else 512)
+        self.prefill_chunk = prefill_chunk
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = int(pad if pad is not None else 0)
+        self._dtype = next(model.parameters()).dtype
+        self._body, self._head = self._split_head()
+        # None: decide from the model (see `_packing_supported`); False forces the padded route.
+        self.packing = self._packing_supported() if packing is None else packing
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str | Path,
+        *,
+        gguf_file: str | None = None,
+        device: str = "auto",
+        dtype: str | torch.dtype | None = None,
+        trust_remote_code: bool = False,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> TransformersModel:
+        """Load a hub id or a local folder (safetensors weights only), or a GGUF file inside folder `source`."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, device)
+        common: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+        if gguf_file:
+            common["gguf_file"] = gguf_file
+        tokenizer = AutoTokenizer.from_pretrained(str(source), **common)
+        weights = {} if gguf_file else {"use_safetensors": True}
+        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch_dtype, **weights, **common)
+        model.to(device)
+        return cls(model, tokenizer, name=name or str(source), **kwargs)
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, *, name: str, **kwargs: Any) -> TransformersModel:
+        """Wrap an already-built model (e.g. a fine-tuned or PEFT model) and its tokenizer."""
+        return cls(model, tokenizer, name=name, **kwargs)
+
+    def _split_head(self) -> tuple[Any, Any]:
+        """(decoder body, output head) if `head(body(x))` reproduces the model's logits, else (None, None)."""
+        try:
+            body, head = self.model.get_decoder(), self.model.get_output_embeddings()
+        except (AttributeError, NotImplementedError, ValueError):
+            return None, None
+        if body is None or head is None or body is self.model:
+            return None, None
+        ids = torch.tensor([[self.pad_id, 1, 2, 3, 4, 5]], device=self.device) % self.dims.vocab
+        with self._inference():
+            try:
+                want = self.model(input_ids=ids, use_cache=False).logits.float()
+                got = head(body(input_ids=ids, use_cache=False).last_hidden_state).float()
+            except Exception:  # any failure just means "use the model's own forward"
+                return None, None
+        scale = want.abs().max().clamp(min=1.0)
+        if got.shape != want.shape or not torch.allclose(got, want, atol=1e-3 * float(scale), rtol=1e-3):
+            return None, None
+        return body, head
+
+    def _packing_supported(self) -> bool:
+        """Whether suffixes may be packed into one sequence with a custom 4D mask (see the module docstring)."""
+        config = text_config(self.model)
+        if getattr(config, "_attn_implementation", None) not in ("sdpa", "eager"):
+            return False
+        if getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True):
+            return False
+        if any(t != "full_attention" for t in getattr(config, "layer_types", None) or ()):
+            return False
+        if getattr(config, "attention_chunk_size", None):
+            return False
+        # A numeric check: two suffixes after a short prefix, packed vs padded.
+        vocab = max(self.dims.vocab, 2)
+        prefix = [(7 * i + 3) % vocab for i in range(6)]
+        rows = [
+            Row(0, tuple((11 * i + 5) % vocab for i in range(9)), 4),
+            Row(0, tuple((13 * i + 1) % vocab for i in range(7)), 3),
+        ]
+        stats, meter = ScoringStats(), _Meter("cpu", self.dims)
+        try:
+            with self._inference():
+                cache = self._prefill(prefix, stats, meter)
+                padded = self._score_padded(cache, len(prefix), rows, stats, meter)
+                packed = self._score_packed(cache, len(prefix), rows, stats, meter)
+        except Exception:  # any failure means "not supported": use the padded route
+            return False
+        tolerance = 1e-3 if self._dtype == torch.float32 else 3e-2
+        return all(abs(a - b) <= tolerance * max(1.0, abs(a)) for a, b in zip(padded, packed, strict=True))
+
+    @contextmanager
+    def _inference(self) -> Iterator[None]:
+        """No autograd, and the model in eval mode (no dropout) for the duration only: a wrapped model that is
+        being trained (e.g. probed between training steps) goes back to training mode afterwards."""
+        training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            self.model.train(training)
+
+    # ----------------------------------------------------------------- text
+
+    def render_prefix(self, context: str, *, instruction: str | None = None) -> str:
+        """The text before every question prompt. `instruction` replaces the default instruction (e.g. for a
+        generation task that asks for something else); see the module docstring for the format."""
+        if self.chat:
+            if instruction is None:
+                instruction = CONTEXT_INSTRUCTION if context else NO_CONTEXT_INSTRUCTION
+            user = f"{context}\n\n{instruction}" if context else instruction
+            return self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+            )
+        parts = [p for p in (context, instruction) if p]
+        return "".join(p + "\n\n" for p in parts)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def encode_prefix(self, text: str) -> list[int]:
+        """A chat prefix spells its special tokens out; a base model's prefix gets the tokenizer's own (BOS)."""
+        return list(self.tokenizer(text, add_special_tokens=not self.chat).input_ids)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def _plan(self, requests: Sequence[ScoreRequest], dedupe: bool) -> Plan:
+        return plan_requests(
+            requests,
+            render_prefix=self.render_prefix,
+            encode_prefix=self.encode_prefix,
+            encode=self.encode,
+            context_window=self.context_window,
+            model_name=self.name,
+            dedupe=dedupe,
+        )
+
+    # ----------------------------------------------------------------- scoring
+
+    def score(
+        self,
+        requests: Sequence[ScoreRequest],
+        *,
+        progress: Callable[[int], None] | None = None,
+        naive: bool = False,
+    ) -> tuple[list[list[ChoiceScore]], ScoringStats]:
+        if naive:
+            return self.score_naive(requests, progress=progress)
+        plan = self._plan(requests, dedupe=True)
+        stats = ScoringStats(requests=len(requests), choices=sum(len(r.choices) for r in requests))
+        logprobs: list[float] = [0.0] * len(plan.rows)
+        tracker = _Progress(plan, progress)
+        with self._inference(), _Meter(self.device, self.dims) as meter:
+            for p, row_ids in plan.rows_by_prefix().items():
+                prefix = plan.prefixes[p]
+                cache = self._prefill(prefix, stats, meter)
+                lengths = [len(plan.rows[r].suffix) for r in row_ids]
+                if self.packing:
+                    groups = make_packs(lengths, self.max_pack_tokens, 4 * self.max_batch_rows)
+                    run = self._score_packed
+                else:
+                    groups = make_batches(lengths, len(prefix), self.max_batch_tokens, self.max_batch_rows)
+                    run = self._score_padded
+                for group in groups:
+                    rows = [row_ids[g] for g in group]
+                    values = run(cache, len(prefix), [plan.rows[r] for r in rows], stats, meter)
+                    for r, v in zip(rows, values, strict=True):
+                        logprobs[r] = v
+                    tracker.done(rows)
+        stats.seconds, stats.peak_memory_bytes = meter.seconds, int(meter.peak)
+        return self._collect(requests, plan, logprobs), stats
+
+    def score_naive(
+        self, requests: Sequence[ScoreRequest], *, progress: Callable[[int], None] | None = None
+    ) -> tuple[list[list[ChoiceScore]], ScoringStats]:
+        """The reference scorer: one full forward per (request, choice), prefix included, full log-softmax."""
+        plan = self._plan(requests, dedupe=False)
+        stats = ScoringStats(requests=len(requests), choices=sum(len(r.choices) for r in requests))
+        logprobs: list[float] = [0.0] * len(plan.rows)
+        with self._inference(), _Meter(self.device, self.dims) as meter:
+            for rows in plan.index:
+                for r in rows:
+                    row = plan.rows[r]
+                    seq = plan.prefixes[row.prefix] + row.suffix
+                    ids = torch.tensor([seq], device=self.device)
+                    logits = self.model(input_ids=ids, use_cache=False).logits[0].float()
+                    logp = torch.log_softmax(logits, dim=-1)
+                    n, c = len(seq), row.n_target
+                    targets = ids[0, n - c :]
+                    logprobs[r] = float(logp[n - c - 1 : n - 1].gather(1, targets[:, None]).sum())
+                    stats.tokens_prefilled += n
+                    stats.flops += self.dims.flops(n, n, attended_pairs(0, n))
+                    meter.see(self.dims.forward_bytes(1, 0, n, n))
+                if progress:
+                    progress(1)
+        stats.seconds, stats.peak_memory_bytes = meter.seconds, int(meter.peak)
+        return self._collect(requests, plan, logprobs), stats
+
+    def _collect(self, requests: Sequence[ScoreRequest], plan: Plan, logprobs: list[float]) -> list[list[ChoiceScore]]:
+        return [
+            [
+                ChoiceScore(logprob=logprobs[r], n_tokens=plan.rows[r].n_target, n_chars=len(choice))
+                for r, choice in zip(rows, req.choices, strict=True)
+            ]
+            for req, rows in zip(requests, plan.index, strict=True)
+        ]
+
+    def _prefill(self, prefix: Sequence[int], stats: ScoringStats | GenerationStats, meter: _Meter) -> Any:
+        """Run the prefix once (in chunks) and return its key/value cache; None for an empty prefix."""
+        if not prefix:
+            return None
+        cache = DynamicCache(config=self.model.config)
+        for start in range(0, len(prefix), self.prefill_chunk):
+            chunk = prefix[start : start + self.prefill_chunk]
+            ids = torch.tensor([chunk], device=self.device)
+            positions = torch.arange(start, start + len(chunk), device=self.device)[None]
+            if self._body is not None:
+                self._body(input_ids=ids, position_ids=positions, past_key_values=cache, use_cache=True)
+            else:
+                self.model(
+                    input_ids=ids, position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1
+                )
+            stats.tokens_prefilled += len(chunk)
+            stats.flops += self.dims.flops(
+                len(chunk), 0 if self._body is not None else 1, attended_pairs(start, len(chunk))
+            )
+            meter.see(self.dims.forward_bytes(1, start, len(chunk), 1))
+        return cache
+
+    def _forward_suffix(
+        self, cache: Any, n_prefix: int, suffixes: Sequence[Sequence[int]], *, left_pad: bool
+    ) -> tuple[dict[str, Any], torch.Tensor]:
+        """Model inputs for a batch of suffixes after a cached prefix: padded ids, the attention mask over
+        prefix + suffix, positions continuing after the prefix, and a fresh expanded cache. Right padding for
+        scoring; left padding (placed between prefix and suffix) for generation, so that every row's next token
+        is the last column. Returns the inputs and the per-row suffix lengths."""
+        rows, width = len(suffixes), max(len(s) for s in suffixes)
+        ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((rows, n_prefix + width), dtype=torch.long)
+        mask[:, :n_prefix] = 1
+        positions = torch.full((rows, width), n_prefix, dtype=torch.long)  # padding: any valid position (masked)
+        for b, s in enumerate(suffixes):
+            start = width - len(s) if left_pad else 0
+            ids[b, start : start + len(s)] = torch.tensor(s, dtype=torch.long)
+            mask[b, n_prefix + start : n_prefix + start + len(s)] = 1
+            positions[b, start : start + len(s)] = torch.arange(n_prefix, n_prefix + len(s))
+        inputs = {
+            "input_ids": ids.to(self.device),
+            "attention_mask": mask.to(self.device),
+            "position_ids": positions.to(self.device),
+            "past_key_values": expand_cache(cache, rows)
+            if cache is not None
+            else DynamicCache(config=self.model.config),
+            "use_cache": True,
+        }
+        return inputs, torch.tensor([len(s) for s in suffixes])
+
+    def _score_padded(
+        self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: _Meter
+    ) -> list[float]:
+        """Score rows as a right-padded batch after the prefix cache expanded to the batch."""
+        inputs, lengths = self._forward_suffix(cache, n_prefix, [r.suffix for r in rows], left_pad=False)
+        b_idx, t_idx = [], []
+        for b, row in enumerate(rows):
+            n, c = len(row.suffix), row.n_target
+            b_idx += [b] * c
+            t_idx += range(n - c - 1, n - 1)  # position t predicts token t + 1
+        values = self._choice_logprobs(inputs, b_idx, t_idx, rows)
+        n_real = int(lengths.sum())
+        stats.tokens_prefilled += n_real
+        stats.tokens_reused += n_prefix * len(rows)
+        stats.flops += self.dims.flops(n_real, len(t_idx), sum(attended_pairs(n_prefix, int(n)) for n in lengths))
+        meter.see(self.dims.forward_bytes(len(rows), n_prefix, int(lengths.max()), len(t_idx)))
+        return values
+
+    def _score_packed(
+        self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: _Meter
+    ) -> list[float]:
+        """Score rows laid end to end in one sequence after the prefix cache (batch size 1), with a 4D additive
+        mask: each suffix sees the prefix and its own earlier tokens."""
+        lengths = [len(r.suffix) for r in rows]
+        total = sum(lengths)
+        segment = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor(lengths))
+        local = torch.cat([torch.arange(n) for n in lengths])
+        allowed = (segment[:, None] == segment[None, :]) & (local[:, None] >= local[None, :])
+        mask = torch.zeros((total, n_prefix + total), dtype=self._dtype)
+        mask[:, n_prefix:].masked_fill_(~allowed, torch.finfo(self._dtype).min)
+        inputs = {
+            "input_ids": torch.tensor([[t for r in rows for t in r.suffix]], device=self.device),
+            "attention_mask": mask[None, None].to(self.device),
+            "position_ids": (local + n_prefix)[None].to(self.device),
+            "past_key_values": expand_cache(cache, 1) if cache is not None else DynamicCache(config=self.model.config),
+            "use_cache": True,
+        }
+        t_idx, offset = [], 0
+        for row, n in zip(rows, lengths, strict=True):
+            t_idx += range(offset + n - row.n_target - 1, offset + n - 1)
+            offset += n
+        values = self._choice_logprobs(inputs, [0] * len(t_idx), t_idx, rows)
+        stats.tokens_prefilled += total
+        stats.tokens_reused += n_prefix * len(rows)
+        # Counted as useful work: each suffix token attends to the prefix and its own suffix. The masked-out
+        # pairs between suffixes of one pack are computed too but are overhead, not part of the estimate.
+        stats.flops += self.dims.flops(total, len(t_idx), sum(attended_pairs(n_prefix, n) for n in lengths))
+        meter.see(self.dims.forward_bytes(1, n_prefix, total, len(t_idx)) + mask.numel() * mask.element_size())
+        return values
+
+    def _choice_logprobs(
+        self, inputs: dict[str, Any], b_idx: list[int], t_idx: list[int], rows: Sequence[Row]
+    ) -> list[float]:
+        """Run the forward, take the hidden states at (b_idx, t_idx) — the positions that predict the choice
+        tokens, in row order — apply the output head there only, and sum each row's target log-probabilities."""
+        b_t = torch.tensor(b_idx, device=self.device)
+        t_t = torch.tensor(t_idx, device=self.device)
+        if self._body is not None:
+            hidden = self._body(**inputs).last_hidden_state
+            logits = self._head(hidden[b_t, t_t])
+        else:
+            keep = sorted(set(t_idx))
+            where = {t: k for k, t in enumerate(keep)}
+            out = self.model(**inputs, logits_to_keep=torch.tensor(keep, device=self.device))
+            logits = out.logits[b_t, torch.tensor([where[t] for t in t_idx], device=self.device)]
+        targets = torch.tensor(
+            [t for row in rows for t in row.suffix[len(row.suffix) - row.n_target :]], device=self.device
+        )
+        picked = torch.log_softmax(logits.float(), dim=-1).gather(1, targets[:, None]).squeeze(1)
+        owner = torch.repeat_interleave(
+            torch.arange(len(rows), device=self.device), torch.tensor([r.n_target for r in rows], device=self.device)
+        )
+        sums = torch.zeros(len(rows), dtype=torch.float64, device=self.device)
+        return sums.index_add_(0, owner, picked.double()).tolist()
+
+    # ----------------------------------------------------------------- generation
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        context: str = "",
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = ("\n\n",),
+        instruction: str | None = None,
+    ) -> list[str]:
+        texts, _ = self.generate_with_stats(
+            prompts,
+            context=context,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+            stop=stop,
+            instruction=instruction,
+        )
+        return texts
+
+    def generate_with_stats(
+        self,
+        prompts: Sequence[str],
+        *,
+        context: str = "",
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = ("\n\n",),
+        instruction: str | None = None,
+    ) -> tuple[list[str], GenerationStats]:
+        """`generate`, plus what it consumed. The prefix `render_prefix(context)` is prefilled once and its cache
+        shared by every prompt (as in scoring); prompts are batched longest first with left padding between
+        prefix and prompt. Generation stops at an end-of-sequence token, when every row contains a stop string,
+        or after `max_new_tokens` (fewer if the context window is reached)."""
+        if temperature < 0:
+            raise AdaptlabError(f"temperature must be >= 0, got {temperature}")
+        prefix = self.encode_prefix(self.render_prefix(context, instruction=instruction))
+        # The prefix's last token goes with each prompt, so every row has at least one token to run.
+        shared, head_token = prefix[:-1], prefix[-1:]
+        suffixes = [head_token + self.encode(p) for p in prompts]
+        for i, s in enumerate(suffixes):
+            if not s:
+                raise AdaptlabError(f"generate: prompt {i} and the context are both empty")
+            if len(shared) + len(s) >= self.context_window:
+                raise AdaptlabError(
+                    f"generate: prompt {i}: prefix {len(shared) + len(head_token)} + prompt {len(s) - len(head_token)} "
+                    f"tokens leaves no room in the context window of {self.name} ({self.context_window} tokens)"
+                )
+        stats = GenerationStats(prompts=len(prompts))
+        out: list[str] = [""] * len(prompts)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        with self._inference(), _Meter(self.device, self.dims) as meter:
+            cache = self._prefill(shared, stats, meter)
+            lengths = [len(s) for s in suffixes]
+            width = len(shared) + max_new_tokens  # what each row's cache grows to, at most
+            for batch in make_batches(lengths, width, self.max_batch_tokens, self.max_batch_rows):
+                texts = self._generate_batch(
+                    cache,
+                    len(shared),
+                    [suffixes[i] for i in batch],
+                    max_new_tokens,
+                    temperature,
+                    generator,
+                    stop,
+                    stats,
+                    meter,
+                )
+                for i, text in zip(batch, texts, strict=True):
+                    out[i] = text
+        stats.seconds, stats.peak_memory_bytes = meter.seconds, int(meter.peak)
+        return out, stats
+
+    def _eos_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id}
+        config_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids.update(config_eos if isinstance(config_eos, list) else [config_eos])
+        return {int(i) for i in ids if i is not None}
+
+    def _generate_batch(
+        self,
+        cache: Any,
+        n_prefix: int,
+        suffixes: list[list[int]],
+        max_new_tokens: int,
+        temperature: float,
+        generator: torch.Generator,
+        stop: Sequence[str],
+        stats: GenerationStats,
+        meter: _Meter,
+    ) -> list[str]:
+        rows = len(suffixes)
+        inputs, lengths = self._forward_suffix(cache, n_prefix, suffixes, left_pad=True)
+        width = int(lengths.max())
+        steps = min(max_new_tokens, self.context_window - n_prefix - width)
+        mask, positions = inputs["attention_mask"], inputs["position_ids"][:, -1:]
+        new_tokens: list[list[int]] = [[] for _ in range(rows)]
+        active = [True] * rows
+        eos = self._eos_ids()
+        stats.tokens_prefilled += int(lengths.sum())
+        stats.tokens_reused += n_prefix * rows
+        stats.flops += self.dims.flops(int(lengths.sum()), rows, sum(attended_pairs(n_prefix, int(n)) for n in lengths))
+        meter.see(self.dims.forward_bytes(rows, n_prefix, width + steps, rows))
+        past = n_prefix + width
+        for step in range(steps):
+            logits = self._last_logits(inputs)
+            if temperature > 0:
+                probs = torch.softmax(logits.float() / temperature, dim=-1)
+                next_ids = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            else:
+                next_ids = logits.float().argmax(dim=-1)
+            for b, t in enumerate(next_ids.tolist()):
+                if not active[b]:
+                    continue
+                if t in eos:
+                    active[b] = False
+                    continue
+                new_tokens[b].append(t)
+                stats.tokens_generated += 1
+                if stop and any(s in self.tokenizer.decode(new_tokens[b]) for s in stop):
+                    active[b] = False
+            if not any(active) or step == steps - 1:
+                break
+            next_ids = torch.where(torch.tensor(active, device=self.device), next_ids, self.pad_id)
+            mask = torch.cat([mask, torch.ones((rows, 1), dtype=mask.dtype, device=mask.device)], dim=1)
+            positions = positions + 1
+            inputs = {
+                "input_ids": next_ids[:, None],
+                "attention_mask": mask,
+                "position_ids": positions,
+                "past_key_values": inputs["past_key_values"],
+                "use_cache": True,
+            }
+            stats.flops += self.dims.flops(rows, rows, rows * (past + 1))
+            past += 1
+        texts = []
+        for tokens in new_tokens:
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            cut = min((text.find(s) for s in stop if s and s in text), default=len(text))
+            texts.append(text[:cut])
+        return texts
+
+    def _last_logits(self, inputs: dict[str, Any]) -> torch.Tensor:
+        if self._body is not None:
+            return self._head(self._body(**inputs).last_hidden_state[:, -1])
+        return self.model(**inputs, logits_to_keep=1).logits[:, -1]
+
+
+class _Progress:
+    """Reports finished requests: a request is finished when all its rows are scored."""
+
+    def __init__(self, plan: Plan, callback: Callable[[int], None] | None):
+        self.callback = callback
+        self.pending = [set(rows) for rows in plan.index]
+        self.waiting: dict[int, list[int]] = {}
+        for i, rows in enumerate(plan.index):
+            for r in set(rows):
+                self.waiting.setdefault(r, []).append(i)
+
+    def done(self, rows: Sequence[int]) -> None:
+        if self.callback is None:
+            return
+        finished = 0
+        for r in rows:
+            for i in self.waiting.pop(r, []):
+                self.pending[i].discard(r)
+                finished += not self.pending[i]
+        if finished:
+            self.callback(finished)
