@@ -2,17 +2,17 @@
 
 Pure Python (no torch), so the rules are easy to read and test on their own.
 
-Tokenization follows lm-evaluation-harness (`TemplateLM._encode_pair`), with the prefix kept apart so that it can
-be shared:
+Tokenization is lm-evaluation-harness's (`TemplateLM._encode_pair`) on the whole text: with `ctx = prefix + prompt`
+(`prefix = render_prefix(context)`), the scored tokens are `encode(ctx + " " + choice)`, split after
+`len(encode(ctx))` tokens; the score is the sum of log p(choice token | all tokens before it). The prefix gets the
+special tokens the model expects (a base model's BOS; a chat template spells its own out).
 
-- `prefix_ids = encode_prefix(render_prefix(context))`: with the special tokens the model expects (a base model's
-  BOS; a chat template already spells its special tokens out, so none are added to it).
-- `q_ids = encode(prompt)`, no special tokens.
-- `choice_ids = encode(prompt + " " + choice)[len(q_ids):]` when that joint tokenization starts with `q_ids`
-  (the usual case: the choice's tokens are those of the joint text, so a merge across the space is respected),
-  else `encode(" " + choice)` (a tokenizer that re-segments the prompt's tail when text follows it).
-- The scored sequence is `prefix_ids + q_ids + choice_ids`; the score is the sum of log p(choice token | all
-  tokens before it).
+To share the prefix, its text is cut in two near its end: `shared = encode_prefix(prefix[:cut])` is computed once,
+and the tail `prefix[cut:]` is tokenized with each question. The cut is placed before a space and checked against
+the whole-text tokenization of the first question; tokenizers merge whitespace and punctuation across a boundary
+(`"\n\n" + "The"` is not `"\n\n"` then `"The"` for byte-level BPE), which is why the prefix is not simply
+tokenized on its own. Where no checked cut exists, nothing is shared (still exact, only slower). The naive scorer
+(`share=False`) always tokenizes the whole text, as lm-eval does.
 
 Rows that are identical (same prefix, question and choice tokens) are scored once and shared.
 """
@@ -52,12 +52,27 @@ class Plan:
 
 
 def choice_tokens(encode: Encode, prompt: str, q_ids: Sequence[int], choice: str) -> list[int]:
-    """The tokens of `" " + choice` as they follow `prompt` (lm-eval's split of the joint tokenization)."""
+    """The tokens of `" " + choice` as they follow `prompt`: lm-eval's split of the joint tokenization."""
     whole = encode(prompt + " " + choice)
-    n = len(q_ids)
-    if len(whole) > n and list(whole[:n]) == list(q_ids):
-        return list(whole[n:])
-    return encode(" " + choice)
+    return list(whole[len(q_ids) :]) or encode(" " + choice)
+
+
+def split_prefix(prefix: str, probe: str, encode_prefix: Encode, encode: Encode, tail_chars: int = 1) -> int:
+    """A character position near the end of `prefix` where tokenizing the two sides apart gives the same tokens as
+    tokenizing `prefix + probe` whole; 0 when none of the candidates checks out (then nothing is shared)."""
+    if not prefix:
+        return 0
+    whole = encode_prefix(prefix + probe)
+    tried = 0
+    for cut in range(len(prefix) - tail_chars, 0, -1):
+        if prefix[cut] != " " or prefix[cut - 1].isspace():
+            continue
+        if encode_prefix(prefix[:cut]) + encode(prefix[cut:] + probe) == whole:
+            return cut
+        tried += 1
+        if tried == 8:
+            break
+    return 0
 
 
 def plan_requests(
@@ -69,29 +84,36 @@ def plan_requests(
     context_window: int,
     model_name: str,
     dedupe: bool = True,
+    share: bool = True,
 ) -> Plan:
-    """Tokenize every (request, choice) into a row; raise AdaptlabError when one does not fit the context window."""
+    """Tokenize every (request, choice) into a row; raise AdaptlabError when one does not fit the context window.
+
+    `share=False` keeps every row's whole text together (the naive, lm-eval-identical reference)."""
     plan = Plan()
-    prefix_of_context: dict[str, int] = {}
+    prefix_of_context: dict[str, tuple[int, str]] = {}  # context → (prefix index, tail text)
     prefix_index: dict[tuple[int, ...], int] = {}
     row_index: dict[Row, int] = {}
     for i, req in enumerate(requests):
         if not req.prompt.strip():
             raise AdaptlabError(f"score request {i}: the prompt is empty")
         if req.context not in prefix_of_context:
-            ids = tuple(encode_prefix(render_prefix(req.context)))
+            text = render_prefix(req.context)
+            probe = req.prompt + " " + (req.choices[0] if req.choices else "")
+            cut = split_prefix(text, probe, encode_prefix, encode) if share else 0
+            ids = tuple(encode_prefix(text[:cut]))
             if ids not in prefix_index:  # two contexts may render to the same tokens
                 prefix_index[ids] = len(plan.prefixes)
                 plan.prefixes.append(ids)
-            prefix_of_context[req.context] = prefix_index[ids]
-        p = prefix_of_context[req.context]
+            prefix_of_context[req.context] = (prefix_index[ids], text[cut:])
+        p, tail = prefix_of_context[req.context]
         n_prefix = len(plan.prefixes[p])
-        q_ids = encode(req.prompt)
+        question = tail + req.prompt
+        q_ids = encode(question)
         rows = []
         for choice in req.choices:
             if not choice.strip():
                 raise AdaptlabError(f"score request {i} (prompt {_clip(req.prompt)}): a choice is empty")
-            c_ids = choice_tokens(encode, req.prompt, q_ids, choice)
+            c_ids = choice_tokens(encode, question, q_ids, choice)
             total = n_prefix + len(q_ids) + len(c_ids)
             if total > context_window:
                 raise AdaptlabError(

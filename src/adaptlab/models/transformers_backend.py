@@ -372,6 +372,7 @@ class TransformersModel(LanguageModel):
     def _plan(self, requests: Sequence[ScoreRequest], dedupe: bool) -> Plan:
         return plan_requests(
             requests,
+            share=dedupe,
             render_prefix=self.render_prefix,
             encode_prefix=self.encode_prefix,
             encode=self.encode,
