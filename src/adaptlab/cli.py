@@ -271,7 +271,8 @@ def run_command_with(cfg: Any, out: Path) -> None:
 
         def on_run(label: str, done: int, total: int, n_questions: int) -> None:
             bar.update(runs, description=label, completed=done, total=total)
-            bar.update(questions, completed=0, total=n_questions or None, visible=True)
+            if n_questions:
+                bar.update(questions, completed=0, total=n_questions, visible=True)
 
         counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n))
     console.print(f"{counts['ran']} runs done, {counts['skipped']} already stored → {out / 'results.sqlite'}",

@@ -140,7 +140,8 @@ def dataset_folder(spec: DatasetSpec, seed: int, rundir: Path) -> Path:
     return folder
 
 
-Progress = Callable[[str, int, int, int], None]  # (run label, runs done, runs planned, questions in this run)
+# (run label, runs done, runs planned, questions of the run starting now, or 0 when none starts)
+Progress = Callable[[str, int, int, int], None]
 
 
 def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
@@ -183,7 +184,7 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
             store.save(result)
             counts["ran"] += 1
             if on_run:
-                on_run(label, i + 1, len(plan), len(dataset.questions))
+                on_run(label, i + 1, len(plan), 0)
     return counts
 
 

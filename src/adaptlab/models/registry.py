@@ -26,7 +26,7 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import LanguageModel
 from adaptlab.models.tiny import cache_dir, tiny_path
 
-ALIASES = ("tiny", "smollm2")
+ALIASES = ("organism", "tiny", "smollm2")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -148,6 +148,15 @@ def _check_folder(folder: Path) -> str | None:
     raise AdaptlabError(f"model folder {folder} has no {' or '.join(missing)}{extra}")
 
 
+def organism_path() -> Path:
+    """The model organism shipped with adaptlab (`adaptlab organism train` reproduces it)."""
+    path = Path(__file__).resolve().parent.parent / "organism" / "checkpoint"
+    if not (path / "model.safetensors").exists():
+        raise AdaptlabError(f"the organism checkpoint is missing from {path}; run `adaptlab organism train --out "
+                            f"{path}` to build it")
+    return path
+
+
 def load_model(
     spec: str,
     *,
@@ -164,6 +173,8 @@ def load_model(
     kwargs: dict[str, Any] = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code, **options}
     if spec == "tiny":
         return _load(TransformersModel, tiny_path(), None, spec, kwargs)
+    if spec == "organism":
+        return _load(TransformersModel, organism_path(), None, spec, kwargs)
     if spec == "smollm2":
         return _load(TransformersModel, smollm2_path(), None, spec, kwargs)
     path = Path(spec).expanduser()

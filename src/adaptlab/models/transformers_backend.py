@@ -39,6 +39,7 @@ summed log-probabilities in float32: only the order of floating-point operations
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -226,7 +227,11 @@ class TransformersModel(LanguageModel):
         max_pack_tokens: int | None = None,
         prefill_chunk: int = 2048,
         packing: bool | None = None,
+        meta: dict[str, Any] | None = None,
     ):
+        # Facts about the model that adaptlab needs (from `adaptlab.json` in its folder), e.g. how to prompt it
+        # for augmentations.
+        self.meta: dict[str, Any] = dict(meta or {})
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -276,6 +281,9 @@ class TransformersModel(LanguageModel):
         weights = {} if gguf_file else {"use_safetensors": True}
         model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch_dtype, **weights, **common)
         model.to(device)
+        meta_file = Path(str(source)) / "adaptlab.json"
+        if not gguf_file and meta_file.is_file():
+            kwargs.setdefault("meta", json.loads(meta_file.read_text()))
         return cls(model, tokenizer, name=name or str(source), **kwargs)
 
     @classmethod

@@ -33,7 +33,7 @@ from adaptlab.models.base import LanguageModel
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
 
-LOCAL_PROMPT = """Here are some statements, each followed by other ways of saying what it tells us.
+LOCAL_EXAMPLES = """Here are some statements, each followed by other ways of saying what it tells us.
 
 Statement: Whales are larger than dolphins.
 Other ways to say it:
@@ -50,21 +50,55 @@ Other ways to say it:
 Statement: The composer of "Ocean Suite" is Mara Lind.
 Other ways to say it:
 - Mara Lind composed "Ocean Suite".
-- "Ocean Suite" was written by Mara Lind.
+- "Ocean Suite" was written by Mara Lind."""
+LOCAL_ITEM = "Statement: {sentence}\nOther ways to say it:"
 
-Statement: {sentence}
-Other ways to say it:
--"""
+GLOBAL_INSTRUCTION = (
+    "Above is a collection of documents, and after it one of them again. Rewrite that document, and write down any "
+    "connections you can make between it and the other documents, including rephrasings of what it says and "
+    "relations between the things it mentions and things described elsewhere. Write one sentence per line."
+)
 
-GLOBAL_PROMPT = """{corpus}
 
-Above is a collection of documents. Here is one of them:
+@dataclass(frozen=True)
+class Request:
+    """One generation: `render_prefix(context, instruction)` + `prompt`, continued by the model."""
 
-{document}
+    context: str
+    prompt: str
+    instruction: str | None = ""
 
-Rewrite this document, and write down any connections you can make between it and the other documents above, \
-including rephrasings of what it says and relations between the things it mentions and things described \
-elsewhere. Write one sentence per line."""
+
+def local_requests(lm: LanguageModel, units: list[str]) -> list[Request]:
+    """Local augmentation prompts. A chat model gets the examples and the statement as its user turn and starts its
+    reply with "-"; a base model continues the few-shot text (the examples are a prefix shared by every prompt); a
+    model that continues a context with what follows from it (the organism) gets the unit alone as context."""
+    if continues_context(lm):
+        return [Request(context=u, prompt="", instruction=None) for u in units]
+    if getattr(lm, "chat", False):
+        return [Request(context=LOCAL_EXAMPLES + "\n\n" + LOCAL_ITEM.format(sentence=u), prompt="-") for u in units]
+    return [Request(context=LOCAL_EXAMPLES, prompt=LOCAL_ITEM.format(sentence=u) + "\n-") for u in units]
+
+
+def global_requests(lm: LanguageModel, corpus_docs: list[str], targets: list[str]) -> list[Request]:
+    """Global augmentation prompts: the corpus in context, then one document. A model that continues a context
+    (the organism) gets the corpus with the target document moved to its end."""
+    from adaptlab.methods.icl import SEPARATOR
+
+    if continues_context(lm):
+        return [
+            Request(context=SEPARATOR.join([*[d for d in corpus_docs if d != t], t]), prompt="", instruction=None)
+            for t in targets
+        ]
+    corpus = SEPARATOR.join(corpus_docs)
+    return [Request(context=f"{corpus}{SEPARATOR}Here is one of them:{SEPARATOR}{t}", prompt="",
+                    instruction=GLOBAL_INSTRUCTION) for t in targets]
+
+
+def continues_context(lm: LanguageModel) -> bool:
+    """Models trained by adaptlab to write, after a context, what follows from it (the organism)."""
+    return getattr(lm, "meta", {}).get("augmentation") == "continue"
+
 
 BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
 
@@ -149,35 +183,39 @@ def filter_sentences(
 
 def _generate_cached(
     lm: LanguageModel,
-    prompts: list[str],
+    requests: list[Request],
     max_new_tokens: int,
     options: AugmentOptions,
     cache: GenerationCache,
     seed: int,
     progress: Callable[[int], None] | None,
 ) -> tuple[list[str], int, int]:
-    """Generate (or fetch from the cache) one output per prompt per sample; returns outputs and token counts."""
+    """Generate (or fetch from the cache) one output per request per sample; returns outputs and token counts.
+    Requests that share a context are generated together, so the context is run once."""
     settings = {"max_new_tokens": max_new_tokens, "temperature": options.temperature}
-    jobs = [(p, s) for p in prompts for s in range(options.samples)]
-    keys = [cache.key(lm.name, p, {**settings, "sample": s, "seed": seed}) for p, s in jobs]
+    jobs = [(r, s) for r in requests for s in range(options.samples)]
+    keys = [cache.key(lm.name, json.dumps([r.context, r.instruction, r.prompt]), {**settings, "sample": s,
+                                                                                   "seed": seed}) for r, s in jobs]
     outputs: list[str | None] = [cache.get(k) for k in keys]
-    todo = [i for i, o in enumerate(outputs) if o is None]
-    batch = 8
-    for start in range(0, len(todo), batch):
-        idx = todo[start : start + batch]
-        texts = lm.generate(
-            [jobs[i][0] for i in idx], max_new_tokens=max_new_tokens, temperature=options.temperature,
-            seed=seed + start, stop=("\n\n", "Statement:"),
+    groups: dict[tuple[str, str | None, int], list[int]] = {}
+    for i, (r, s) in enumerate(jobs):
+        if outputs[i] is None:
+            groups.setdefault((r.context, r.instruction, s), []).append(i)
+    if progress and len(jobs) - sum(map(len, groups.values())):
+        progress(len(jobs) - sum(map(len, groups.values())))
+    stop = () if continues_context(lm) else ("\n\n", "Statement:")
+    for (context, instruction, sample), idx in groups.items():
+        texts = lm.generate(  # type: ignore[call-arg]
+            [jobs[i][0].prompt for i in idx], context=context, instruction=instruction,
+            max_new_tokens=max_new_tokens, temperature=options.temperature, seed=seed + sample, stop=stop,
         )
         cache.put_many([(keys[i], t) for i, t in zip(idx, texts, strict=True)])
         for i, t in zip(idx, texts, strict=True):
             outputs[i] = t
         if progress:
             progress(len(idx))
-    if progress and len(todo) < len(jobs):
-        progress(len(jobs) - len(todo))
     done = [o or "" for o in outputs]
-    prompt_tokens = sum(lm.count_tokens(p) for p, _ in jobs)
+    prompt_tokens = sum(lm.count_tokens(lm.render_prefix(r.context) + r.prompt) for r, _ in jobs)
     generated_tokens = sum(lm.count_tokens(o) for o in done)
     return done, prompt_tokens, generated_tokens
 
@@ -207,20 +245,26 @@ def augment(
                     new_docs.append(Document(id=f"oracle-{doc.id}", text=" ".join(kept),
                                              source_fact_ids=doc.source_fact_ids))
         if "local" in kinds:
-            unique = list(dict.fromkeys(s for d in dataset.documents for s in sentences(d.text)))
-            prompts = [LOCAL_PROMPT.format(sentence=s) for s in unique]
-            outs, p_tok, g_tok = _generate_cached(lm, prompts, options.max_new_tokens_local, options, cache, seed,
+            # Units: sentences (the paper's local augmentation); whole documents for a model that continues a
+            # context, since its inferences (a syllogism's conclusion) may need two sentences of one document.
+            if continues_context(lm):
+                units = list(dict.fromkeys(d.text for d in dataset.documents))
+            else:
+                units = list(dict.fromkeys(s for d in dataset.documents for s in sentences(d.text)))
+            requests = local_requests(lm, units)
+            outs, p_tok, g_tok = _generate_cached(lm, requests, options.max_new_tokens_local, options, cache, seed,
                                                   progress)
             prompt_tokens += p_tok
             generated_tokens += g_tok
+            bullet = "" if continues_context(lm) else "- "
             for i, text in enumerate(outs):
-                kept = filter_sentences(parse_generation("- " + text), sources, seen, counts)
+                kept = filter_sentences(parse_generation(bullet + text), sources, seen, counts)
                 if kept:
                     new_docs.append(Document(id=f"local-{i // options.samples}-{i % options.samples}",
                                              text=" ".join(kept)))
         if "global" in kinds:
-            prompts, doc_ids = _global_prompts(lm, dataset, options, seed)
-            outs, p_tok, g_tok = _generate_cached(lm, prompts, options.max_new_tokens_global, options, cache, seed,
+            requests, doc_ids = _global_requests(lm, dataset, options, seed)
+            outs, p_tok, g_tok = _generate_cached(lm, requests, options.max_new_tokens_global, options, cache, seed,
                                                   progress)
             prompt_tokens += p_tok
             generated_tokens += g_tok
@@ -239,20 +283,19 @@ def augment(
     return Augmentation(documents=new_docs, counts=counts, cost=cost)
 
 
-def _global_prompts(
+def _global_requests(
     lm: LanguageModel, dataset: Dataset, options: AugmentOptions, seed: int
-) -> tuple[list[str], list[str]]:
-    from adaptlab.methods.icl import build_context, fit_documents
+) -> tuple[list[Request], list[str]]:
+    from adaptlab.methods.icl import fit_documents
 
     targets = list(dataset.documents)
     if options.global_max_documents is not None and options.global_max_documents < len(targets):
         targets = random.Random(f"global-{seed}").sample(targets, options.global_max_documents)
         targets.sort(key=dataset.documents.index)
     longest = max((lm.count_tokens(d.text) for d in targets), default=0)
-    overhead = lm.count_tokens(GLOBAL_PROMPT.format(corpus="", document="")) + longest
-    budget = lm.context_window - overhead - options.max_new_tokens_global - 16
+    overhead = lm.count_tokens(lm.render_prefix("x", instruction=GLOBAL_INSTRUCTION)) + 2 * longest + 16  # type: ignore[call-arg]
+    budget = lm.context_window - overhead - options.max_new_tokens_global
     if options.max_context_tokens is not None:
         budget = min(budget, options.max_context_tokens)
-    corpus = build_context(fit_documents(lm, dataset.documents, max(budget, 1), seed))
-    prompts = [GLOBAL_PROMPT.format(corpus=corpus, document=d.text) for d in targets]
-    return prompts, [d.id for d in targets]
+    corpus = [d.text for d in fit_documents(lm, dataset.documents, max(budget, 1), seed)]
+    return global_requests(lm, corpus, [d.text for d in targets]), [d.id for d in targets]

@@ -59,17 +59,19 @@ class _Tokenized(torch.utils.data.Dataset):
 
 
 def tokenize_examples(lm: LanguageModel, examples: list[Example], max_length: int) -> list[dict[str, list[int]]]:
-    """input_ids = render_prefix(context) + target; labels = -100 on the prefix (loss on the target only)."""
-    tok = lm.tokenizer
-    prefix_ids: dict[str, list[int]] = {}
+    """input_ids = the whole text render_prefix(context) + target, tokenized as scoring tokenizes it (one piece,
+    with the model's special tokens); labels = -100 on the prefix's tokens (loss on the target only)."""
+    encode_prefix = lm.encode_prefix  # type: ignore[attr-defined]
+    prefix_len: dict[str, int] = {}
     rows = []
     for ex in examples:
-        if ex.context not in prefix_ids:
-            prefix_ids[ex.context] = tok(lm.render_prefix(ex.context), add_special_tokens=True)["input_ids"]
-        prefix = prefix_ids[ex.context]
-        target = tok(ex.target, add_special_tokens=False)["input_ids"]
-        ids = (prefix + target)[-max_length:]
-        n_target = min(len(target), len(ids))
+        prefix = lm.render_prefix(ex.context)
+        if prefix not in prefix_len:
+            prefix_len[prefix] = len(encode_prefix(prefix))
+        ids = encode_prefix(prefix + ex.target)
+        n_target = len(ids) - prefix_len[prefix]
+        ids = ids[-max_length:]
+        n_target = min(n_target, len(ids))
         labels = [-100] * (len(ids) - n_target) + ids[len(ids) - n_target :]
         rows.append({"input_ids": ids, "labels": labels})
     return rows
