@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from adaptlab.organism.worlds import MAX_FACTS, MAX_SYLLOGISMS, SEPARATOR, draw_world
+from adaptlab.organism.worlds import MAX_FACTS, MAX_SYLLOGISMS, SEPARATOR, copy_sequence, draw_world
 
 
 class OrganismConfig(BaseModel):
@@ -40,6 +40,8 @@ class OrganismConfig(BaseModel):
     seed: int = 0
     eval_every: int = 250
     eval_worlds: int = 4
+    copy_share: float = 0.0  # share of plain copying sequences (induction-head warm-up), see worlds.py
+    all_statements: bool = False  # every statement of a world after it (else 2-8 of them)
 
 
 def build_model(config: OrganismConfig, tokenizer: Any) -> Any:
@@ -55,10 +57,16 @@ def build_model(config: OrganismConfig, tokenizer: Any) -> Any:
     return LlamaForCausalLM(llama)
 
 
-def make_batch(tokenizer: Any, rng: random.Random, size: float, batch_size: int, max_len: int) -> dict[str, Any]:
+def make_batch(tokenizer: Any, rng: random.Random, size: float, config: OrganismConfig) -> dict[str, Any]:
+    from adaptlab.data.lexicon import candidate_words
+
+    batch_size, max_len = config.batch_size, config.context_window
     rows = []
     for _ in range(batch_size):
-        w = draw_world(rng, size)
+        if rng.random() < config.copy_share:
+            w = copy_sequence(rng, candidate_words())
+        else:
+            w = draw_world(rng, size, config.all_statements)
         ctx = tokenizer(w.context + SEPARATOR, add_special_tokens=True)["input_ids"]
         stm = tokenizer(w.statements, add_special_tokens=False)["input_ids"]
         ids = (ctx + stm)[:max_len]
@@ -135,7 +143,7 @@ def pretrain(
     smoothed = None
     for step in range(config.steps):
         size = min(1.0, 0.1 + 0.9 * step / max(1, config.curriculum_steps))
-        batch = make_batch(tokenizer, rng, size, config.batch_size, config.context_window)
+        batch = make_batch(tokenizer, rng, size, config)
         model.train()
         loss = statement_loss(model, batch)
         opt.zero_grad(set_to_none=True)

@@ -9,7 +9,10 @@ their words can only be predicted by reading the world in context, so the organi
 and no fact of any evaluation world is in its pretraining data (the worlds' seeds start at 10^6; evaluation
 worlds use small seeds).
 
-A curriculum grows the worlds from 2 facts to the evaluation size over the first part of training.
+A curriculum grows the worlds from 2 facts to the evaluation size over the first part of training. A share of
+the sequences are a plain copying task (a list of random lexicon words, then the same list again): it makes the
+model form induction heads — attend to the earlier occurrence of a token and copy what followed it — within a few
+hundred steps, the mechanism in-context retrieval is built from (Olsson et al. 2022).
 """
 
 from __future__ import annotations
@@ -42,7 +45,13 @@ MAX_FACTS = 10  # simple-reversals facts (1 article each)
 MAX_SYLLOGISMS = 8  # simple-syllogisms examples
 
 
-def draw_world(rng: random.Random, size: float) -> Sequence:
+def copy_sequence(rng: random.Random, words: tuple[str, ...]) -> Sequence:
+    """A list of random words, then the same list again: only copying from context predicts the second half."""
+    listed = " ".join(rng.sample(words, rng.randint(4, 24)))
+    return Sequence(listed, listed)
+
+
+def draw_world(rng: random.Random, size: float, all_statements: bool = False) -> Sequence:
     """One world; `size` in (0, 1] scales the number of facts from tiny to the evaluation size."""
     seed = rng.randrange(PRETRAIN_SEED_BASE, 2**31)
     if rng.random() < 0.5:
@@ -51,7 +60,8 @@ def draw_world(rng: random.Random, size: float) -> Sequence:
     else:
         g = simple_syllogisms.generate(seed, n_examples=rng.randint(1, max(1, round(MAX_SYLLOGISMS * size))))
     docs = [d.text for d in g.documents]
-    return Sequence(SEPARATOR.join(docs), SEPARATOR.join(_statements(g, rng, rng.randint(2, 8))))
+    limit = 10**6 if all_statements else rng.randint(2, 8)
+    return Sequence(SEPARATOR.join(docs), SEPARATOR.join(_statements(g, rng, limit)))
 
 
 def vocabulary_corpus(n_worlds: int = 300, seed: int = 0) -> list[str]:

@@ -105,6 +105,9 @@ def summarise(store: Store, metric: str = DEFAULT_METRIC) -> Summary:
         c.query_flops /= n
         c.query_seconds /= n
         c.phases = {k: v / n for k, v in c.phases.items()}
-    methods = list(dict.fromkeys(r["method"] for r in runs.values()))
+    from adaptlab.methods import method_names
+
+    order = {name: i for i, name in enumerate(method_names())}
+    methods = sorted(dict.fromkeys(r["method"] for r in runs.values()), key=lambda m: (order.get(m, len(order)), m))
     params = {r["model"]: int(r["info"].get("model_params", 0)) for r in runs.values()}
     return Summary(accuracy=accuracy, costs=costs, methods=methods, metric=metric, params=params)
