@@ -172,4 +172,7 @@ def pretrain(
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "training.json").write_text(json.dumps(record, indent=1))
+    # How adaptlab prompts it: after a context it writes what follows from it (see training/augment.py).
+    meta = {"augmentation": "continue", "trained_by": "adaptlab organism train", "steps": config.steps}
+    (out / "adaptlab.json").write_text(json.dumps(meta, indent=1) + "\n")
     return record
