@@ -38,7 +38,9 @@ def write_jsonl(path: Path, records: list[BaseModel]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The non-blank lines of a UTF-8 text file with their numbers; unreadable, non-UTF-8 or empty files are a
+    one-line error naming the file (and line)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -61,7 +63,7 @@ def read_jsonl(path: Path, model: type[R]) -> list[R]:
     """Read and validate a JSONL file of `model` records; ids must be unique within the file."""
     records: list[R] = []
     seen: dict[str, int] = {}
-    for number, line in _lines(path):
+    for number, line in jsonl_lines(path):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
@@ -193,7 +195,7 @@ def _check_against_manifest(
 
 def _line_of(path: Path, record_number: int) -> int:
     """The file line of the n-th non-blank record."""
-    for i, (line_number, _) in enumerate(_lines(path), start=1):
+    for i, (line_number, _) in enumerate(jsonl_lines(path), start=1):
         if i == record_number:
             return line_number
     return record_number
@@ -218,7 +220,7 @@ def _looks_like_questions(path: Path) -> bool:
         return True
     if "document" in path.name or "oracle" in path.name:
         return False
-    for _, line in _lines(path):
+    for _, line in jsonl_lines(path):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError:

@@ -76,6 +76,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adaptlab.data.io import jsonl_lines
 from adaptlab.data.records import Document, Generated, Question
 from adaptlab.data.registry import identity_track
 from adaptlab.errors import AdaptlabError
@@ -273,21 +274,8 @@ class Record:
 
 def read_records(path: Path) -> list[Record]:
     """Read a prompt/completion JSONL file; any problem is a one-line error naming the file and line."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise AdaptlabError(f"{path}: file not found") from None
-    except OSError as e:
-        raise AdaptlabError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise AdaptlabError(f"{path}:{line}: not UTF-8 text") from None
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in jsonl_lines(path):
         where = f"{path}:{number}"
         try:
             obj = json.loads(line)
@@ -301,8 +289,6 @@ def read_records(path: Path) -> list[Record]:
             if not isinstance(obj[key], str) or not obj[key].strip():
                 raise AdaptlabError(f"{where}: field {key!r} must be a non-empty string")
         records.append(Record(where, obj["prompt"], obj["completion"]))
-    if not records:
-        raise AdaptlabError(f"{path}: file is empty")
     return records
 
 

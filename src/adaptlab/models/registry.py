@@ -17,14 +17,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import LanguageModel
-from adaptlab.models.tiny import cache_dir, tiny_path
+from adaptlab.models.tiny import build_atomically, cache_dir, tiny_path
 
 ALIASES = ("organism", "tiny", "smollm2")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -97,19 +95,12 @@ def smollm2_path() -> Path:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.name_or_path = "smollm2"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
-    try:
-        model.save_pretrained(tmp / "model")
-        tokenizer.save_pretrained(tmp / "model")
-        try:
-            os.replace(tmp / "model", target)
-        except OSError:
-            if not (target / "model.safetensors").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+    def save(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return build_atomically(target, save)
 
 
 def _in_hf_cache(repo_id: str) -> bool:

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 TINY_VERSION = 1
@@ -94,15 +95,20 @@ def build_tiny(folder: Path) -> Path:
 
 
 def tiny_path() -> Path:
-    """The tiny model's folder, built on first use. Safe against concurrent builders: each builds in a temporary
-    folder and renames it into place; a loser of the race throws its copy away."""
+    """The tiny model's folder, built on first use."""
     target = cache_dir() / "models" / f"tiny-v{TINY_VERSION}-{_digest(tiny_corpus())}"
     if (target / "model.safetensors").exists():
         return target
+    return build_atomically(target, build_tiny)
+
+
+def build_atomically(target: Path, build: Callable[[Path], object]) -> Path:
+    """Build a model folder into `target` safely against concurrent builders: each builds in a temporary folder
+    and renames it into place; a loser of the race throws its copy away."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        build_tiny(tmp / "model")
+        build(tmp / "model")
         try:
             os.replace(tmp / "model", target)
         except OSError:
