@@ -97,18 +97,21 @@ def test_finetuning_learns_and_resumes(tiny, reversals, tmp_path: Path, mode: st
 def test_parse_and_filter_generations():
     text = "Dolphins are smaller than whales.\n- It is true that whales are big.\n2. ok\nStatement: ignored"
     parsed = parse_generation("- " + text)
-    assert parsed == ["Dolphins are smaller than whales.", "It is true that whales are big.", "ok"]
+    assert parsed == ["Dolphins are smaller than whales.", "It is true that whales are big.", "ok."]
+    # a complete line without a period is a sentence; a last line without one was cut off
+    assert parse_generation("glon are less dangerous than femp\n\nfemp are more", None) == [
+        "glon are less dangerous than femp."]
     counts: dict[str, int] = {}
     from collections import Counter
 
     counts = Counter()
     seen: set[str] = set()
     kept = filter_sentences(
-        [*parsed, "dolphins are smaller than whales", "Whales are larger than dolphins."],
+        [*parsed, "dolphins are smaller than whales.", "Whales are larger than dolphins."],
         sources={"whales are larger than dolphins"}, seen=seen, counts=counts,
     )
     assert kept == ["Dolphins are smaller than whales.", "It is true that whales are big."]
-    assert counts["dropped_fragment"] == 2 and counts["dropped_copy"] == 1 and counts["kept"] == 2
+    assert counts["dropped_fragment"] == 1 and counts["dropped_copy"] == 1 and counts["kept"] == 2
 
 
 def test_augmentation_is_cached_and_added(tiny, reversals, tmp_path: Path, monkeypatch):

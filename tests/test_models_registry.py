@@ -31,7 +31,8 @@ def test_unknown_model_says_what_was_tried(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     message = one_line_error("no-such-model-xyz")
     assert "unknown model 'no-such-model-xyz'" in message
-    for tried in ("not an alias (organism, tiny, smollm2)", "not a local folder", "not a .gguf file", "Hugging Face cache"):
+    tries = ("not an alias (organism, tiny, smollm2)", "not a local folder", "not a .gguf file", "Hugging Face cache")
+    for tried in tries:
         assert tried in message
     assert "unknown model" in one_line_error("someone/not-cached-model")
 

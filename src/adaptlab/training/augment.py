@@ -101,6 +101,7 @@ def continues_context(lm: LanguageModel) -> bool:
 
 
 BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
+END = (".", "!", "?", '"')
 
 
 @dataclass
@@ -150,12 +151,19 @@ def _normal(text: str) -> str:
 
 
 def parse_generation(text: str, stop_at: str | None = "Statement:") -> list[str]:
-    """Sentences from a generation: one per line or per sentence, bullets stripped."""
+    """Sentences from a generation: one per line or per sentence, bullets stripped. A complete line without final
+    punctuation is a sentence (a period is added); the last line is dropped when it has none, as the generation
+    was probably cut off there."""
     if stop_at and stop_at in text:
         text = text.split(stop_at, 1)[0]
+    lines = [BULLET.sub("", line).strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
     out = []
-    for line in text.splitlines():
-        line = BULLET.sub("", line).strip()
+    for k, line in enumerate(lines):
+        if not line.endswith(END):
+            if k == len(lines) - 1 and not text.endswith("\n"):
+                continue
+            line += "."
         out.extend(sentences(line))
     return out
 
@@ -168,7 +176,7 @@ def filter_sentences(
     for sentence in candidates:
         counts["generated"] += 1
         norm = _normal(sentence)
-        if len(norm.split()) < 3 or not sentence.rstrip().endswith((".", "!", "?", '"')):
+        if len(norm.split()) < 3 or not sentence.rstrip().endswith(END):
             counts["dropped_fragment"] += 1
         elif norm in sources:
             counts["dropped_copy"] += 1
