@@ -150,7 +150,14 @@ def test_eval_command(tmp_path: Path, cli):
     assert cli("data", "make", "simple-reversals", "--out", data, "--set", "n_facts=4")[0] == 0
     code, out, err = cli("eval", "--model", "tiny", "--data", data, "--method", "icl", "--out", tmp_path / "e")
     assert code == 0, err
-    assert "reversal" in out and "rephrase" in out and (tmp_path / "e" / "results.sqlite").exists()
+    assert "reversal" in out and "rephrase" in out
+    from adaptlab.store import Store
+
+    with Store(tmp_path / "e" / "results.sqlite") as store:
+        metrics = {m["metric"] for m in store.metrics()}
+        assert metrics == {"sum", "per_token", "per_char", "calibrated"}
+        (run,) = store.runs()
+        assert all(s.null_logprob < 0 for s in store.scores(run["run_id"]))
     code, _, err = cli("eval", "--model", "nope", "--data", data, "--out", tmp_path / "e")
     assert code == 2 and "unknown model 'nope'" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli("eval", "--model", "tiny", "--data", data, "--method", "magic", "--out", tmp_path / "e")

@@ -28,3 +28,17 @@ def test_report_html_embeds_decodable_plots_and_orders_methods(tmp_path: Path, c
     md = (tmp_path / "report.md").read_text()
     rows = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ") and "±" in line]
     assert rows == ["pretrained", "icl", "ft"]  # the study's order, not alphabetical
+
+
+def test_report_metric_option(tmp_path: Path, cli):
+    with Store(tmp_path / "results.sqlite") as store:
+        store.save(RunResult(
+            run_id="r", model="m", dataset="d", method="icl", seed=0, config={}, scores=[],
+            metrics=[MetricRow("reversal", "per_char", 0.9, 0.05, 0.5, 50),
+                     MetricRow("reversal", "calibrated", 0.4, 0.05, 0.5, 50)],
+            costs=[], info={},
+        ))
+    assert cli("report", tmp_path, "--metric", "calibrated")[0] == 0
+    assert "0.400 ± 0.050" in (tmp_path / "report.md").read_text()
+    code, _, err = cli("report", tmp_path, "--metric", "vibes")
+    assert code == 2 and "unknown metric 'vibes'" in err

@@ -204,11 +204,13 @@ def report_command(
     params: Annotated[float, typer.Option(help="project costs to a model of this many parameters")] = 7e9,
     price: Annotated[float, typer.Option(help="price per GPU-hour, dollars")] = 2.5,
     gpu_flops: Annotated[float, typer.Option(help="sustained GPU throughput, FLOP/s")] = 4e14,
+    metric: Annotated[str, typer.Option(help="sum | per_token | per_char | calibrated")] = "per_char",
 ) -> None:
     """Write report.md and a self-contained report.html for a run folder."""
     from adaptlab.report.build import Projection, build_report
 
-    md, html = build_report(rundir, Projection(params=params, price_per_gpu_hour=price, gpu_flops=gpu_flops))
+    projection = Projection(params=params, price_per_gpu_hour=price, gpu_flops=gpu_flops)
+    md, html = build_report(rundir, projection, metric)
     console.print(f"wrote {md} and {html}", highlight=False)
 
 

@@ -1,24 +1,41 @@
 """Multiple-choice evaluation: score every choice of every question, then accuracy per split with standard errors.
 
-Three ways to turn choice log-likelihoods into a prediction are reported (as lm-evaluation-harness does):
-`sum` (the total log-probability of the choice: the exact likelihood), `per_token` (mean per token) and
-`per_char` (total divided by the choice's length in characters: lm-eval's `acc_norm`).
+Four ways to turn choice log-likelihoods into a prediction are reported: `sum` (the total log-probability of the
+choice: the exact likelihood), `per_token` (mean per token), `per_char` (total divided by the choice's length in
+characters: lm-eval's `acc_norm`) and `calibrated` (the choice's log-probability after the prompt minus its
+log-probability after a content-free prompt, "Answer:": lm-eval's `acc_mutual_info`, the domain-conditional PMI
+of Holtzman et al. 2021), which removes the model's prior for a choice's wording.
 The default is `per_char`: our choices differ in length within a question (syllogism quantifiers, people's
 names, semantic properties), where the sum favours short choices; per-character normalisation removes most of
 that bias and, unlike per-token, does not depend on the tokenizer, so different models stay comparable.
+`calibrated` matters where every key shares a wording: in `simple-syllogisms` every correct statement is an "All"
+statement (the only form with exactly one valid statement among the six), so a model that simply prefers "All"
+scores far above chance uncalibrated without knowing anything about the terms.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from adaptlab.costs import ModelShape, forward_flops
 from adaptlab.data.records import Question
 from adaptlab.models.base import ChoiceScore, LanguageModel, ScoreRequest, ScoringStats
 from adaptlab.store import CostRow, MetricRow, ScoreRow
 
-METRICS = ("sum", "per_token", "per_char")
+METRICS = ("sum", "per_token", "per_char", "calibrated")
+NULL_PROMPT = "Answer:"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One choice as evaluation sees it: its log-likelihood after the question and after the null prompt."""
+
+    logprob: float
+    n_tokens: int
+    n_chars: int
+    null_logprob: float
 DEFAULT_METRIC = "per_char"
 
 
@@ -27,7 +44,9 @@ def question_text(question: Question) -> str:
     return f"{question.context_hint}\n{question.prompt}" if question.context_hint else question.prompt
 
 
-def normalised(score: ChoiceScore, metric: str) -> float:
+def normalised(score: Scored | ChoiceScore, metric: str) -> float:
+    if metric == "calibrated":
+        return score.logprob - score.null_logprob  # type: ignore[union-attr]
     if metric == "sum":
         return score.logprob
     if metric == "per_token":
@@ -35,12 +54,12 @@ def normalised(score: ChoiceScore, metric: str) -> float:
     return score.logprob / max(score.n_chars, 1)
 
 
-def predict(scores: Sequence[ChoiceScore], metric: str = DEFAULT_METRIC) -> int:
+def predict(scores: Sequence[Scored] | Sequence[ChoiceScore], metric: str = DEFAULT_METRIC) -> int:
     values = [normalised(s, metric) for s in scores]
     return max(range(len(values)), key=values.__getitem__)
 
 
-def accuracy_rows(questions: Sequence[Question], scores: Sequence[Sequence[ChoiceScore]]) -> list[MetricRow]:
+def accuracy_rows(questions: Sequence[Question], scores: Sequence[Sequence[Scored]]) -> list[MetricRow]:
     rows = []
     for split in dict.fromkeys(q.split for q in questions):
         idx = [i for i, q in enumerate(questions) if q.split == split]
@@ -51,9 +70,9 @@ def accuracy_rows(questions: Sequence[Question], scores: Sequence[Sequence[Choic
     return rows
 
 
-def score_rows(questions: Sequence[Question], scores: Sequence[Sequence[ChoiceScore]]) -> list[ScoreRow]:
+def score_rows(questions: Sequence[Question], scores: Sequence[Sequence[Scored]]) -> list[ScoreRow]:
     return [
-        ScoreRow(q.id, q.split, c, c == q.answer, s.logprob, s.n_tokens, s.n_chars)
+        ScoreRow(q.id, q.split, c, c == q.answer, s.logprob, s.n_tokens, s.n_chars, s.null_logprob)
         for q, qs in zip(questions, scores, strict=True)
         for c, s in enumerate(qs)
     ]
@@ -64,12 +83,25 @@ def score_questions(
     questions: Sequence[Question],
     contexts: Sequence[str],
     progress: Callable[[int], None] | None = None,
-) -> tuple[list[list[ChoiceScore]], ScoringStats]:
+) -> tuple[list[list[Scored]], ScoringStats]:
+    """Score every choice after its question (with its context) and after the null prompt (for `calibrated`)."""
     requests = [
         ScoreRequest(context=ctx, prompt=question_text(q), choices=tuple(q.choices))
         for q, ctx in zip(questions, contexts, strict=True)
     ]
-    return model.score(requests, progress=progress)
+    scores, stats = model.score(requests, progress=progress)
+    # Questions with the same choices share one null request.
+    unique = list(dict.fromkeys(tuple(q.choices) for q in questions))
+    null_scores, null_stats = model.score([ScoreRequest("", NULL_PROMPT, c) for c in unique])
+    null_of = {c: [s.logprob for s in row] for c, row in zip(unique, null_scores, strict=True)}
+    merged = [
+        [Scored(s.logprob, s.n_tokens, s.n_chars, n) for s, n in zip(row, null_of[tuple(q.choices)], strict=True)]
+        for q, row in zip(questions, scores, strict=True)
+    ]
+    for name in ("requests", "choices", "tokens_prefilled", "tokens_reused", "seconds", "flops"):
+        setattr(stats, name, getattr(stats, name) + getattr(null_stats, name))
+    stats.peak_memory_bytes = max(stats.peak_memory_bytes, null_stats.peak_memory_bytes)
+    return merged, stats
 
 
 def query_cost(model: LanguageModel, questions: Sequence[Question], contexts: Sequence[str]) -> CostRow:

@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS scores (
     run_id TEXT NOT NULL, question_id TEXT NOT NULL, split TEXT NOT NULL, choice INTEGER NOT NULL,
     is_answer INTEGER NOT NULL, logprob REAL NOT NULL, n_tokens INTEGER NOT NULL, n_chars INTEGER NOT NULL,
-    PRIMARY KEY (run_id, question_id, choice)
+    null_logprob REAL NOT NULL, PRIMARY KEY (run_id, question_id, choice)
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run_id TEXT NOT NULL, split TEXT NOT NULL, metric TEXT NOT NULL, accuracy REAL NOT NULL, stderr REAL NOT NULL,
@@ -47,12 +47,13 @@ class ScoreRow:
     logprob: float
     n_tokens: int
     n_chars: int
+    null_logprob: float = 0.0  # log-likelihood after the content-free prompt (for calibrated scores)
 
 
 @dataclass(frozen=True)
 class MetricRow:
     split: str
-    metric: str  # "sum", "per_token" or "per_char": how choice log-likelihoods are normalised before argmax
+    metric: str  # "sum", "per_token", "per_char" or "calibrated": how choice log-likelihoods become a prediction
     accuracy: float
     stderr: float
     chance: float
@@ -124,9 +125,9 @@ class Store:
             for table in ("scores", "metrics", "costs", "runs"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (result.run_id,))
             db.executemany(
-                "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(result.run_id, s.question_id, s.split, s.choice, int(s.is_answer), s.logprob, s.n_tokens,
-                  s.n_chars) for s in result.scores],
+                  s.n_chars, s.null_logprob) for s in result.scores],
             )
             db.executemany(
                 "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -171,10 +172,10 @@ class Store:
 
     def scores(self, run_id: str) -> list[ScoreRow]:
         cur = self._db.execute(
-            "SELECT question_id, split, choice, is_answer, logprob, n_tokens, n_chars FROM scores WHERE run_id = ? "
-            "ORDER BY rowid", (run_id,),
+            "SELECT question_id, split, choice, is_answer, logprob, n_tokens, n_chars, null_logprob FROM scores "
+            "WHERE run_id = ? ORDER BY rowid", (run_id,),
         )
-        return [ScoreRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6]) for r in cur.fetchall()]
+        return [ScoreRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7]) for r in cur.fetchall()]
 
     def count(self, table: str) -> int:
         assert table in ("runs", "scores", "metrics", "costs")

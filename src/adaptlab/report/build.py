@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from adaptlab.errors import AdaptlabError
+from adaptlab.evaluate import DEFAULT_METRIC, METRICS
 from adaptlab.report.summary import Summary, summarise
 from adaptlab.report.tables import human
 from adaptlab.store import Store
@@ -93,14 +94,16 @@ def _fmt_queries(n: float | None) -> str:
     return f"{math.ceil(n):,}"
 
 
-def build_report(rundir: Path, projection: Projection | None = None) -> tuple[Path, Path]:
+def build_report(rundir: Path, projection: Projection | None = None, metric: str = DEFAULT_METRIC) -> tuple[Path, Path]:
     """Write RUNDIR/report.md (+ PNGs) and RUNDIR/report.html; returns their paths."""
     db = rundir / "results.sqlite"
     if not db.exists():
         raise AdaptlabError(f"{rundir}: no results.sqlite here (run `adaptlab run CONFIG --out {rundir}` first)")
+    if metric not in METRICS:
+        raise AdaptlabError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     projection = projection or Projection()
     with Store(db) as store:
-        summary = summarise(store)
+        summary = summarise(store, metric)
         n_runs = store.count("runs")
     if not summary.accuracy:
         raise AdaptlabError(f"{db}: no finished runs to report")
