@@ -63,3 +63,23 @@ def surface_baseline(dataset: Dataset, max_n: int = 3) -> list[SplitScore]:
         chance = dataset.chance(split)
         results.append(SplitScore(split, acc, math.sqrt(acc * (1 - acc) / len(questions)), chance, len(questions)))
     return results
+
+
+def choice_frequency_baseline(dataset: Dataset) -> list[SplitScore]:
+    """A baseline that looks only at the test questions, never at their meaning: it picks the choice shown most
+    often across its split's questions. It beats chance when the same words keep being the answer — which a model
+    with a fixed liking for those words would exploit without knowing anything."""
+    out = []
+    for split in dataset.splits:
+        questions = dataset.split(split)
+        shown = Counter(c for q in questions for c in q.choices)
+        total = 0.0
+        for q in questions:
+            scores = [shown[c] for c in q.choices]
+            best = max(scores)
+            tied = [i for i, v in enumerate(scores) if v == best]
+            total += (q.answer in tied) / len(tied)
+        acc = total / len(questions)
+        out.append(SplitScore(split, acc, math.sqrt(acc * (1 - acc) / len(questions)), dataset.chance(split),
+                              len(questions)))
+    return out

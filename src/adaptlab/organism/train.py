@@ -33,15 +33,15 @@ class OrganismConfig(BaseModel):
     context_window: int = 512
     steps: int = 3000
     batch_size: int = 16
-    learning_rate: float = 1e-3
-    warmup_steps: int = 100
+    learning_rate: float = 2e-3
+    warmup_steps: int = 200
     curriculum_steps: int = 1000  # worlds grow from tiny to full size over these steps
     weight_decay: float = 0.01
     seed: int = 0
     eval_every: int = 250
     eval_worlds: int = 4
-    copy_share: float = 0.0  # share of plain copying sequences (induction-head warm-up), see worlds.py
-    all_statements: bool = False  # every statement of a world after it (else 2-8 of them)
+    copy_share: float = 0.25  # share of plain copying sequences (induction-head warm-up), see worlds.py
+    all_statements: bool = True  # every statement of a world after it (else 2-8 of them)
 
 
 def build_model(config: OrganismConfig, tokenizer: Any) -> Any:
