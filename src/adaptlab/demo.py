@@ -28,7 +28,7 @@ DATASETS: dict[str, list[dict[str, Any]]] = {
 
 OPTIONS: dict[str, dict[str, Any]] = {
     "organism": {
-        "finetune": {"mode": "full", "steps": 150, "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 10,
+        "finetune": {"mode": "full", "steps": 300, "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 10,
                      "save_steps": 1000},
         "augment": {"max_new_tokens_local": 48, "max_new_tokens_global": 64},
     },
