@@ -32,10 +32,11 @@ def forward_flops(shape: ModelShape, new_tokens: int, past_tokens: int = 0) -> f
     return dense + 4.0 * shape.n_layers * shape.d_model * attended
 
 
-def train_flops(shape: ModelShape, tokens: int, seq_len: int) -> float:
-    """FLOPs to train on `tokens` tokens in sequences of `seq_len` (forward + backward ≈ 3× forward)."""
+def train_flops(shape: ModelShape, tokens: float, seq_len: float, lora: bool = False) -> float:
+    """FLOPs to train on `tokens` tokens in sequences of `seq_len`: forward + backward ≈ 3× the forward for full
+    fine-tuning; 2× for LoRA, whose backward computes activation gradients but no base-weight gradients."""
     sequences = tokens / max(seq_len, 1)
-    return 3.0 * sequences * forward_flops(shape, seq_len)
+    return (2.0 if lora else 3.0) * sequences * forward_flops(shape, round(seq_len))
 
 
 def peak_rss_bytes() -> int:

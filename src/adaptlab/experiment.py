@@ -16,6 +16,11 @@ from adaptlab.models.base import LanguageModel
 from adaptlab.store import RunResult
 
 
+def run_config(options: MethodOptions, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a run's id hashes: the method options and `extra` (dataset parameters, question limit)."""
+    return {"method_options": asdict(options), **(extra or {})}
+
+
 def run_id(model: str, dataset: str, method: str, seed: int, config: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{model}|{dataset}|{method}|seed{seed}|{digest}"
@@ -37,7 +42,7 @@ def run_experiment(
 
     The run id hashes the method options and `extra_config` (dataset parameters, question limit), so changing
     any of them makes a new run rather than reusing a stored one."""
-    config = {"method_options": asdict(options), **(extra_config or {})}
+    config = run_config(options, extra_config)
     method = get_method(method_name, options)
     prepared = method.prepare(model, dataset, seed=seed, workdir=workdir, cache_dir=cache_dir)
     questions = dataset.questions

@@ -148,7 +148,7 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
             on_questions: Callable[[int], None] | None = None) -> dict[str, int]:
     """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite."""
     from adaptlab.data.io import load_dataset
-    from adaptlab.experiment import run_experiment, run_id
+    from adaptlab.experiment import run_config, run_experiment, run_id
     from adaptlab.models.registry import load_model
     from adaptlab.store import Store
 
@@ -166,7 +166,7 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
                 dataset = dataset.limited(config.limit)
             options = config.options_for(method)
             extra = {"dataset": spec.model_dump(exclude_none=True), "limit": config.limit}
-            rid = run_id(model_name, dataset.name, method, seed, {"method_options": _asdict(options), **extra})
+            rid = run_id(model_name, dataset.name, method, seed, run_config(options, extra))
             label = f"{model_name} · {spec.label()} · {method} · seed {seed}"
             if store.is_done(rid):
                 counts["skipped"] += 1
@@ -193,9 +193,3 @@ def _digest(params: dict[str, Any]) -> str:
     import json
 
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-
-
-def _asdict(options: MethodOptions) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(options)

@@ -11,7 +11,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +180,3 @@ class Store:
     def count(self, table: str) -> int:
         assert table in ("runs", "scores", "metrics", "costs")
         return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-
-
-def cost_dict(cost: CostRow) -> dict[str, Any]:
-    return asdict(cost)

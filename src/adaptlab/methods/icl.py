@@ -79,9 +79,8 @@ class InContext(Method):
         docs = fit_documents(model, dataset.documents, budget, seed, self.options.icl_fraction)
         context = build_context(docs)
         # Tokenization across separators can differ slightly from the per-document count: trim until it fits.
-        while len(docs) > 1 and model.count_tokens(model.render_prefix(context)) > budget + model.count_tokens(
-            model.render_prefix("")
-        ):
+        limit = budget + model.count_tokens(model.render_prefix(""))
+        while len(docs) > 1 and model.count_tokens(model.render_prefix(context)) > limit:
             docs = docs[:-1]
             context = build_context(docs)
         info = {

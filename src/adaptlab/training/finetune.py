@@ -21,7 +21,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from adaptlab.costs import metered
+from adaptlab.costs import metered, train_flops
 from adaptlab.evaluate import model_shape
 from adaptlab.models.base import LanguageModel
 from adaptlab.store import CostRow
@@ -170,12 +170,10 @@ def finetune(
     trained_tokens = _trained_tokens(rows, config)
     shape = model_shape(lm)
     mean_len = sum(len(r["input_ids"]) for r in rows) / max(len(rows), 1)
-    per_token = (6.0 if config.mode == "full" else 4.0) * shape.n_params
-    attention = (6.0 if config.mode == "full" else 4.0) * shape.n_layers * shape.d_model * mean_len / 2
+    processed = config.steps * config.batch_size * mean_len
     cost = CostRow(
-        phase="finetune", kind="one_off", tokens_trained=trained_tokens,
-        tokens_processed=int(config.steps * config.batch_size * mean_len),
-        flops=config.steps * config.batch_size * mean_len * (per_token + attention),
+        phase="finetune", kind="one_off", tokens_trained=trained_tokens, tokens_processed=int(processed),
+        flops=train_flops(shape, processed, mean_len, lora=config.mode == "lora"),
         seconds=meter.seconds, peak_memory_bytes=meter.peak_memory_bytes,
     )
     adapted = type(lm).from_model(model, lm.tokenizer, name=f"{lm.name}+{config.mode}")  # type: ignore[attr-defined]
