@@ -3,6 +3,8 @@
 import random
 from pathlib import Path
 
+import pytest
+
 from adaptlab.data.lexicon import candidate_words
 from adaptlab.organism.tokenizer import build_organism_tokenizer
 from adaptlab.organism.worlds import PRETRAIN_SEED_BASE, SEPARATOR, copy_sequence, draw_world
@@ -10,14 +12,14 @@ from adaptlab.organism.worlds import PRETRAIN_SEED_BASE, SEPARATOR, copy_sequenc
 
 def test_worlds_are_fresh_and_statements_follow_the_documents():
     rng = random.Random(0)
-    worlds = [draw_world(rng, 1.0, all_statements=True) for _ in range(20)]
+    worlds = [draw_world(rng, 1.0) for _ in range(20)]
     assert len({w.context for w in worlds}) == 20
     for w in worlds:
         assert w.context and w.statements
     # statements talk about the world's own entities
     w = worlds[0]
     words = set(w.context.replace(".", " ").replace(",", " ").replace("?", " ").replace(":", " ").split())
-    assert any(tok in words for tok in w.statements.split())
+    assert any(tok in words for s in w.statements for tok in s.target.split())
 
 
 def test_evaluation_worlds_never_appear_in_pretraining():
@@ -35,11 +37,16 @@ def test_evaluation_worlds_never_appear_in_pretraining():
 def test_tokenizer_is_closed_over_the_language_and_keeps_blank_lines():
     tok = build_organism_tokenizer()
     w = draw_world(random.Random(2), 1.0)
-    ids = tok(w.context + SEPARATOR + w.statements)["input_ids"]
+    ids = tok(w.text)["input_ids"]
     assert tok.unk_token_id not in ids
     assert "\n\n" in tok.decode(ids, skip_special_tokens=True)
     copied = copy_sequence(random.Random(3), candidate_words()[:50])
-    assert copied.context == copied.statements
+    assert [s.target for s in copied.statements] == [copied.context]
+    # every lexicon word is a few frequent pieces and decodes back to itself
+    words = list(candidate_words())
+    for word, pieces in zip(words, tok(words, add_special_tokens=False)["input_ids"], strict=True):
+        assert tok.unk_token_id not in pieces and len(pieces) <= 3 and tok.decode(pieces) == word
+    assert len(tok) < 300
 
 
 def test_organism_train_command_runs(tmp_path: Path, cli):
@@ -47,3 +54,60 @@ def test_organism_train_command_runs(tmp_path: Path, cli):
     assert code == 0, err
     assert (tmp_path / "org" / "model.safetensors").exists() and (tmp_path / "org" / "training.json").exists()
     assert (tmp_path / "org" / "adaptlab.json").exists()
+
+
+def test_only_answers_and_oracle_sentences_carry_loss():
+    from adaptlab.organism.train import encode_batch
+    from adaptlab.organism.worlds import Sequence, Statement
+
+    tok = build_organism_tokenizer()
+    seq = Sequence("Fun fact: femp are more dangerous than glon.",
+                   (Statement("It is true that glon are", "less dangerous than femp"),
+                    Statement("", "Fun fact: glon are less dangerous than femp.")))
+    batch = encode_batch(tok, [seq], 512)
+    ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+    def squeeze(text: str) -> str:  # the decoder spaces punctuation out; compare without spaces
+        return "".join(text.split())
+
+    assert squeeze(tok.decode(ids, skip_special_tokens=True)) == squeeze(seq.text)
+    trained = tok.decode([i for i, lab in zip(ids, labels, strict=True) if lab != -100], skip_special_tokens=True)
+    assert squeeze(trained) == squeeze("less dangerous than femp\n\nFun fact: glon are less dangerous than femp.")
+    assert labels[-1] == tok.eos_token_id
+
+
+def test_interrupted_pretraining_resumes_to_the_same_model(tmp_path: Path):
+    import torch
+    from safetensors.torch import load_file
+
+    from adaptlab.organism.train import OrganismConfig, pretrain
+
+    torch.set_num_threads(1)
+    config = OrganismConfig(hidden_size=16, layers=1, heads=2, intermediate_size=32, steps=4, batch_size=2,
+                            eval_every=2, eval_worlds=1, warmup_steps=1)
+    pretrain(config, tmp_path / "whole")
+
+    def interrupt(step: int) -> None:
+        if step == 3:  # after the state saved at step 2
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(config, tmp_path / "cut", on_step=interrupt)
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    record = pretrain(config, tmp_path / "cut")
+    assert [p["step"] for p in record["probe"]] == [2, 4]
+    a = load_file(str(tmp_path / "whole" / "model.safetensors"))
+    b = load_file(str(tmp_path / "cut" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_shipped_organism_loads_by_alias_and_copies_from_context():
+    import torch
+
+    from adaptlab.models.registry import load_model
+    from adaptlab.organism.train import copy_accuracy
+
+    torch.set_num_threads(1)
+    lm = load_model("organism")
+    assert lm.meta.get("augmentation") == "continue"
+    assert len(lm.tokenizer) < 300  # the pieces tokenizer
+    assert copy_accuracy(lm.model, lm.tokenizer, n=16, seed=1) > 0.8  # induction formed (v1/v2: 0.0)

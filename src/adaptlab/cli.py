@@ -222,11 +222,12 @@ app.add_typer(organism_app, name="organism")
 @organism_app.command("train")
 def organism_train(
     out: Annotated[Path, typer.Option("--out", help="checkpoint folder")] = Path("out/organism"),
-    steps: Annotated[int, typer.Option(help="training steps")] = 3000,
+    steps: Annotated[int, typer.Option(help="training steps")] = 2000,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: OMP_NUM_THREADS or cores)")] = None,
 ) -> None:
-    """Pretrain the organism on random synthetic worlds (reproduces the shipped checkpoint)."""
+    """Pretrain the organism on random synthetic worlds (reproduces the shipped checkpoint). An interrupted run
+    resumes from OUT/training_state when the same command is run again."""
     import torch
 
     from adaptlab.models.registry import configure_threads

@@ -28,9 +28,12 @@ DATASETS: dict[str, list[dict[str, Any]]] = {
 
 OPTIONS: dict[str, dict[str, Any]] = {
     "organism": {
-        "finetune": {"mode": "full", "steps": 300, "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 10,
+        # Measured on the organism (simple-reversals, 2 seeds): 300 steps at 1e-3 left rephrase at 0.75;
+        # 600 at 2e-3 learns the documents (rephrase 0.95) and still shows the reversal curse.
+        "finetune": {"mode": "full", "steps": 600, "batch_size": 8, "learning_rate": 2e-3, "warmup_steps": 10,
                      "save_steps": 1000},
-        "augment": {"max_new_tokens_local": 48, "max_new_tokens_global": 64},
+        # A statement is ~15 of the organism's tokens (a nonsense word is 3 pieces).
+        "augment": {"max_new_tokens_local": 64, "max_new_tokens_global": 96},
     },
     "default": {
         "finetune": {"mode": "lora", "steps": 120, "batch_size": 8, "learning_rate": 3e-4, "save_steps": 1000},

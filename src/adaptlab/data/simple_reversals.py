@@ -63,6 +63,7 @@ FEATURES = (
     "elegant common complex efficient"
 ).split()
 MORE, LESS = "more", "less"
+COMPARATIVES = (MORE, LESS)
 OPPOSITE = {MORE: LESS, LESS: MORE}
 
 # Each training article is one of these around the fact sentence ({fact} = "femp are more dangerous than glon").

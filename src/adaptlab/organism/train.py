@@ -1,10 +1,19 @@
 """`adaptlab organism train`: pretrain the model organism on the stream of random worlds (see worlds.py).
 
 A Llama (the same transformers classes as every other backend: rotary positions, the same scoring, LoRA and
-generation code) with a word-level tokenizer over the project's language. Plain PyTorch loop, AdamW, warm-up then
-cosine decay, loss on the statements only. Every `eval_every` steps the organism is probed on fresh held-out worlds
-with the real evaluation code (ICL multiple choice on reversal and syllogism questions), and the learning curves
-are saved with the checkpoint.
+generation code) with a ~200-token WordPiece vocabulary over the project's language (see tokenizer.py). Plain
+PyTorch loop, AdamW, warm-up then cosine decay, loss on the answers and oracle sentences only. Every
+`eval_every` steps the organism is probed on held-out worlds with the real evaluation code (ICL multiple choice
+on reversal and syllogism questions, plus next-token accuracy on a copying task), the learning curves are saved
+with the checkpoint, and the training state is saved so that an interrupted run resumes where it stopped (each
+step's batch is drawn from its own seed, so a resumed run is the same run).
+
+What the measurements decided (docs/results/organism_attempts.md has the curves):
+- pieces, not words: with one token per lexicon word copying had not formed after 1,750 steps; with onset/vowel/
+  coda pieces a 2-layer model learns the copying task to 98% in ~1,000 steps;
+- the recall and filler options (`recall_connector_share`, `recall_ask_all`, `copy_filler_share`) are the
+  diagnosis runs' knobs: none of them made retrieval behind a template word ("X are → ?") form within 2,000 steps,
+  so the defaults leave them off.
 """
 
 from __future__ import annotations
@@ -20,28 +29,43 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from adaptlab.organism.worlds import MAX_FACTS, MAX_SYLLOGISMS, SEPARATOR, copy_sequence, draw_world
+from adaptlab.organism.worlds import (
+    MAX_FACTS,
+    MAX_SYLLOGISMS,
+    SEPARATOR,
+    Sequence,
+    copy_sequence,
+    draw_world,
+    recall_sequence,
+)
+
+STATE = "training_state"  # sub-folder of `out` holding what a resumed run needs
 
 
 class OrganismConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    hidden_size: int = 128
+    hidden_size: int = 64
     layers: int = 4
     heads: int = 4
-    intermediate_size: int = 512
+    intermediate_size: int = 256
     context_window: int = 512
-    steps: int = 3000
-    batch_size: int = 16
-    learning_rate: float = 2e-3
-    warmup_steps: int = 200
-    curriculum_steps: int = 1000  # worlds grow from tiny to full size over these steps
+    steps: int = 2000
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    warmup_steps: int = 100
+    curriculum_steps: int = 1500  # worlds grow from tiny to full size over these steps
     weight_decay: float = 0.01
     seed: int = 0
-    eval_every: int = 250
+    eval_every: int = 200
     eval_worlds: int = 4
-    copy_share: float = 0.25  # share of plain copying sequences (induction-head warm-up), see worlds.py
-    all_statements: bool = True  # every statement of a world after it (else 2-8 of them)
+    # Shares of the rows that are not worlds (see worlds.py): the copying task (induction-head warm-up) and
+    # associative recall (retrieval keyed by a whole word), of which a share is written "key are value".
+    copy_share: float = 0.15
+    recall_share: float = 0.25
+    recall_connector_share: float = 0.0
+    recall_ask_all: bool = False  # ask every key of a recall row (else a random number of them)
+    copy_filler_share: float = 0.0  # of the copying rows, the share with a filler word between the words
 
 
 def build_model(config: OrganismConfig, tokenizer: Any) -> Any:
@@ -57,41 +81,76 @@ def build_model(config: OrganismConfig, tokenizer: Any) -> Any:
     return LlamaForCausalLM(llama)
 
 
-def make_batch(tokenizer: Any, rng: random.Random, size: float, config: OrganismConfig) -> dict[str, Any]:
+def draw_batch(rng: random.Random, size: float, config: OrganismConfig) -> list[Sequence]:
+    """One batch: each row a copying sequence, an associative-recall sequence or a world of the current size."""
     from adaptlab.data.lexicon import candidate_words
 
-    batch_size, max_len = config.batch_size, config.context_window
+    def row() -> Sequence:
+        u = rng.random()
+        if u < config.copy_share:
+            filler = "are" if config.copy_filler_share and rng.random() < config.copy_filler_share else ""
+            return copy_sequence(rng, candidate_words(), filler)
+        if u < config.copy_share + config.recall_share:
+            connector = "are" if config.recall_connector_share and rng.random() < config.recall_connector_share else ""
+            return recall_sequence(rng, candidate_words(), connector, config.recall_ask_all)
+        return draw_world(rng, size)
+
+    return [row() for _ in range(config.batch_size)]
+
+
+def encode_batch(tokenizer: Any, sequences: list[Sequence], max_len: int) -> dict[str, torch.Tensor]:
+    """Token ids, labels and attention mask, right-padded to the longest row. Labels: each statement's target,
+    the blank line that ends it and the final EOS; the context and question prompts get none."""
+
+    def ids(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    sep = ids(SEPARATOR)
     rows = []
-    for _ in range(batch_size):
-        if rng.random() < config.copy_share:
-            w = copy_sequence(rng, candidate_words())
-        else:
-            w = draw_world(rng, size, config.all_statements)
-        ctx = tokenizer(w.context + SEPARATOR, add_special_tokens=True)["input_ids"]
-        stm = tokenizer(w.statements, add_special_tokens=False)["input_ids"]
-        ids = (ctx + stm)[:max_len]
-        labels = ([-100] * len(ctx) + stm)[:max_len]
-        rows.append((ids, labels))
-    width = max(len(ids) for ids, _ in rows)
-    pad = tokenizer.pad_token_id
-    input_ids = torch.full((batch_size, width), pad)
-    labels = torch.full((batch_size, width), -100)
-    mask = torch.zeros((batch_size, width), dtype=torch.long)
-    for i, (ids, lab) in enumerate(rows):
-        input_ids[i, : len(ids)] = torch.tensor(ids)
-        labels[i, : len(lab)] = torch.tensor(lab)
-        mask[i, : len(ids)] = 1
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
+    for s in sequences:
+        tokens = tokenizer(s.context + SEPARATOR, add_special_tokens=True)["input_ids"]
+        labels = [-100] * len(tokens)
+        for i, statement in enumerate(s.statements):
+            given, target = ids(statement.given), ids(statement.target)
+            if i:
+                tokens += sep
+                labels += sep
+            tokens += given + target
+            labels += [-100] * len(given) + target
+        tokens.append(tokenizer.eos_token_id)
+        labels.append(tokenizer.eos_token_id)
+        rows.append((tokens[:max_len], labels[:max_len]))
+    width = max(len(t) for t, _ in rows)
+    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+    label_ids = torch.full((len(rows), width), -100)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (t, lab) in enumerate(rows):
+        input_ids[i, : len(t)] = torch.tensor(t)
+        label_ids[i, : len(lab)] = torch.tensor(lab)
+        mask[i, : len(t)] = 1
+    return {"input_ids": input_ids, "labels": label_ids, "attention_mask": mask}
 
 
 def statement_loss(model: Any, batch: dict[str, Any]) -> torch.Tensor:
-    """Next-token loss on the statement tokens only, computing the output layer only where it is needed (with a
-    vocabulary of ~8.6k words the full logits would cost as much as the rest of the model)."""
+    """Next-token loss on the statement tokens only, computing the output layer only where it is needed."""
     hidden = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != -100
     logits = model.lm_head(hidden[:, :-1][keep])
     return torch.nn.functional.cross_entropy(logits, targets[keep])
+
+
+def copy_accuracy(model: Any, tokenizer: Any, n: int = 16, seed: int = 0) -> float:
+    """Next-token accuracy on the second half of held-out copying sequences: is copying from context learned?"""
+    from adaptlab.data.lexicon import candidate_words
+
+    rng = random.Random(f"copy-probe-{seed}")
+    batch = encode_batch(tokenizer, [copy_sequence(rng, candidate_words()) for _ in range(n)], 10**6)
+    with torch.inference_mode():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    targets = batch["labels"][:, 1:]
+    keep = targets != -100
+    return float((logits[:, :-1].argmax(-1)[keep] == targets[keep]).float().mean())
 
 
 def probe(model: Any, tokenizer: Any, config: OrganismConfig, seed: int = 0) -> dict[str, float]:
@@ -114,21 +173,60 @@ def probe(model: Any, tokenizer: Any, config: OrganismConfig, seed: int = 0) -> 
     return {split: sum(v) / len(v) for split, v in out.items()}
 
 
+def _optimizer(model: Any, config: OrganismConfig) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate, betas=(0.9, 0.98))
+
+
+def _save_state(path: Path, model: Any, opt: torch.optim.Optimizer, record: dict[str, Any], step: int) -> None:
+    """Model and AdamW moments as safetensors (no pickles), the record as JSON; written then renamed."""
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"},
+              str(tmp / "model.safetensors"))
+    moments = {f"{i}.{name}": t for i, s in opt.state_dict()["state"].items() for name, t in s.items()}
+    save_file(moments, str(tmp / "optimizer.safetensors"))
+    (tmp / "record.json").write_text(json.dumps({"step": step, "record": record}))
+    if path.exists():
+        for f in path.iterdir():
+            f.unlink()
+        path.rmdir()
+    tmp.rename(path)
+
+
+def _load_state(path: Path, model: Any, opt: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=False)
+    moments = load_file(str(path / "optimizer.safetensors"))
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, tensor in moments.items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = tensor
+    saved = opt.state_dict()
+    saved["state"] = state
+    opt.load_state_dict(saved)
+    data = json.loads((path / "record.json").read_text())
+    return int(data["step"]), data["record"]
+
+
 def pretrain(
     config: OrganismConfig,
     out: Path,
     log: Callable[[dict[str, Any]], None] | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Train and save the organism into `out`; returns the training record (curves, timing)."""
+    """Train and save the organism into `out` (resuming from `out/training_state` if present); returns the
+    training record (curves, timing)."""
     from adaptlab.organism.tokenizer import build_organism_tokenizer
 
     tokenizer = build_organism_tokenizer(config.context_window)
     model = build_model(config, tokenizer)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate, betas=(0.9, 0.98))
+    opt = _optimizer(model, config)
 
     def lr_at(step: int) -> float:
         if step < config.warmup_steps:
@@ -136,15 +234,25 @@ def pretrain(
         progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
         return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
-    rng = random.Random(f"organism-{config.seed}")
     record: dict[str, Any] = {"config": config.model_dump(), "loss": [], "probe": [],
-                              "threads": torch.get_num_threads()}
-    start = time.perf_counter()
-    smoothed = None
-    for step in range(config.steps):
-        size = min(1.0, 0.1 + 0.9 * step / max(1, config.curriculum_steps))
-        batch = make_batch(tokenizer, rng, size, config)
+                              "threads": torch.get_num_threads(), "seconds": 0.0}
+    state = out / STATE
+    first = 0
+    if (state / "record.json").is_file():
+        first, saved = _load_state(state, model, opt)
+        if OrganismConfig(**saved["config"]) != config:
+            from adaptlab.errors import AdaptlabError
+
+            raise AdaptlabError(f"{state} holds a run with another configuration; remove it or use another --out")
+        record = {**saved, "config": config.model_dump()}
+    if first < config.steps:
         model.train()
+    start = time.perf_counter() - record["seconds"]
+    smoothed = record["loss"][-1][1] if record["loss"] else None
+    for step in range(first, config.steps):
+        rng = random.Random(f"organism-{config.seed}-{step}")
+        size = min(1.0, 0.1 + 0.9 * step / max(1, config.curriculum_steps))
+        batch = encode_batch(tokenizer, draw_batch(rng, size, config), config.context_window)
         loss = statement_loss(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -161,12 +269,15 @@ def pretrain(
             model.eval()
             with torch.inference_mode():
                 acc = probe(model, tokenizer, config)
-            entry = {"step": step + 1, "seconds": round(time.perf_counter() - start, 1), "loss": round(smoothed, 4),
+                acc["copy"] = copy_accuracy(model, tokenizer)
+            model.train()
+            record["seconds"] = round(time.perf_counter() - start, 1)
+            entry = {"step": step + 1, "seconds": record["seconds"], "loss": round(smoothed, 4),
                      **{k: round(v, 3) for k, v in acc.items()}}
             record["probe"].append(entry)
+            _save_state(state, model, opt, record, step + 1)
             if log:
                 log(entry)
-    record["seconds"] = round(time.perf_counter() - start, 1)
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)

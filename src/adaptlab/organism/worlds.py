@@ -1,18 +1,25 @@
 """The organism's pretraining stream: random synthetic worlds drawn from the dataset generators.
 
 Each sequence is one small world — the training documents of a fresh draw of `simple-reversals` or
-`simple-syllogisms` (new nonsense words every time) — followed by statements that follow from it: its test
-statements written out (the question prompt with its correct choice: reversals, restatements, syllogism
-conclusions, premises) and its oracle inferences. Documents and statements are separated by a blank line, exactly
-as an ICL prompt joins documents and the question (`context + "\\n\\n" + prompt`). Only the statements carry loss:
-their words can only be predicted by reading the world in context, so the organism learns to infer in context,
-and no fact of any evaluation world is in its pretraining data (the worlds' seeds start at 10^6; evaluation
-worlds use small seeds).
+`simple-syllogisms` (new nonsense words every time) — followed by statements that follow from it, in random order:
+- its test questions answered: the prompt, then the correct choice ("It is true that glon are" + "less dangerous
+  than femp"; reversals, restatements, syllogism conclusions, premises). Only the answer carries loss, so the
+  training signal sits where in-context inference is needed, and the organism is trained for exactly what
+  evaluation asks: the likelihood of a choice after the documents and the prompt;
+- its oracle inferences (the reversed facts in their articles, the conclusions in the training wording), with
+  loss on the whole sentence: they teach the organism to *write* what follows from a context, which is how it
+  produces its own augmentations (augmentation by continuation, training/augment.py).
+Documents and statements are separated by a blank line, exactly as an ICL prompt joins documents and the question
+(`context + "\\n\\n" + prompt`). Every word worth predicting can only be predicted by reading the world in
+context, so the organism learns to infer in context, and no fact of any evaluation world is in its pretraining
+data (the worlds' seeds start at 10^6; evaluation worlds use small seeds, and their facts are drawn afresh).
 
 A curriculum grows the worlds from 2 facts to the evaluation size over the first part of training. A share of
 the sequences are a plain copying task (a list of random lexicon words, then the same list again): it makes the
-model form induction heads — attend to the earlier occurrence of a token and copy what followed it — within a few
-hundred steps, the mechanism in-context retrieval is built from (Olsson et al. 2022).
+model form induction heads — attend to the earlier occurrence of a token and copy what followed it — the
+mechanism in-context retrieval is built from (Olsson et al. 2022). Another share is associative recall (pairs of
+words, then keys asked in another order): retrieval keyed by a whole multi-piece word, as answering about an
+entity needs, with every answer a training target.
 """
 
 from __future__ import annotations
@@ -26,32 +33,64 @@ from adaptlab.data.records import Generated
 SEPARATOR = "\n\n"
 PRETRAIN_SEED_BASE = 1_000_000
 
-
-@dataclass(frozen=True)
-class Sequence:
-    context: str  # the world's documents (no loss)
-    statements: str  # what follows from them (loss)
-
-
-def _statements(g: Generated, rng: random.Random, limit: int) -> list[str]:
-    stated = [q.prompt + " " + q.choices[q.answer] for q in g.questions]
-    stated += [d.text for d in g.oracle]
-    rng.shuffle(stated)
-    return stated[:limit]
-
-
 # The largest worlds of the stream, which are also the evaluation worlds the organism is sized for.
 MAX_FACTS = 10  # simple-reversals facts (1 article each)
 MAX_SYLLOGISMS = 8  # simple-syllogisms examples
 
 
-def copy_sequence(rng: random.Random, words: tuple[str, ...]) -> Sequence:
-    """A list of random words, then the same list again: only copying from context predicts the second half."""
-    listed = " ".join(rng.sample(words, rng.randint(4, 24)))
-    return Sequence(listed, listed)
+@dataclass(frozen=True)
+class Statement:
+    given: str  # no loss: the question prompt ("" for an oracle sentence)
+    target: str  # loss: what follows
 
 
-def draw_world(rng: random.Random, size: float, all_statements: bool = False) -> Sequence:
+@dataclass(frozen=True)
+class Sequence:
+    context: str  # the world's documents (no loss)
+    statements: tuple[Statement, ...]  # what follows from them, separated by blank lines
+
+    @property
+    def text(self) -> str:
+        return self.context + SEPARATOR + SEPARATOR.join(join(s) for s in self.statements)
+
+
+def join(s: Statement) -> str:
+    return f"{s.given} {s.target}" if s.given else s.target
+
+
+def _statements(g: Generated, rng: random.Random) -> list[Statement]:
+    stated = [Statement(q.prompt, q.choices[q.answer]) for q in g.questions]
+    stated += [Statement("", d.text) for d in g.oracle]
+    rng.shuffle(stated)
+    return stated
+
+
+def copy_sequence(rng: random.Random, words: tuple[str, ...], filler: str = "") -> Sequence:
+    """A list of random words, then the same list again: only copying from context predicts the second half.
+    With a `filler` between the words ("w1 are w2 are …") the next word is found by the word *before* the
+    current token, the lookup that answering "glon are …" needs."""
+    listed = f" {filler} ".join(rng.sample(words, rng.randint(4, 24))) if filler else " ".join(
+        rng.sample(words, rng.randint(4, 24)))
+    return Sequence(listed, (Statement("", listed),))
+
+
+def recall_sequence(rng: random.Random, words: tuple[str, ...], connector: str = "", ask_all: bool = False) -> Sequence:
+    """Associative recall: pairs "key value" of random words (a value is a word or a comparative), then keys
+    asked again in another order, each followed by its value. Unlike plain copying, the value can only be found by
+    matching the whole key, which is what answering about an entity needs."""
+    n = rng.randint(2, 12)
+    keys = rng.sample(words, n)
+    values = [rng.choice(words) if rng.random() < 0.5
+              else f"{rng.choice(simple_reversals.COMPARATIVES)} {rng.choice(simple_reversals.FEATURES)}"
+              for _ in keys]
+    asked = rng.sample(range(n), n if ask_all else rng.randint(1, n))
+    if connector:  # "k are v": the value sits behind a template word, as a fact's predicate does
+        keys = [f"{k} {connector}" for k in keys]
+    return Sequence(" , ".join(f"{k} {v}" for k, v in zip(keys, values, strict=True)),
+                    tuple(Statement(keys[i], values[i]) for i in asked))
+
+
+def draw_world(rng: random.Random, size: float) -> Sequence:
     """One world; `size` in (0, 1] scales the number of facts from tiny to the evaluation size."""
     seed = rng.randrange(PRETRAIN_SEED_BASE, 2**31)
     if rng.random() < 0.5:
@@ -59,16 +98,10 @@ def draw_world(rng: random.Random, size: float, all_statements: bool = False) ->
         g = simple_reversals.generate(seed, n_facts=n_facts, articles_per_fact=1)
     else:
         g = simple_syllogisms.generate(seed, n_examples=rng.randint(1, max(1, round(MAX_SYLLOGISMS * size))))
-    docs = [d.text for d in g.documents]
-    limit = 10**6 if all_statements else rng.randint(2, 8)
-    return Sequence(SEPARATOR.join(docs), SEPARATOR.join(_statements(g, rng, limit)))
+    return Sequence(SEPARATOR.join(d.text for d in g.documents), tuple(_statements(g, rng)))
 
 
 def vocabulary_corpus(n_worlds: int = 300, seed: int = 0) -> list[str]:
     """Text covering every template word of the generators (the lexicon is added separately)."""
     rng = random.Random(seed)
-    out = []
-    for _ in range(n_worlds):
-        w = draw_world(rng, 1.0)
-        out.append(w.context + SEPARATOR + w.statements)
-    return out
+    return [draw_world(rng, 1.0).text for _ in range(n_worlds)]
