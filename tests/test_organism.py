@@ -95,6 +95,10 @@ def test_interrupted_pretraining_resumes_to_the_same_model(tmp_path: Path):
     assert not (tmp_path / "cut" / "model.safetensors").exists()
     record = pretrain(config, tmp_path / "cut")
     assert [p["step"] for p in record["probe"]] == [2, 4]
+    from adaptlab.errors import AdaptlabError
+
+    with pytest.raises(AdaptlabError, match="another configuration"):  # the saved state is of another run
+        pretrain(config.model_copy(update={"hidden_size": 32}), tmp_path / "cut")
     a = load_file(str(tmp_path / "whole" / "model.safetensors"))
     b = load_file(str(tmp_path / "cut" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

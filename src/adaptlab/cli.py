@@ -222,7 +222,7 @@ app.add_typer(organism_app, name="organism")
 @organism_app.command("train")
 def organism_train(
     out: Annotated[Path, typer.Option("--out", help="checkpoint folder")] = Path("out/organism"),
-    steps: Annotated[int, typer.Option(help="training steps")] = 2000,
+    steps: Annotated[int | None, typer.Option(help="training steps (default: the shipped run's)")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: OMP_NUM_THREADS or cores)")] = None,
 ) -> None:
@@ -237,9 +237,9 @@ def organism_train(
     if threads is not None:
         torch.set_num_threads(threads)
         n = threads
-    config = OrganismConfig(steps=steps, seed=seed)
+    config = OrganismConfig(seed=seed, **({} if steps is None else {"steps": steps}))
     with progress() as bar:
-        task = bar.add_task("organism pretraining", total=steps)
+        task = bar.add_task("organism pretraining", total=config.steps)
 
         def log(entry: dict[str, object]) -> None:
             bar.console.print(" ".join(f"{k}={v}" for k, v in entry.items()), highlight=False)

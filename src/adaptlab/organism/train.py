@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -191,26 +192,38 @@ def _save_state(path: Path, model: Any, opt: torch.optim.Optimizer, record: dict
     moments = {f"{i}.{name}": t for i, s in opt.state_dict()["state"].items() for name, t in s.items()}
     save_file(moments, str(tmp / "optimizer.safetensors"))
     (tmp / "record.json").write_text(json.dumps({"step": step, "record": record}))
-    if path.exists():
-        for f in path.iterdir():
-            f.unlink()
-        path.rmdir()
+    shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
 
 
-def _load_state(path: Path, model: Any, opt: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
+def _load_state(path: Path, config: OrganismConfig, model: Any, opt: torch.optim.Optimizer) -> tuple[int, dict]:
+    """The step and record of the run saved in `path`, its weights and AdamW moments loaded into `model` and
+    `opt`. A state from another configuration, or one that cannot be read, is a one-line error."""
+    from pydantic import ValidationError
     from safetensors.torch import load_file
 
-    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=False)
-    moments = load_file(str(path / "optimizer.safetensors"))
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, tensor in moments.items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = tensor
-    saved = opt.state_dict()
-    saved["state"] = state
-    opt.load_state_dict(saved)
-    data = json.loads((path / "record.json").read_text())
+    from adaptlab.errors import AdaptlabError
+
+    try:
+        data = json.loads((path / "record.json").read_text())
+        same = OrganismConfig(**data["record"]["config"]) == config
+    except ValidationError:
+        same = False
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise AdaptlabError(f"cannot resume from {path}: {e}; remove it to start afresh") from None
+    if not same:
+        raise AdaptlabError(f"{path} holds a run with another configuration; remove it or use another --out")
+    try:
+        model.load_state_dict(load_file(str(path / "model.safetensors")), strict=False)
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, tensor in load_file(str(path / "optimizer.safetensors")).items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = tensor
+        saved = opt.state_dict()
+        saved["state"] = state
+        opt.load_state_dict(saved)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise AdaptlabError(f"cannot resume from {path}: {e}; remove it to start afresh") from None
     return int(data["step"]), data["record"]
 
 
@@ -239,14 +252,9 @@ def pretrain(
     state = out / STATE
     first = 0
     if (state / "record.json").is_file():
-        first, saved = _load_state(state, model, opt)
-        if OrganismConfig(**saved["config"]) != config:
-            from adaptlab.errors import AdaptlabError
-
-            raise AdaptlabError(f"{state} holds a run with another configuration; remove it or use another --out")
+        first, saved = _load_state(state, config, model, opt)
         record = {**saved, "config": config.model_dump()}
-    if first < config.steps:
-        model.train()
+    model.train()
     start = time.perf_counter() - record["seconds"]
     smoothed = record["loss"][-1][1] if record["loss"] else None
     for step in range(first, config.steps):

@@ -69,8 +69,7 @@ def copy_sequence(rng: random.Random, words: tuple[str, ...], filler: str = "") 
     """A list of random words, then the same list again: only copying from context predicts the second half.
     With a `filler` between the words ("w1 are w2 are …") the next word is found by the word *before* the
     current token, the lookup that answering "glon are …" needs."""
-    listed = f" {filler} ".join(rng.sample(words, rng.randint(4, 24))) if filler else " ".join(
-        rng.sample(words, rng.randint(4, 24)))
+    listed = (f" {filler} " if filler else " ").join(rng.sample(words, rng.randint(4, 24)))
     return Sequence(listed, (Statement("", listed),))
 
 
