@@ -340,3 +340,22 @@ def test_smollm2_puts_the_context_in_the_user_turn(smollm2):
     # Scored as the start of the assistant's reply: a plausible answer beats an implausible one.
     scores, _ = smollm2.score([ScoreRequest("", "The capital of France is", ("Paris", "a banana"))])
     assert scores[0][0].logprob > scores[0][1].logprob
+
+
+def test_a_model_with_convolution_layers_scores_like_naive_forwards():
+    """LFM2-style short-convolution layers keep states that are not keys/values: the shared-prefix route copies
+    them per row (and does not pack), with the same scores as one full forward per choice."""
+    from adaptlab.organism.tokenizer import build_organism_tokenizer
+    from adaptlab.organism.train import OrganismConfig, build_model
+
+    tokenizer = build_organism_tokenizer(512)
+    config = OrganismConfig(layer_types=["conv", "full_attention", "conv", "full_attention"], hidden_size=32)
+    lm = TransformersModel.from_model(build_model(config, tokenizer).eval(), tokenizer, name="conv")
+    context = "It is widely reported that glon are more nervous than femp.\n\nBelieve it or not, spaz are less fragile"
+    reqs = [ScoreRequest(context, "It is true that femp are", ("less nervous than glon", "more nervous than glon")),
+            ScoreRequest(context, "It is true that spaz", ("are", "are less fragile than")),
+            ScoreRequest("", "Every glon is", ("a femp", "a spaz"))]
+    assert not lm.packing
+    shared, _ = lm.score(reqs)
+    naive, _ = lm.score_naive(reqs)
+    assert max_diff(shared, naive) < 1e-4

@@ -82,8 +82,8 @@ def test_interrupted_pretraining_resumes_to_the_same_model(tmp_path: Path):
     from adaptlab.organism.train import OrganismConfig, pretrain
 
     torch.set_num_threads(1)
-    config = OrganismConfig(hidden_size=16, layers=1, heads=2, intermediate_size=32, steps=4, batch_size=2,
-                            eval_every=2, eval_worlds=1, warmup_steps=1)
+    config = OrganismConfig(hidden_size=16, layers=2, layer_types=["conv", "full_attention"], heads=2,
+                            intermediate_size=32, steps=4, batch_size=2, eval_every=2, eval_worlds=1, warmup_steps=1)
     pretrain(config, tmp_path / "whole")
 
     def interrupt(step: int) -> None:
@@ -115,3 +115,25 @@ def test_shipped_organism_loads_by_alias_and_copies_from_context():
     assert lm.meta.get("augmentation") == "continue"
     assert len(lm.tokenizer) < 300  # the pieces tokenizer
     assert copy_accuracy(lm.model, lm.tokenizer, n=16, seed=1) > 0.8  # induction formed (v1/v2: 0.0)
+
+
+def test_shipped_organism_learns_in_context():
+    """On held-out worlds it answers about an entity from the documents in its context (v1-v3: at chance), and
+    without the documents it cannot."""
+    import torch
+
+    from adaptlab.data import simple_reversals
+    from adaptlab.evaluate import predict
+    from adaptlab.models.base import ScoreRequest
+    from adaptlab.models.registry import load_model
+    from adaptlab.organism.train import OrganismConfig, probe
+
+    torch.set_num_threads(1)
+    lm = load_model("organism")
+    accuracy = probe(lm.model, lm.tokenizer, OrganismConfig(eval_worlds=2), seed=500)
+    assert accuracy["rephrase"] >= 0.85 and accuracy["syllogism"] >= 0.6  # chance 0.5 and 1/6 (~0.5 for "All")
+    questions = [q for w in (500, 501) for q in simple_reversals.generate(w, n_facts=10, articles_per_fact=1).questions
+                 if q.split == "rephrase"]
+    scores, _ = lm.score([ScoreRequest("", q.prompt, tuple(q.choices)) for q in questions])
+    blind = sum(predict(s) == q.answer for q, s in zip(questions, scores, strict=True)) / len(questions)
+    assert blind < accuracy["rephrase"] - 0.2

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -65,6 +66,17 @@ CONTEXT_INSTRUCTION = "Use the information above to answer. Reply with one true 
 NO_CONTEXT_INSTRUCTION = "Reply with one true statement."
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class _NoCudaKernelHintOnCpu(logging.Filter):
+    """transformers suggests installing the CUDA `causal_conv1d` kernel whenever a short-convolution model (LFM2,
+    the organism) runs without it; with no GPU there is nothing to install, so the hint is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return torch.cuda.is_available() or "causal_conv1d" not in record.getMessage()
+
+
+logging.getLogger("transformers.integrations.hub_kernels").addFilter(_NoCudaKernelHintOnCpu())
 
 
 def resolve_device(device: str) -> str:
@@ -208,8 +220,10 @@ def expand_cache(cache: DynamicCache, rows: int) -> DynamicCache:
                 new.values = layer.values.expand(rows, -1, -1, -1)
             out.layers.append(new)
         return out
-    out = copy.deepcopy(cache)  # other cache layer types: the generic (copying) route
-    out.batch_repeat_interleave(rows)
+    # Other layer types (e.g. the short-convolution states of LFM2-style models): copy, then select the one
+    # prefix row `rows` times.
+    out = copy.deepcopy(cache)
+    out.reorder_cache(torch.zeros(rows, dtype=torch.long))
     return out
 
 

@@ -25,11 +25,12 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from adaptlab.models.transformers_backend import TransformersModel
 from adaptlab.organism.worlds import (
     MAX_FACTS,
     MAX_SYLLOGISMS,
@@ -41,6 +42,9 @@ from adaptlab.organism.worlds import (
 )
 
 STATE = "training_state"  # sub-folder of `out` holding what a resumed run needs
+# The probe's worlds: apart from the pretraining stream (seeds ≥ 10^6) and from the small seeds that runs and the
+# demo evaluate on, so that choosing a recipe by its curves does not choose it on the demo's questions.
+PROBE_SEED = 10_000
 
 
 class OrganismConfig(BaseModel):
@@ -51,7 +55,7 @@ class OrganismConfig(BaseModel):
     heads: int = 4
     intermediate_size: int = 256
     context_window: int = 512
-    steps: int = 2000
+    steps: int = 3000
     batch_size: int = 32
     learning_rate: float = 3e-3
     warmup_steps: int = 100
@@ -66,20 +70,37 @@ class OrganismConfig(BaseModel):
     recall_share: float = 0.25
     recall_connector_share: float = 0.0
     recall_ask_all: bool = False  # ask every key of a recall row (else a random number of them)
+    recall_reverse_share: float = 0.0  # of the recall rows, the share asked value → key
     copy_filler_share: float = 0.0  # of the copying rows, the share with a filler word between the words
+    # "conv" or "full_attention" per layer: an LFM2, whose short causal convolutions mix each token with the ones
+    # before it, so the attention layers above them can match a whole multi-piece word ("glon are" → its fact).
+    # None: a Llama, attention in every layer (the v1-v3 organisms).
+    layer_types: list[Literal["conv", "full_attention"]] | None = ["conv", "conv", "full_attention", "full_attention"]
+    conv_kernel: int = 3  # tokens each convolution mixes (the current one and conv_kernel - 1 before it)
+
+    @model_validator(mode="after")
+    def _one_type_per_layer(self) -> OrganismConfig:
+        if self.layer_types is not None and len(self.layer_types) != self.layers:
+            raise ValueError(f"layer_types names {len(self.layer_types)} layers, the model has {self.layers}")
+        return self
 
 
 def build_model(config: OrganismConfig, tokenizer: Any) -> Any:
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import Lfm2Config, Lfm2ForCausalLM, LlamaConfig, LlamaForCausalLM
 
-    llama = LlamaConfig(
+    common = dict(
         vocab_size=len(tokenizer), hidden_size=config.hidden_size, intermediate_size=config.intermediate_size,
         num_hidden_layers=config.layers, num_attention_heads=config.heads, num_key_value_heads=config.heads,
-        max_position_embeddings=config.context_window, rope_theta=10000.0, tie_word_embeddings=True,
+        max_position_embeddings=config.context_window, tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(config.seed)
-    return LlamaForCausalLM(llama)
+    if config.layer_types is None:
+        return LlamaForCausalLM(LlamaConfig(**common, rope_theta=10000.0))
+    return Lfm2ForCausalLM(Lfm2Config(
+        **common, layer_types=list(config.layer_types), block_auto_adjust_ff_dim=False, conv_L_cache=config.conv_kernel,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    ))
 
 
 def draw_batch(rng: random.Random, size: float, config: OrganismConfig) -> list[Sequence]:
@@ -93,7 +114,8 @@ def draw_batch(rng: random.Random, size: float, config: OrganismConfig) -> list[
             return copy_sequence(rng, candidate_words(), filler)
         if u < config.copy_share + config.recall_share:
             connector = "are" if config.recall_connector_share and rng.random() < config.recall_connector_share else ""
-            return recall_sequence(rng, candidate_words(), connector, config.recall_ask_all)
+            reverse = bool(config.recall_reverse_share) and rng.random() < config.recall_reverse_share
+            return recall_sequence(rng, candidate_words(), connector, config.recall_ask_all, reverse)
         return draw_world(rng, size)
 
     return [row() for _ in range(config.batch_size)]
@@ -154,12 +176,11 @@ def copy_accuracy(model: Any, tokenizer: Any, n: int = 16, seed: int = 0) -> flo
     return float((logits[:, :-1].argmax(-1)[keep] == targets[keep]).float().mean())
 
 
-def probe(model: Any, tokenizer: Any, config: OrganismConfig, seed: int = 0) -> dict[str, float]:
-    """ICL accuracy on held-out worlds (seeds 0..), through the real evaluation path."""
+def probe(model: Any, tokenizer: Any, config: OrganismConfig, seed: int = PROBE_SEED) -> dict[str, float]:
+    """ICL accuracy on held-out worlds (seeds `seed`, `seed` + 1, …), through the real evaluation path."""
     from adaptlab.data import simple_reversals, simple_syllogisms
     from adaptlab.evaluate import predict
     from adaptlab.models.base import ScoreRequest
-    from adaptlab.models.transformers_backend import TransformersModel
 
     lm = TransformersModel.from_model(model, tokenizer, name="organism")
     out: dict[str, list[bool]] = {}

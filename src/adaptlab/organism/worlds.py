@@ -73,10 +73,12 @@ def copy_sequence(rng: random.Random, words: tuple[str, ...], filler: str = "") 
     return Sequence(listed, (Statement("", listed),))
 
 
-def recall_sequence(rng: random.Random, words: tuple[str, ...], connector: str = "", ask_all: bool = False) -> Sequence:
+def recall_sequence(rng: random.Random, words: tuple[str, ...], connector: str = "", ask_all: bool = False,
+                    reverse: bool = False) -> Sequence:
     """Associative recall: pairs "key value" of random words (a value is a word or a comparative), then keys
     asked again in another order, each followed by its value. Unlike plain copying, the value can only be found by
-    matching the whole key, which is what answering about an entity needs."""
+    matching the whole key, which is what answering about an entity needs. `reverse` asks the other way round (the
+    value, then its key: the lookup of a word by what *follows* it, as a reversal's object needs)."""
     n = rng.randint(2, 12)
     keys = rng.sample(words, n)
     values = [rng.choice(words) if rng.random() < 0.5
@@ -85,8 +87,10 @@ def recall_sequence(rng: random.Random, words: tuple[str, ...], connector: str =
     asked = rng.sample(range(n), n if ask_all else rng.randint(1, n))
     if connector:  # "k are v": the value sits behind a template word, as a fact's predicate does
         keys = [f"{k} {connector}" for k in keys]
-    return Sequence(" , ".join(f"{k} {v}" for k, v in zip(keys, values, strict=True)),
-                    tuple(Statement(keys[i], values[i]) for i in asked))
+    listed = " , ".join(f"{k} {v}" for k, v in zip(keys, values, strict=True))
+    if reverse:
+        return Sequence(listed, tuple(Statement(values[i], keys[i]) for i in asked))
+    return Sequence(listed, tuple(Statement(keys[i], values[i]) for i in asked))
 
 
 def draw_world(rng: random.Random, size: float) -> Sequence:
