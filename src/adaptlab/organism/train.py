@@ -1,7 +1,8 @@
 """`adaptlab organism train`: pretrain the model organism on the stream of random worlds (see worlds.py).
 
-A Llama (the same transformers classes as every other backend: rotary positions, the same scoring, LoRA and
-generation code) with a ~200-token WordPiece vocabulary over the project's language (see tokenizer.py). Plain
+An LFM2 (a transformers class, so scoring, LoRA and generation are the same code as for every other backend): two
+short causal convolution layers (each token mixed with the two before it), then two attention layers with rotary
+positions, 64 wide, with a ~200-token WordPiece vocabulary over the project's language (see tokenizer.py). Plain
 PyTorch loop, AdamW, warm-up then cosine decay, loss on the answers and oracle sentences only. Every
 `eval_every` steps the organism is probed on held-out worlds with the real evaluation code (ICL multiple choice
 on reversal and syllogism questions, plus next-token accuracy on a copying task), the learning curves are saved
@@ -11,9 +12,13 @@ step's batch is drawn from its own seed, so a resumed run is the same run).
 What the measurements decided (docs/results/organism_attempts.md has the curves):
 - pieces, not words: with one token per lexicon word copying had not formed after 1,750 steps; with onset/vowel/
   coda pieces a 2-layer model learns the copying task to 98% in ~1,000 steps;
-- the recall and filler options (`recall_connector_share`, `recall_ask_all`, `copy_filler_share`) are the
-  diagnosis runs' knobs: none of them made retrieval behind a template word ("X are → ?") form within 2,000 steps,
-  so the defaults leave them off.
+- convolutions first: a 4-layer Llama never learned to answer about an entity ("glon are → ?", the answer keyed by
+  a multi-piece word one template token back) in 2,000 steps; with the two convolution layers below the attention
+  every position already holds the few tokens before it, and in-context retrieval forms in ~1,000 steps
+  (rephrase 1.0, syllogisms 0.9 on held-out worlds). In-context *reversal* (the answer keyed by the fact's object)
+  did not form with kernels of 3, 4 or 6 tokens, nor with reverse-recall rows;
+- the recall and filler options (`recall_connector_share`, `recall_ask_all`, `copy_filler_share`,
+  `recall_reverse_share`) are the diagnosis runs' knobs, off by default.
 """
 
 from __future__ import annotations
