@@ -126,3 +126,16 @@ def test_smollm2_cached_weights_score_like_the_gguf(monkeypatch):
     assert from_cache.render_prefix("ctx") == from_file.render_prefix("ctx")
     request = [ScoreRequest("The femp is heavier than the glon.", "The glon is", ("lighter than the femp", "heavier"))]
     assert from_cache.score(request)[0] == from_file.score(request)[0]
+
+
+def test_a_small_model_runs_on_one_thread_unless_told_otherwise(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        load_model("tiny", device="cpu")
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        load_model("tiny", device="cpu")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
