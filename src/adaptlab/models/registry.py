@@ -160,7 +160,7 @@ def load_model(
     """Load a model by alias (`tiny`, `smollm2`), local folder, `.gguf` file or hub id. `options` go to
     `TransformersModel` (e.g. `max_batch_tokens`). A model under `ONE_THREAD_BELOW` parameters runs on one CPU
     thread unless `OMP_NUM_THREADS` says otherwise: its matrix products are too small to share (the organism's demo
-    took 6 min 38 s on 2 threads, 3 min 47 s on one)."""
+    took 6 min 38 s on 2 threads, 3 min 34 s on one)."""
     configure_threads()
     kwargs: dict[str, Any] = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code, **options}
     lm = _load_spec(spec, kwargs)
