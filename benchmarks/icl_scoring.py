@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from adaptlab.data.lexicon import Lexicon
 from adaptlab.data.records import Dataset, Document, Question
 from adaptlab.methods.icl import build_context
@@ -115,7 +117,7 @@ def main() -> None:
     load = os.getloadavg()
     n_prefix = model.count_tokens(prefix)
     route = "packed" if getattr(model, "packing", False) else "padded"
-    print(f"model {model.name} ({model.n_params / 1e6:.1f}M params) on cpu, {os.environ.get('OMP_NUM_THREADS', '?')}"
+    print(f"model {model.name} ({model.n_params / 1e6:.1f}M params) on cpu, {torch.get_num_threads()}"
           f" threads; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"{args.questions} questions × {args.choices} multi-token choices sharing a {n_prefix}-token context")
     print(f"{'':34}{'seconds':>10}{'prefilled':>12}{'reused':>12}{'GFLOP':>10}")
