@@ -51,10 +51,12 @@ def physical_cores() -> int:
     return max(1, min(cores, available))
 
 
-def configure_threads() -> int:
-    """Set torch's intra-op threads from `OMP_NUM_THREADS`, else the number of physical cores, and make idle
-    OpenMP threads sleep instead of spin (`OMP_WAIT_POLICY=PASSIVE`, unless set) so that processes sharing a
-    small machine do not slow each other down. Returns the thread count.
+def configure_threads(n_params: int | None = None) -> int:
+    """Set torch's intra-op threads from `OMP_NUM_THREADS`, else the number of physical cores — or one for a model
+    of fewer than `ONE_THREAD_BELOW` parameters, whose matrix products are too small to share (the organism's demo
+    took 6 min 38 s on 2 threads, 3 min 34 s on one) — and make idle OpenMP threads sleep instead of spin
+    (`OMP_WAIT_POLICY=PASSIVE`, unless set) so that processes sharing a small machine do not slow each other down.
+    Returns the thread count.
 
     OMP_WAIT_POLICY only takes effect if set before the OpenMP runtime starts; `adaptlab.models` sets it on
     import for that reason, and it is set here too for callers that import this module first."""
@@ -62,7 +64,10 @@ def configure_threads() -> int:
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     value = os.environ.get("OMP_NUM_THREADS", "")
-    threads = int(value) if value.isdigit() and int(value) > 0 else physical_cores()
+    if value.isdigit() and int(value) > 0:
+        threads = int(value)
+    else:
+        threads = 1 if n_params is not None and n_params < ONE_THREAD_BELOW else physical_cores()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
@@ -158,16 +163,11 @@ def load_model(
     **options: Any,
 ) -> LanguageModel:
     """Load a model by alias (`tiny`, `smollm2`), local folder, `.gguf` file or hub id. `options` go to
-    `TransformersModel` (e.g. `max_batch_tokens`). A model under `ONE_THREAD_BELOW` parameters runs on one CPU
-    thread unless `OMP_NUM_THREADS` says otherwise: its matrix products are too small to share (the organism's demo
-    took 6 min 38 s on 2 threads, 3 min 34 s on one)."""
+    `TransformersModel` (e.g. `max_batch_tokens`). Threads: see `configure_threads` (one for a small model)."""
     configure_threads()
     kwargs: dict[str, Any] = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code, **options}
     lm = _load_spec(spec, kwargs)
-    if "OMP_NUM_THREADS" not in os.environ and getattr(lm, "n_params", ONE_THREAD_BELOW) < ONE_THREAD_BELOW:
-        import torch
-
-        torch.set_num_threads(1)
+    configure_threads(getattr(lm, "n_params", None))
     return lm
 
 
