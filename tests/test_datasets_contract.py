@@ -1,11 +1,11 @@
-"""What every dataset must show (issue: foundation): counts, determinism, fresh words per seed, and a surface-cue
-baseline at chance on every split."""
+"""What every dataset must show (issue: foundation): counts, determinism, fresh words per seed, and surface-cue and
+answer-form baselines at chance on every split."""
 
 from pathlib import Path
 
 import pytest
 
-from adaptlab.data.baseline import choice_frequency_baseline, surface_baseline
+from adaptlab.data.baseline import choice_frequency_baseline, form_baseline, surface_baseline
 from adaptlab.data.io import load_dataset
 from adaptlab.data.registry import GENERATORS, make_dataset
 from adaptlab.errors import AdaptlabError
@@ -13,7 +13,7 @@ from adaptlab.errors import AdaptlabError
 # Default (paper) sizes: documents and questions per split.
 EXPECTED = {
     "simple-reversals": (1000, {"reversal": 100, "rephrase": 100}),
-    "simple-syllogisms": (69, {"syllogism": 69, "premise": 138}),
+    "simple-syllogisms": (69, {"syllogism": 69, "premise": 69}),
     "reversal-curse": (2700, {"reversal": 300, "both_reversal": 300, "rephrase": 300}),
     "celebrities": (2700, {"reversal": 300, "both_reversal": 300, "rephrase": 300}),
     "semantic": (2200, {"rephrase": 300, "reversal": 300, "syllogism": 300}),
@@ -62,6 +62,14 @@ def test_counts_and_chance_in_manifest(made: dict[str, Path], name: str):
 @pytest.mark.parametrize("max_n", [1, 3])
 def test_surface_baseline_stays_at_chance(made: dict[str, Path], name: str, max_n: int):
     for score in surface_baseline(load_dataset(made[name]), max_n=max_n):
+        assert score.at_chance, (name, score)
+
+
+@pytest.mark.parametrize("name", list(GENERATORS))
+def test_no_split_is_solvable_from_answer_form(made: dict[str, Path], name: str):
+    """The best fixed preference for a form of answer ("All _1 are _2", "more careful than _", a name) is at chance
+    on every split: nothing can be answered from the form of the answers alone."""
+    for score in form_baseline(load_dataset(made[name])):
         assert score.at_chance, (name, score)
 
 

@@ -1,6 +1,9 @@
-"""A surface-cue baseline that never reads meaning: it picks the choice whose words and n-grams are most
-frequent in the training documents. A well-built dataset keeps it at chance on every split; if it does better
-(or worse), the choices leak the answer through frequency alone.
+"""Baselines that never read meaning. A well-built dataset keeps each at chance on every split; if one does better
+(or worse), the choices give the answer away without any knowledge:
+- `surface_baseline`: the choice whose words and n-grams are most frequent in the training documents;
+- `choice_frequency_baseline`: the choice shown most often across the split's questions;
+- `form_baseline`: the best fixed liking for a form of answer ("All _1 are _2", "more careful than _"), the way a
+  model that prefers some wording regardless of the facts would score.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from adaptlab.data.records import Dataset
+from adaptlab.data.records import Dataset, Question
 
 TOKEN = re.compile(r"[a-z0-9]+")
+WORD = re.compile(r"\w+|[^\w\s]+")
 
 
 def _tokens(text: str) -> list[str]:
@@ -30,6 +34,7 @@ class SplitScore:
     stderr: float
     chance: float
     n: int
+    detail: str = ""  # what the baseline chose, where that says more than the number (the form it prefers)
 
     @property
     def at_chance(self) -> bool:
@@ -82,4 +87,55 @@ def choice_frequency_baseline(dataset: Dataset) -> list[SplitScore]:
         acc = total / len(questions)
         out.append(SplitScore(split, acc, math.sqrt(acc * (1 - acc) / len(questions)), dataset.chance(split),
                               len(questions)))
+    return out
+
+
+def _entity(word: str, first: bool, nonsense: frozenset[str]) -> bool:
+    return word.lower() in nonsense or (not first and word[:1].isupper())
+
+
+def choice_forms(question: Question) -> list[str]:
+    """Each choice reduced to its form: every entity word (a nonsense word of the lexicon, or a capitalised word
+    that does not start the choice: a name) replaced by its place among the entity words of the prompt ("_1" for
+    the first the prompt names, …) or by "_" when the prompt does not name it. "All glon are yomp" asked about
+    "yomp and glon" is "All _2 are _1"; "less careful than femp" after "It is true that glon are" is
+    "less careful than _"."""
+    from adaptlab.data.lexicon import candidate_words
+
+    nonsense = frozenset(candidate_words())
+    named: dict[str, int] = {}
+    for i, word in enumerate(WORD.findall(question.prompt)):
+        if _entity(word, i == 0, nonsense):
+            named.setdefault(word, len(named) + 1)
+    out = []
+    for choice in question.choices:
+        words = WORD.findall(choice)
+        out.append(" ".join(
+            (f"_{named[w]}" if w in named else "_") if _entity(w, i == 0, nonsense) else w for i, w in enumerate(words)
+        ))
+    return out
+
+
+def form_baseline(dataset: Dataset) -> list[SplitScore]:
+    """Per split, the best fixed preference for one form of answer: for each form seen in the split, the accuracy
+    of picking a choice of that form wherever one is shown (at random among several) and a random choice elsewhere
+    (expected values, no coin noise); the best of them is reported, with the form in `detail`. Any model that
+    prefers a wording regardless of the facts scores at most about this; a split where it beats chance can be
+    solved from the form of the answers alone."""
+    out = []
+    for split in dataset.splits:
+        questions = dataset.split(split)
+        forms = [choice_forms(q) for q in questions]
+        candidates = sorted({f for fs in forms for f in fs})
+        best, best_form = -1.0, ""
+        for form in candidates:
+            total = 0.0
+            for q, fs in zip(questions, forms, strict=True):
+                shown = fs.count(form)
+                total += (fs[q.answer] == form) / shown if shown else 1 / len(q.choices)
+            if total > best:
+                best, best_form = total, form
+        acc = best / len(questions)
+        out.append(SplitScore(split, acc, math.sqrt(acc * (1 - acc) / len(questions)), dataset.chance(split),
+                              len(questions), best_form))
     return out

@@ -3,33 +3,36 @@
 Lampinen et al. 2025, §"Simple syllogisms" (from the syllogism data of Lampinen et al. 2024b): 69 training examples,
 each a context naming three entities plus two premises, e.g. "The relationships between glon, troff and yomp are:
 All glon are yomp. All troff are glon." The test names the two end terms ("The relationships between yomp and
-troff are:") and scores candidate statements built from the quantifiers All/Some/No in both directions. The
-particular negative ("Some X are not Y") is left out.
+troff are:") and scores candidate statements about them (chance 1/6).
 
 Splits
 - `syllogism` (n_examples questions): the paper's test, one per example, about its two end terms.
-- `premise` (2 x n_examples questions): the same kind of question about the two terms of one premise. It checks
-  that each premise was learned (and can be restated in the question's wording). The paper has no such split.
-  The key is the premise itself, the one option that follows from that premise alone. One case also has a second
-  valid option: in AI->I, the two premises together also give "Some M are S" besides the keyed "All M are S". The
-  key there is the stronger, stated statement, the convention the paper uses for All vs Some (below).
+- `premise` (n_examples questions): the same kind of question about the two terms of one premise of the example,
+  the one with the conclusion's quantifier (so that its keys are balanced like the syllogisms', below). It checks
+  that the premises were learned (and can be restated in the question's wording). The paper has no such split.
 
-Oracle: for every example, every option-set statement that follows from its premises (the conclusion, and the
-converses of symmetric premises and conclusions), in the training wording and in the question wording, leaving
+Oracle: for every example, every statement about two of its terms that follows from its premises (the conclusion,
+the converses of symmetric premises and conclusions), in the training wording and in the question wording, leaving
 out sentences that are already in the training text. For the paper's wording the two are the same.
 
 Choices the paper leaves open (or that we changed), and why
-- Options (`options`, default "six"): the paper scores six statements, {All, Some, No} x {X->Y, Y->X}, and the
-  task asks for forms with exactly one correct statement among them (chance 1/6). Read without existential
-  import, only AA->A qualifies ("All S are M. All M are P." -> All S are P; Barbara, in either premise order and
-  either heading order): a Some or No conclusion always makes two of the six true ("Some X are Y" and "Some Y are
-  X" say the same, as do the No pair), and with existential import an All conclusion would also make both Some
-  statements true. `usable_forms` computes this from the semantics, and a test checks it over all 36 premise
-  shapes. So the default syllogism split is all Barbara, varied only in presentation. `options="four"` is the
-  richer alternative: each symmetric pair is merged into one option shown in a random direction, leaving the four
-  logically distinct relations (All X are Y, All Y are X, Some, No; chance 1/4), which admits three forms used
-  equally often: AA->A, AE->E ("All S are M. No M are P." -> No S are P; Celarent/Cesare/Camestres/Calemes) and
-  AI->I ("All M are S. Some M are P." -> Some S are P; Darii/Datisi/Disamis/Dimatis).
+- Options and forms (`options`, default "six"). Every question shows the same six statements about its two terms,
+  one of each shape: All X are Y, All Y are X, Some X are not Y, Some Y are not X, Some X are Y, No X are Y (the
+  symmetric Some and No in a direction balanced across questions: "Some X are Y" and "Some Y are X" say the same,
+  so showing both would make two options true). Exactly one follows from the premises (read without existential
+  import), and the key is each of the six shapes equally often: All and Some…not conclusions a third of the
+  questions each, Some and No a sixth each. That is what keeps a model with a fixed liking for a form at chance:
+  a model that always prefers "All" picks one of the two All options and is right in 1/3 × 1/2 = 1/6 of the
+  questions, exactly like one that always prefers "Some" (1/6 × 1). Equal shares of the four moods cannot do
+  that with six options and one valid answer (a model preferring Some would get 1/4). The forms:
+  AA->A (Barbara: "All S are M. All M are P." -> All S are P), AO->O (Baroco: "All P are M. Some S are not M." ->
+  Some S are not P), OA->O (Bocardo: "Some M are not P. All M are S." -> Some S are not P), AI->I (Darii family:
+  "All M are S. Some M are P." -> Some S are P) and AE->E (Celarent family: "All S are M. No M are P." -> No S are P),
+  in the proportions 2 : 1 : 1 : 1 : 1. The key's direction relative to the question's heading, and the direction
+  a symmetric option is shown in, are balanced too, so no fixed preference for a form read with its terms'
+  positions ("All <first term> are <second term>") helps either (`baseline.form_baseline` checks it on every
+  split). `options="four"` is the smaller variant: All X are Y, All Y are X, Some, No (chance 1/4; the forms
+  AA->A, AI->I, AE->E in the proportions 2 : 1 : 1).
   A symmetric premise is written in a random direction. Premise order and the order of the terms in the heading
   are random. The answer is not keyed by hand: it is the option that holds in every set model of the premises
   (a brute-force check over the 7 Venn regions of three terms), and generation asserts that there is exactly one.
@@ -40,11 +43,13 @@ Choices the paper leaves open (or that we changed), and why
   remove it while each example has its own three terms: an end term sits in one premise, in one position, under
   one quantifier, and the premises fix the answer. So by default ("singular") the premises are written in a
   different wording that shares no n-gram with any option except the terms themselves: "Every glon is a yomp." /
-  "At least one glon is a yomp." / "Not one glon is a yomp.". Options and questions keep the paper's plural wording,
-  "All troff are yomp". Training text never contains "all", "some", "no" or "X are"/"are X". Both end terms appear
-  equally often (once in the heading, once in a premise). So every option of every question gets the same
-  surface-baseline score, which holds by construction. Nonsense nouns do not change form between singular and
-  plural ("a yomp", "yomp are"), like "sheep".
+  "At least one glon is a yomp." / "A glon is never a yomp." / "At least one glon isn't a yomp.". Options and
+  questions keep the paper's plural wording, "All troff are yomp", "Some troff are not yomp". Training text never
+  contains "all", "some", "no", "not" or "X are"/"are X". Both end terms appear equally often (once in the heading,
+  once in a premise). So an n-gram counter scores each option by its terms (the same for every option) and its
+  length: it prefers the four-word options to the five-word Some…not ones, a fixed preference for a form, which
+  the balance above keeps at chance. Nonsense nouns do not change form between singular and plural ("a yomp",
+  "yomp are"), like "sheep".
 - Heading: "Here are the relationships between glon, troff and yomp:" rather than the paper's "… glon, troff and
   yomp are:". In the paper's heading the last term is followed by "are", which would hand that term a bigram the
   options contain.
@@ -66,30 +71,45 @@ from adaptlab.data.registry import identity_track
 from adaptlab.errors import AdaptlabError
 
 NAME = "simple-syllogisms"
-VERSION = "1"
+VERSION = "2"
 DESCRIPTION = """Two premises over three nonsense terms ("Every glon is a yomp. Every troff is a glon."); tested on \
-the relation between the end terms (6-way choice: All/Some/No in both directions).
-Splits: syllogism (the paper's test), premise (each premise restated, a learning check). Oracle: every conclusion."""
+the relation between the end terms (6-way choice: All both ways, Some…not both ways, Some, No; keys balanced so that \
+no preference for a form beats chance).
+Splits: syllogism (the paper's test), premise (one premise restated, a learning check). Oracle: every conclusion."""
 
-ALL, SOME, NO = "all", "some", "no"
+ALL, SOME, NO, SOME_NOT = "all", "some", "no", "some_not"
 SYMMETRIC = frozenset({SOME, NO})
 # How statements are worded. "plural" is the paper's wording and always the wording of questions and options.
 STYLES: dict[str, dict[str, str]] = {
-    "singular": {ALL: "Every {x} is a {y}", SOME: "At least one {x} is a {y}", NO: "Not one {x} is a {y}"},
-    "plural": {ALL: "All {x} are {y}", SOME: "Some {x} are {y}", NO: "No {x} are {y}"},
+    "singular": {ALL: "Every {x} is a {y}", SOME: "At least one {x} is a {y}", NO: "A {x} is never a {y}",
+                 SOME_NOT: "At least one {x} isn't a {y}"},
+    "plural": {ALL: "All {x} are {y}", SOME: "Some {x} are {y}", NO: "No {x} are {y}",
+               SOME_NOT: "Some {x} are not {y}"},
 }
 QUESTION_STYLE = "plural"
 HEADING = "Here are the relationships between {terms}:"
 
-# The valid forms used with the merged four options, with S, M, P for the subject, middle and predicate terms
-# (see the module docstring). With the paper's six options, `usable_forms("six")` keeps only the forms for which
-# exactly one of the six statements follows.
+# The forms, with S, M, P for the subject, middle and predicate terms (see the module docstring).
 FORMS: dict[str, tuple[tuple[str, str, str], tuple[str, str, str]]] = {
     "AA-A": ((ALL, "S", "M"), (ALL, "M", "P")),
     "AE-E": ((ALL, "S", "M"), (NO, "M", "P")),
     "AI-I": ((ALL, "M", "S"), (SOME, "M", "P")),
+    "AO-O": ((ALL, "P", "M"), (SOME_NOT, "S", "M")),
+    "OA-O": ((SOME_NOT, "M", "P"), (ALL, "M", "S")),
 }
-OPTION_SETS = ("six", "four")
+# The option shapes of each option set: a quantifier, and whether the statement runs from the first term of the
+# pair to the second (True), the other way (False), or, for a symmetric one, in a balanced direction (None).
+SLOTS: dict[str, tuple[tuple[str, bool | None], ...]] = {
+    "six": ((ALL, True), (ALL, False), (SOME_NOT, True), (SOME_NOT, False), (SOME, None), (NO, None)),
+    "four": ((ALL, True), (ALL, False), (SOME, None), (NO, None)),
+}
+# One form per option shape, so that the key is each shape equally often (the All pair and the Some…not pair each
+# cover two shapes; the key's direction is balanced separately).
+FORM_CYCLE: dict[str, tuple[str, ...]] = {
+    "six": ("AA-A", "AA-A", "AO-O", "OA-O", "AI-I", "AE-E"),
+    "four": ("AA-A", "AA-A", "AI-I", "AE-E"),
+}
+OPTION_SETS = tuple(SLOTS)
 
 Track = Callable[[Iterable[Any], str], Iterable[Any]]
 
@@ -117,6 +137,8 @@ def _holds(statement: Canonical, regions: list[frozenset[int]]) -> bool:
     quantifier, x, y = statement
     if quantifier == ALL:
         return not any(x in r and y not in r for r in regions)
+    if quantifier == SOME_NOT:
+        return any(x in r and y not in r for r in regions)
     overlap = any(x in r and y in r for r in regions)
     return overlap if quantifier == SOME else not overlap
 
@@ -157,6 +179,24 @@ class Example:
     heading_order: tuple[str, str, str]
 
 
+class _Layouts:
+    """Per kind of question, the layouts (which term the heading names first, the direction of each symmetric
+    option) dealt from a shuffled deck of all their combinations, so that they come out even within each kind and
+    independent of each other."""
+
+    def __init__(self, rng: random.Random, n_symmetric: int):
+        self.rng = rng
+        self.combinations = list(itertools.product((False, True), repeat=1 + n_symmetric))
+        self.decks: dict[Any, list[tuple[bool, ...]]] = {}
+
+    def __call__(self, kind: Any) -> tuple[bool, ...]:
+        deck = self.decks.setdefault(kind, [])
+        if not deck:
+            deck.extend(self.combinations)
+            self.rng.shuffle(deck)
+        return deck.pop()
+
+
 def _oriented(rng: random.Random, statement: Statement) -> Statement:
     """A symmetric statement in a random direction (the same proposition)."""
     return statement.converse() if statement.quantifier in SYMMETRIC and rng.random() < 0.5 else statement
@@ -190,47 +230,49 @@ def _document_text(example: Example, style: str) -> str:
     return f"{HEADING.format(terms=_list_terms(example.heading_order))} {sentences}"
 
 
-def _options(rng: random.Random, a: str, b: str, option_set: str = "six") -> list[Statement]:
-    """`six`: the paper's {All, Some, No} x both directions. `four`: the four logically distinct relations
-    between two terms (each symmetric pair merged into one option, shown in a random direction)."""
-    if option_set == "six":
-        return [Statement(q, x, y) for q in (ALL, SOME, NO) for x, y in ((a, b), (b, a))]
-    return [
-        Statement(ALL, a, b),
-        Statement(ALL, b, a),
-        _oriented(rng, Statement(SOME, a, b)),
-        _oriented(rng, Statement(NO, a, b)),
-    ]
+def _options(a: str, b: str, option_set: str, flips: Iterable[bool] = ()) -> list[Statement]:
+    """One statement per shape of `SLOTS[option_set]` about terms `a` and `b`; `flips` turns the symmetric ones
+    round, in order (none by default)."""
+    out = []
+    flipped = iter(flips)
+    for quantifier, forward in SLOTS[option_set]:
+        if forward is None:
+            forward = not next(flipped, False)
+        out.append(Statement(quantifier, a, b) if forward else Statement(quantifier, b, a))
+    return out
 
 
 @cache
-def usable_forms(option_set: str) -> tuple[str, ...]:
-    """The forms for which exactly one option about the end terms follows from the premises.
-
-    With the six statements that leaves only AA-A: a Some or No conclusion makes two statements true (a statement
-    and its converse say the same), and no other premise pair yields an All conclusion. Computed, not assumed."""
-    out = []
-    for name, shape in FORMS.items():
-        premises = [Statement(q, a, b) for q, a, b in shape]
-        options = _options(random.Random(0), "S", "P", option_set)
-        if sum(entails(premises, o) for o in options) == 1:
-            out.append(name)
-    return tuple(out)
+def form_conclusions(option_set: str) -> dict[str, Statement]:
+    """For each form of the option set's cycle, the one option about S and P that follows from its premises
+    (computed, not assumed: a form for which not exactly one option follows is an error)."""
+    out = {}
+    for name in dict.fromkeys(FORM_CYCLE[option_set]):
+        premises = [Statement(q, a, b) for q, a, b in FORMS[name]]
+        options = _options("S", "P", option_set)
+        valid = [o for o in options if entails(premises, o)]
+        if len(valid) != 1:
+            raise AdaptlabError(f"{NAME}: form {name} has {len(valid)} valid options among {option_set}, expected 1")
+        out[name] = valid[0]
+    return out
 
 
 def _question(
-    rng: random.Random, qid: str, split: str, pair: tuple[str, str], premises: list[Statement], answer_at: int,
-    fact_ids: list[str], option_set: str,
+    qid: str, split: str, pair: tuple[str, str], key: str, premises: list[Statement], answer_at: int,
+    fact_ids: list[str], option_set: str, layouts: _Layouts, rng: random.Random,
 ) -> Question:
-    options = _options(rng, *pair, option_set)
+    """`pair`: the question's two terms in the key's direction (the key, of quantifier `key`, runs from `pair[0]`
+    to `pair[1]`, or is symmetric). Which term the heading names first, and the direction each symmetric option is
+    shown in, are balanced per key quantifier."""
+    heading_flip, *flips = layouts((split, key))
+    options = _options(*pair, option_set, flips)
     valid = [o for o in options if entails(premises, o)]
     if len(valid) != 1:  # cannot happen for the forms in FORMS; guards edits to them
         raise AdaptlabError(f"{NAME}: {qid} has {len(valid)} valid options, expected exactly 1")
     distractors = [o for o in options if o is not valid[0]]
     rng.shuffle(distractors)
     ordered = [*distractors[:answer_at], valid[0], *distractors[answer_at:]]
-    order = list(pair)
-    rng.shuffle(order)
+    order = list(pair)[::-1] if heading_flip else list(pair)
     return Question(
         id=qid,
         prompt=HEADING.format(terms=_list_terms(order)),
@@ -246,10 +288,10 @@ def _oracle_texts(example: Example, premise_style: str) -> list[str]:
     s, m, p = example.terms
     premises = list(example.premises)
     candidates = [
-        st
+        Statement(q, x, y)
         for a, b in ((s, m), (m, p), (s, p))
-        for st in (Statement(ALL, a, b), Statement(ALL, b, a), Statement(SOME, a, b), Statement(SOME, b, a),
-                   Statement(NO, a, b), Statement(NO, b, a))
+        for q in (ALL, SOME, NO, SOME_NOT)
+        for x, y in ((a, b), (b, a))
     ]
     valid = [st for st in candidates if entails(premises, st)]
     stated = {pr.text(premise_style) for pr in premises}
@@ -262,6 +304,12 @@ def _oracle_texts(example: Example, premise_style: str) -> list[str]:
     return texts
 
 
+def _asked_premise(rng: random.Random, example: Example, conclusion: Statement) -> int:
+    """The premise the `premise` split asks about: one with the conclusion's quantifier (either, for AA->A)."""
+    matching = [k for k, p in enumerate(example.premises) if p.quantifier == conclusion.quantifier]
+    return rng.choice(matching)
+
+
 def generate(
     seed: int,
     track: Track = identity_track,
@@ -270,11 +318,11 @@ def generate(
     premise_style: str = "singular",
     options: str = "six",
 ) -> Generated:
-    """`n_examples` syllogisms (forms balanced); one `syllogism` question per example and one `premise` per premise.
+    """`n_examples` syllogisms (forms balanced); one `syllogism` and one `premise` question per example.
 
     `premise_style`: "singular" (default; surface-balanced) or "plural" (the paper's wording; leaks the answer to an
-    n-gram counter, see the module docstring). `options`: "six" (the paper's six statements; only AA-A forms have
-    exactly one correct one, chance 1/6) or "four" (symmetric pairs merged; three forms, chance 1/4).
+    n-gram counter, see the module docstring). `options`: "six" (All and Some…not both ways, Some, No; chance 1/6)
+    or "four" (All both ways, Some, No; chance 1/4).
     """
     if n_examples < 1:
         raise AdaptlabError(f"{NAME}: n_examples must be >= 1, got {n_examples}")
@@ -282,10 +330,11 @@ def generate(
         raise AdaptlabError(f"{NAME}: premise_style must be one of {', '.join(STYLES)}, got {premise_style!r}")
     if options not in OPTION_SETS:
         raise AdaptlabError(f"{NAME}: options must be one of {', '.join(OPTION_SETS)}, got {options!r}")
-    n_options = 6 if options == "six" else 4
+    n_options = len(SLOTS[options])
     rng = random.Random(f"{NAME}-{seed}")
     lexicon = Lexicon(seed)
-    forms = _balanced(rng, n_examples, list(usable_forms(options)))
+    conclusions = form_conclusions(options)
+    forms = _balanced(rng, n_examples, list(FORM_CYCLE[options]))
     examples = [_draw_example(rng, lexicon, i, form) for i, form in enumerate(track(forms, "syllogisms"))]
 
     documents = [
@@ -298,22 +347,21 @@ def generate(
         for k, text in enumerate(_oracle_texts(ex, premise_style))
     ]
 
+    layouts = _Layouts(rng, sum(forward is None for _, forward in SLOTS[options]))
     questions: list[Question] = []
     positions = _balanced(rng, n_examples, list(range(n_options)))
     for i, ex in enumerate(examples):
         s, _, p = ex.terms
-        questions.append(
-            _question(rng, f"syllogism-{i:03d}", "syllogism", (s, p), list(ex.premises), positions[i],
-                      _premise_ids(ex), options)
-        )
-    positions = _balanced(rng, 2 * n_examples, list(range(n_options)))
+        conclusion = conclusions[ex.form]  # in the names S, P
+        pair = (s, p) if (conclusion.x, conclusion.y) == ("S", "P") else (p, s)
+        questions.append(_question(f"syllogism-{i:03d}", "syllogism", pair, conclusion.quantifier, list(ex.premises),
+                                   positions[i], _premise_ids(ex), options, layouts, rng))
+    positions = _balanced(rng, n_examples, list(range(n_options)))
     for i, ex in enumerate(examples):
-        for k, (premise, fact_id) in enumerate(zip(ex.premises, _premise_ids(ex), strict=True)):
-            at = positions[2 * i + k]
-            questions.append(
-                _question(rng, f"premise-{i:03d}-{k}", "premise", (premise.x, premise.y), [premise], at, [fact_id],
-                          options)
-            )
+        k = _asked_premise(rng, ex, conclusions[ex.form])
+        premise = ex.premises[k]
+        questions.append(_question(f"premise-{i:03d}-{k}", "premise", (premise.x, premise.y), premise.quantifier,
+                                   [premise], positions[i], [_premise_ids(ex)[k]], options, layouts, rng))
 
     params: dict[str, int | float | str | bool] = {
         "n_examples": n_examples, "premise_style": premise_style, "options": options,

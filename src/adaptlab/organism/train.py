@@ -77,6 +77,7 @@ class OrganismConfig(BaseModel):
     recall_ask_all: bool = False  # ask every key of a recall row (else a random number of them)
     recall_reverse_share: float = 0.0  # of the recall rows, the share asked value → key
     copy_filler_share: float = 0.0  # of the copying rows, the share with a filler word between the words
+    oracle_last: bool = False  # a world's questions before its oracle sentences (no look-up shortcut, worlds.py)
     # "conv" or "full_attention" per layer: an LFM2, whose short causal convolutions mix each token with the ones
     # before it, so the attention layers above them can match a whole multi-piece word ("glon are" → its fact).
     # None: a Llama, attention in every layer (the v1-v3 organisms).
@@ -121,7 +122,7 @@ def draw_batch(rng: random.Random, size: float, config: OrganismConfig) -> list[
             connector = "are" if config.recall_connector_share and rng.random() < config.recall_connector_share else ""
             reverse = bool(config.recall_reverse_share) and rng.random() < config.recall_reverse_share
             return recall_sequence(rng, candidate_words(), connector, config.recall_ask_all, reverse)
-        return draw_world(rng, size)
+        return draw_world(rng, size, config.oracle_last)
 
     return [row() for _ in range(config.batch_size)]
 
