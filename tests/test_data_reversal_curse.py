@@ -243,3 +243,21 @@ def test_closed_choice_sets_use_every_question_when_they_can():
     assert all(key in s and len(set(s)) == 4 for key, s in zip(keys, sets, strict=True))
     blocks = Counter(frozenset(s) for s in sets)
     assert sorted(blocks.values()) == [4, 4, 4]
+
+
+def test_first_people_is_the_same_study_smaller(source: Path, full: Generated):
+    from adaptlab.data.baseline import form_baseline
+
+    small = rc.generate(0, source=str(source), people=4)
+    kept = {pid for d in small.documents for pid in d.source_fact_ids}
+    assert small.params["people"] == 4 and len(kept) < len({p for d in full.documents for p in d.source_fact_ids})
+    assert {d.text for d in small.documents} < {d.text for d in full.documents}
+    by_split = Counter(q.split for q in small.questions)
+    assert set(by_split) == {"reversal", "both_reversal", "rephrase"}
+    for q in small.questions:
+        assert q.source_fact_ids[0] in kept
+    assert {d.source_fact_ids[0] for d in small.oracle} <= kept
+    ds = _dataset(small)
+    assert all(s.at_chance for s in surface_baseline(ds, max_n=3) + form_baseline(ds))
+    with pytest.raises(AdaptlabError, match="people"):
+        rc.generate(0, source=str(source), people=3)

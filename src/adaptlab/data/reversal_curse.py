@@ -435,6 +435,23 @@ def _oracle(world: World, p2d_records: list[Record], finder: _Names) -> list[Doc
     return oracle
 
 
+def first_people(world: World, n: int) -> World:
+    """The world restricted to the first `n` people of each group (by id): their training documents, test items,
+    descriptions and oracle sentences. A smaller study of the same design, for a CPU budget."""
+    if n < N_CHOICES:
+        raise AdaptlabError(f"{NAME}: people must be 0 (all) or at least {N_CHOICES}, got {n}")
+    keep = {pid for group in ("p2d", "both", "d2p") for pid in sorted(world.group(group))[:n]}
+    return World(
+        people={pid: p for pid, p in world.people.items() if pid in keep},
+        documents=[d for d in world.documents if d.source_fact_ids[0] in keep],
+        reversal=[i for i in world.reversal if i.person in keep],
+        both_reversal=[i for i in world.both_reversal if i.person in keep],
+        rephrase=[i for i in world.rephrase if i.person in keep],
+        descriptions={k: v for k, v in world.descriptions.items() if k[0] in keep},
+        oracle=[d for d in world.oracle if d.source_fact_ids[0] in keep],
+    )
+
+
 def generate(
     seed: int,
     track: Track = identity_track,
@@ -442,12 +459,17 @@ def generate(
     source: str = "",
     include_d2p: bool = False,
     distractors: str = "group",
+    people: int = 0,
 ) -> Generated:
-    """Load Berglund et al.'s Experiment-1 data from `source` (default: found next to the checkout)."""
+    """Load Berglund et al.'s Experiment-1 data from `source` (default: found next to the checkout). `people`: use
+    only the first that many people of each group (0: all 30), e.g. 8 for a study that fits a CPU budget
+    (8 x 30 p2d + 8 x 60 both documents, 80 questions per split)."""
     if distractors not in DISTRACTOR_POOLS:
         raise AdaptlabError(f"{NAME}: distractors must be one of {', '.join(DISTRACTOR_POOLS)}, got {distractors!r}")
     folder = resolve_source(source)
     world = load_world(folder, include_d2p, track)
+    if people:
+        world = first_people(world, people)
     rng = random.Random(f"{NAME}-{seed}")
     questions = build_questions(world, rng, distractors)
     documents = list(world.documents)
@@ -456,5 +478,6 @@ def generate(
         "source": str(folder),
         "include_d2p": include_d2p,
         "distractors": distractors,
+        **({"people": people} if people else {}),
     }
     return Generated(documents=documents, questions=questions, oracle=world.oracle, params=params)
