@@ -119,20 +119,28 @@ def test_shipped_organism_loads_by_alias_and_copies_from_context():
 
 def test_shipped_organism_learns_in_context():
     """On held-out worlds it answers about an entity from the documents in its context (v1-v3: at chance), and
-    without the documents it cannot."""
+    without the documents it cannot; it also infers syllogisms in context above chance (the six option shapes are
+    balanced, so no preference for a form gets there)."""
+    import math
+
     import torch
 
-    from adaptlab.data import simple_reversals
+    from adaptlab.data import simple_reversals, simple_syllogisms
     from adaptlab.evaluate import predict
     from adaptlab.models.base import ScoreRequest
     from adaptlab.models.registry import load_model
-    from adaptlab.organism.train import OrganismConfig, probe
+    from adaptlab.organism.train import MAX_SYLLOGISMS, OrganismConfig, probe
 
     torch.set_num_threads(1)
     lm = load_model("organism")
-    accuracy = probe(lm.model, lm.tokenizer, OrganismConfig(eval_worlds=2), seed=500)
-    assert accuracy["rephrase"] >= 0.85 and accuracy["syllogism"] >= 0.6  # chance 0.5 and 1/6 (~0.5 for "All")
-    questions = [q for w in (500, 501) for q in simple_reversals.generate(w, n_facts=10, articles_per_fact=1).questions
+    worlds = 4
+    accuracy = probe(lm.model, lm.tokenizer, OrganismConfig(eval_worlds=worlds), seed=500)
+    assert accuracy["rephrase"] >= 0.85  # chance 0.5
+    chance = 1 / len(simple_syllogisms.SLOTS["six"])
+    n = worlds * MAX_SYLLOGISMS
+    assert accuracy["syllogism"] > chance + 2 * math.sqrt(chance * (1 - chance) / n)
+    questions = [q for w in range(500, 500 + worlds)
+                 for q in simple_reversals.generate(w, n_facts=10, articles_per_fact=1).questions
                  if q.split == "rephrase"]
     scores, _ = lm.score([ScoreRequest("", q.prompt, tuple(q.choices)) for q in questions])
     blind = sum(predict(s) == q.answer for q, s in zip(questions, scores, strict=True)) / len(questions)

@@ -64,14 +64,14 @@ class OrganismConfig(BaseModel):
     # positions are relative, and retrieval trained on rows of up to `context_window` tokens carries over to
     # longer contexts (measured: rephrase 1.0 on 20-fact worlds, 350 tokens, after training on 10-fact worlds).
     window: int = 1024
-    steps: int = 3000
+    steps: int = 1500
     batch_size: int = 32
     learning_rate: float = 3e-3
     warmup_steps: int = 100
-    curriculum_steps: int = 1500  # worlds grow from tiny to full size over these steps
+    curriculum_steps: int = 750  # worlds grow from tiny to full size over these steps
     weight_decay: float = 0.01
     seed: int = 0
-    eval_every: int = 200
+    eval_every: int = 250
     eval_worlds: int = 4
     # Shares of the rows that are not worlds (see worlds.py): the copying task (induction-head warm-up) and
     # associative recall (retrieval keyed by a whole word), of which a share is written "key are value".
