@@ -191,11 +191,15 @@ def eval_command(
 def run_command(
     config: Annotated[Path, typer.Argument(help="YAML experiment config (see adaptlab.runs)")],
     out: Annotated[Path, typer.Option("--out", help="run folder: results.sqlite, datasets, checkpoints")],
+    executor: Annotated[str | None, typer.Option(
+        help="sequential (one run after another here) | ray (each run a Ray task); default: the config's")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster to run on (e.g. auto, ray://head:10001); none: start a local Ray")] = None,
 ) -> None:
     """Run every model × dataset × method × seed of a config; resumable, skips what is done."""
     from adaptlab.runs import load_config
 
-    run_command_with(load_config(config), out)
+    run_command_with(load_config(config), out, executor=executor, address=address)
 
 
 @app.command("report")
@@ -265,7 +269,7 @@ def demo(
     console.print(f"report: {md} and {html}", highlight=False)
 
 
-def run_command_with(cfg: Any, out: Path) -> None:
+def run_command_with(cfg: Any, out: Path, executor: str | None = None, address: str | None = None) -> None:
     from adaptlab.runs import execute
 
     with progress() as bar:
@@ -277,9 +281,16 @@ def run_command_with(cfg: Any, out: Path) -> None:
             if n_questions:
                 bar.update(questions, completed=0, total=n_questions, visible=True)
 
-        counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n))
+        def on_error(label: str, message: str) -> None:
+            bar.console.print(f"failed: {label}: {message}", highlight=False, markup=False)
+
+        counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n),
+                         executor=executor, address=address, on_error=on_error)
     console.print(f"{counts['ran']} runs done, {counts['skipped']} already stored → {out / 'results.sqlite'}",
                   highlight=False)
+    if counts["failed"]:
+        raise AdaptlabError(f"{counts['failed']} of {counts['planned']} runs failed (each reported above) and are not "
+                            "stored; the same command retries them")
 
 
 def main() -> None:

@@ -16,6 +16,13 @@ options:                           # for every method (see MethodOptions)
   finetune: {steps: 200, batch_size: 8, learning_rate: 3.0e-4}
 method_options:                    # per-method overrides, merged over `options`
   aug-local-ft: {augment: {max_new_tokens_local: 64}}
+executor: sequential               # or ray: each run a Ray task (`--executor` overrides; see adaptlab.runs_ray)
+ray:
+  address: null                    # a running cluster ("auto", "ray://head:10001"); none: start a local Ray
+  num_cpus: null                   # a local Ray only: CPUs it may use (default: all)
+  resources:                       # what each run's task asks for: per method, over `default`
+    default: {num_cpus: 1}
+    ft: {num_cpus: 1, num_gpus: 1}
 ```
 """
 
@@ -23,14 +30,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods import MethodOptions, get_method, method_names
+
+if TYPE_CHECKING:
+    from adaptlab.data.records import Dataset
+    from adaptlab.models.base import LanguageModel
+    from adaptlab.store import RunResult
 
 
 class DatasetSpec(BaseModel):
@@ -55,6 +68,26 @@ class DatasetSpec(BaseModel):
         return self.name or Path(self.path or "").name
 
 
+class TaskResources(BaseModel):
+    """What one run's Ray task reserves (a run uses the GPU it reserves; `num_gpus: 0` runs on CPU)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_cpus: float = Field(1, ge=0)
+    num_gpus: float = Field(0, ge=0)
+
+
+class RayOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = None
+    num_cpus: int | None = Field(None, ge=1)
+    resources: dict[str, TaskResources] = Field(default_factory=dict)
+
+    def resources_for(self, method: str) -> TaskResources:
+        return self.resources.get(method) or self.resources.get("default") or TaskResources()
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,6 +100,8 @@ class RunConfig(BaseModel):
     dtype: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     method_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    executor: Literal["sequential", "ray"] = "sequential"
+    ray: RayOptions = Field(default_factory=RayOptions)
 
     @field_validator("methods")
     @classmethod
@@ -81,6 +116,9 @@ class RunConfig(BaseModel):
         for name in self.method_options:
             if name not in self.methods:
                 raise ValueError(f"method_options names {name!r}, which is not in methods")
+        for name in self.ray.resources:
+            if name != "default" and name not in self.methods:
+                raise ValueError(f"ray.resources names {name!r}, which is neither `default` nor in methods")
         for name in self.methods:
             get_method(name, self.options_for(name))  # raises AdaptlabError on bad option values
         return self
@@ -142,49 +180,114 @@ def dataset_folder(spec: DatasetSpec, seed: int, rundir: Path) -> Path:
 
 # (run label, runs done, runs planned, questions of the run starting now, or 0 when none starts)
 Progress = Callable[[str, int, int, int], None]
+# (run label, the run's one-line error): a run that failed while the others went on (the Ray executor)
+OnError = Callable[[str, str], None]
+EXECUTORS = ("sequential", "ray")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One model × dataset × seed × method of a config, with its identity; `dataset_key` names its dataset in
+    `Plan.datasets`."""
+
+    index: int
+    model: str
+    method: str
+    seed: int
+    dataset_key: str
+    options: MethodOptions
+    extra: dict[str, Any]
+    run_id: str
+    label: str
+
+    def workdir(self, rundir: Path) -> Path:
+        return rundir / "work" / re.sub(r"[^A-Za-z0-9_.-]+", "_", self.run_id)
+
+
+@dataclass
+class Plan:
+    runs: list[PlannedRun]
+    datasets: dict[str, Dataset]  # loaded (and limited) once per dataset folder
+
+
+def plan_runs(config: RunConfig, rundir: Path) -> Plan:
+    """Every model × dataset × seed × method of the config in order, with its run id. Generated datasets are drawn
+    here, by the caller alone, before any run starts — so no two runs (or Ray tasks) ever write the same file."""
+    from adaptlab.data.io import load_dataset
+    from adaptlab.experiment import run_config, run_id
+
+    datasets: dict[str, Dataset] = {}
+    runs: list[PlannedRun] = []
+    for model_name in config.models:
+        for spec in config.datasets:
+            for seed in config.seeds:
+                folder = dataset_folder(spec, seed, rundir)
+                key = str(folder)
+                if key not in datasets:
+                    dataset = load_dataset(folder)
+                    datasets[key] = dataset.limited(config.limit) if config.limit is not None else dataset
+                for method in config.methods:
+                    options = config.options_for(method)
+                    extra = {"dataset": spec.model_dump(exclude_none=True), "limit": config.limit}
+                    rid = run_id(model_name, datasets[key].name, method, seed, run_config(options, extra))
+                    label = f"{model_name} · {spec.label()} · {method} · seed {seed}"
+                    runs.append(PlannedRun(len(runs), model_name, method, seed, key, options, extra, rid, label))
+    return Plan(runs, datasets)
+
+
+def execute_run(run: PlannedRun, dataset: Dataset, model: LanguageModel, rundir: Path,
+                on_questions: Callable[[int], None] | None = None) -> RunResult:
+    """One planned run → its result (not stored: the caller, the only writer of the store, stores it)."""
+    from adaptlab.experiment import run_experiment
+
+    return run_experiment(model, run.model, dataset, run.method, run.seed, run.options, run.workdir(rundir),
+                          progress=on_questions, cache_dir=rundir / "cache", extra_config=run.extra)
 
 
 def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
-            on_questions: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite."""
-    from adaptlab.data.io import load_dataset
-    from adaptlab.experiment import run_config, run_experiment, run_id
+            on_questions: Callable[[int], None] | None = None, *, executor: str | None = None,
+            address: str | None = None, on_error: OnError | None = None) -> dict[str, int]:
+    """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite, one after another in
+    this process, or as Ray tasks (`executor="ray"`, see `adaptlab.runs_ray`). Either way this process alone
+    writes the store, and the runs, their ids and what is skipped are the same."""
     from adaptlab.models.registry import load_model
     from adaptlab.store import Store
 
+    executor = executor or config.executor
+    if executor not in EXECUTORS:
+        raise AdaptlabError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
+    if address is not None and executor != "ray":
+        raise AdaptlabError("--address is the address of a Ray cluster: it needs --executor ray")
     rundir.mkdir(parents=True, exist_ok=True)
     (rundir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
-    plan = [(m, d, s, meth) for m in config.models for d in config.datasets for s in config.seeds
-            for meth in config.methods]
-    counts = {"planned": len(plan), "skipped": 0, "ran": 0}
+    plan = plan_runs(config, rundir)
+    counts = {"planned": len(plan.runs), "skipped": 0, "ran": 0, "failed": 0}
     with Store(rundir / "results.sqlite") as store:
-        loaded: dict[str, Any] = {}
-        for i, (model_name, spec, seed, method) in enumerate(plan):
-            folder = dataset_folder(spec, seed, rundir)
-            dataset = load_dataset(folder)
-            if config.limit is not None:
-                dataset = dataset.limited(config.limit)
-            options = config.options_for(method)
-            extra = {"dataset": spec.model_dump(exclude_none=True), "limit": config.limit}
-            rid = run_id(model_name, dataset.name, method, seed, run_config(options, extra))
-            label = f"{model_name} · {spec.label()} · {method} · seed {seed}"
-            if store.is_done(rid):
+        todo = []
+        for run in plan.runs:
+            if store.is_done(run.run_id):
                 counts["skipped"] += 1
                 if on_run:
-                    on_run(f"{label} (done)", i + 1, len(plan), 0)
-                continue
+                    on_run(f"{run.label} (done)", counts["skipped"], len(plan.runs), 0)
+            else:
+                todo.append(run)
+        if executor == "ray" and todo:
+            from adaptlab.runs_ray import execute_on_ray
+
+            execute_on_ray(config, rundir.resolve(), plan, todo, store, counts, on_run, on_error, address)
+            return counts
+        loaded: dict[str, Any] = {}
+        for run in todo:
+            done = counts["skipped"] + counts["ran"]
             if on_run:
-                on_run(label, i, len(plan), len(dataset.questions))
-            if model_name not in loaded:
+                on_run(run.label, done, len(plan.runs), len(plan.datasets[run.dataset_key].questions))
+            if run.model not in loaded:
                 loaded.clear()  # one model in memory at a time
-                loaded[model_name] = load_model(model_name, device=config.device, dtype=config.dtype)
-            workdir = rundir / "work" / re.sub(r"[^A-Za-z0-9_.-]+", "_", rid)
-            result = run_experiment(loaded[model_name], model_name, dataset, method, seed, options, workdir,
-                                    progress=on_questions, cache_dir=rundir / "cache", extra_config=extra)
-            store.save(result)
+                loaded[run.model] = load_model(run.model, device=config.device, dtype=config.dtype)
+            store.save(execute_run(run, plan.datasets[run.dataset_key], loaded[run.model], rundir, on_questions))
             counts["ran"] += 1
             if on_run:
-                on_run(label, i + 1, len(plan), 0)
+                on_run(run.label, done + 1, len(plan.runs), 0)
     return counts
 
 
