@@ -282,7 +282,7 @@ def run_command_with(cfg: Any, out: Path, executor: str | None = None, address: 
                 bar.update(questions, completed=0, total=n_questions, visible=True)
 
         def on_error(label: str, message: str) -> None:
-            bar.console.print(f"failed: {label}: {message}", highlight=False, markup=False)
+            bar.console.print(f"failed: {label}: {message}", highlight=False, markup=False, soft_wrap=True)
 
         counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n),
                          executor=executor, address=address, on_error=on_error)

@@ -1,0 +1,135 @@
+"""`adaptlab run --executor ray` on a real local Ray (2 CPUs, one thread per worker): the driver is killed with
+SIGKILL mid-grid, then interrupted with SIGINT (Ctrl-C), then finishes the grid while one method fails on every
+seed; the stored scores equal a sequential run's exactly, and each run is stored once."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray")
+
+GRID = """
+models: [tiny]
+datasets:
+  - name: simple-reversals
+    params: {{n_facts: 6, articles_per_fact: 2}}
+methods: [{methods}]
+seeds: [0, 1]
+options:
+  finetune: {{mode: full, steps: 12, batch_size: 4, save_steps: 1000}}
+{extra}
+"""
+GOOD = ["pretrained", "icl", "rag", "ft", "aug-oracle-ft"]
+# Fails in its task (the augmenter cannot be loaded) — on every seed, while the other runs go on.
+FAILING = "aug-local-ft"
+RAY_EXTRA = f"""method_options:
+  {FAILING}: {{augmenter: /nonexistent/model}}
+ray: {{num_cpus: 2}}
+"""
+N_GOOD = len(GOOD) * 2
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+
+
+def _command(config: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "adaptlab", "run", str(config), "--out", str(out), "--executor", "ray"]
+
+
+def _stored(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as con:
+            return con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _start_and_signal(config: Path, out: Path, sig: int, after: int) -> tuple[subprocess.Popen, int]:
+    """Start the Ray driver in its own session; send `sig` once more than `after` runs are stored."""
+    proc = subprocess.Popen(_command(config, out), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while _stored(out / "results.sqlite") <= after and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    proc.send_signal(sig)
+    return proc, os.getpgid(proc.pid)
+
+
+def _session_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _scores(db: Path) -> dict[str, list[tuple]]:
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT run_id, question_id, split, choice, is_answer, logprob, n_tokens, n_chars, "
+                           "null_logprob FROM scores ORDER BY run_id, question_id, choice").fetchall()
+    out: dict[str, list[tuple]] = {}
+    for row in rows:
+        out.setdefault(row[0], []).append(row[1:])
+    return out
+
+
+def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequential(tmp_path: Path, cli):
+    config = tmp_path / "ray.yaml"
+    config.write_text(GRID.format(methods=", ".join([*GOOD, FAILING]), extra=RAY_EXTRA))
+    out = tmp_path / "ray"
+    db = out / "results.sqlite"
+    sessions = []
+    try:
+        # 1. kill -9 mid-grid
+        proc, pgid = _start_and_signal(config, out, signal.SIGKILL, after=0)
+        sessions.append(pgid)
+        proc.wait()
+        killed_at = _stored(db)
+        assert 1 <= killed_at < N_GOOD
+
+        # 2. Ctrl-C: exits 130 promptly, cancels its tasks and stops the Ray it started
+        proc, pgid = _start_and_signal(config, out, signal.SIGINT, after=killed_at)
+        sessions.append(pgid)
+        assert proc.wait(timeout=60) == 130
+        deadline = time.time() + 30
+        while _session_alive(pgid) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _session_alive(pgid), "Ray processes outlived the interrupted driver"
+        interrupted_at = _stored(db)
+        assert killed_at < interrupted_at <= N_GOOD
+
+        # 3. finish: the failing method is reported per run, every other run is stored, exit code 2
+        done = subprocess.run(_command(config, out), env=_env(), capture_output=True, text=True, timeout=600)
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert f"{N_GOOD - interrupted_at} runs done, {interrupted_at} already stored" in done.stdout.replace("\n", " ")
+        failures = [line for line in done.stderr.splitlines() if line.startswith("failed: ")]
+        assert len(failures) == 2 and all(f"· {FAILING} ·" in line and "/nonexistent/model" in line
+                                          for line in failures), done.stderr[-3000:]
+        assert "error: 2 of 12 runs failed" in done.stderr.replace("\n", " ")
+    finally:
+        for pgid in sessions:  # Ray's helpers of the killed driver (they exit on their own within a minute)
+            if _session_alive(pgid):
+                os.killpg(pgid, signal.SIGKILL)
+
+    with sqlite3.connect(db) as con:
+        runs = [r[0] for r in con.execute("SELECT run_id FROM runs")]
+        assert len(runs) == len(set(runs)) == N_GOOD
+        assert con.execute("SELECT COUNT(*) FROM scores WHERE run_id NOT IN (SELECT run_id FROM runs)").fetchone()[0] == 0
+
+    # The same grid sequentially (without the failing method): the same run ids and exactly the same scores.
+    seq_config = tmp_path / "seq.yaml"
+    seq_config.write_text(GRID.format(methods=", ".join(GOOD), extra=""))
+    code, stdout, stderr = cli("run", seq_config, "--out", tmp_path / "seq")
+    assert code == 0, stderr
+    sequential, on_ray = _scores(tmp_path / "seq" / "results.sqlite"), _scores(db)
+    assert sorted(sequential) == sorted(on_ray)
+    assert sequential == on_ray
