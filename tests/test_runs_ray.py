@@ -123,12 +123,13 @@ def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequentia
     with sqlite3.connect(db) as con:
         runs = [r[0] for r in con.execute("SELECT run_id FROM runs")]
         assert len(runs) == len(set(runs)) == N_GOOD
-        assert con.execute("SELECT COUNT(*) FROM scores WHERE run_id NOT IN (SELECT run_id FROM runs)").fetchone()[0] == 0
+        orphans = con.execute("SELECT COUNT(*) FROM scores WHERE run_id NOT IN (SELECT run_id FROM runs)").fetchone()
+        assert orphans[0] == 0
 
     # The same grid sequentially (without the failing method): the same run ids and exactly the same scores.
     seq_config = tmp_path / "seq.yaml"
     seq_config.write_text(GRID.format(methods=", ".join(GOOD), extra=""))
-    code, stdout, stderr = cli("run", seq_config, "--out", tmp_path / "seq")
+    code, _, stderr = cli("run", seq_config, "--out", tmp_path / "seq")
     assert code == 0, stderr
     sequential, on_ray = _scores(tmp_path / "seq" / "results.sqlite"), _scores(db)
     assert sorted(sequential) == sorted(on_ray)

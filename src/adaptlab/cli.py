@@ -202,6 +202,24 @@ def run_command(
     run_command_with(load_config(config), out, executor=executor, address=address)
 
 
+@app.command("finetune")
+def finetune_command(
+    config: Annotated[Path, typer.Argument(help="YAML experiment config (see adaptlab.runs)")],
+    out: Annotated[Path, typer.Option("--out", help="run folder (the one `adaptlab run` is given)")],
+    only: Annotated[str | None, typer.Option(help="only the runs whose label contains this, e.g. 'seed 0'")] = None,
+) -> None:
+    """Fine-tune the config's fine-tuning runs on every process this is launched with (torchrun, accelerate
+    launch; or alone); `adaptlab run` then evaluates the trained models instead of training again."""
+    from adaptlab.runs import load_config
+    from adaptlab.training.distributed import finetune_runs
+
+    main = os.environ.get("RANK", "0") == "0"
+    counts = finetune_runs(load_config(config), out, only, log=lambda m: console.print(m, highlight=False))
+    if main:
+        console.print(f"{counts['trained']} runs trained, {counts['skipped']} already trained or stored; "
+                      f"evaluate them: adaptlab run {config} --out {out}", highlight=False)
+
+
 @app.command("report")
 def report_command(
     rundir: Annotated[Path, typer.Argument(help="run folder with results.sqlite")],

@@ -16,13 +16,17 @@ data) and augmented fine-tuning splits sentences independently. `--split` overri
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods.base import Method, MethodOptions, Prepared
 from adaptlab.models.base import LanguageModel
 from adaptlab.training.examples import make_examples
+from adaptlab.training.trained import TRAINED, Trained, load_trained
 
 
 class FineTuned(Method):
@@ -46,9 +50,13 @@ class FineTuned(Method):
         if self.split not in ("off", "independent", "cumulative"):
             raise AdaptlabError(f"method {self.name}: split must be off, independent or cumulative, not {self.split!r}")
 
-    def prepare(
-        self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
-    ) -> Prepared:
+    def train(
+        self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None,
+        main_first: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    ) -> Trained:
+        """Augment (if the method does) and fine-tune: the trained model, what it cost and what was decided.
+        `main_first`: under several processes (`adaptlab finetune` under torchrun), the context in which the main
+        process augments first, so that the others find its generations in the cache."""
         from adaptlab.training.augment import augment
         from adaptlab.training.finetune import finetune
 
@@ -64,7 +72,8 @@ class FineTuned(Method):
 
                 augmenter = load_model(self.options.augmenter)
             cache = (cache_dir or workdir) / "generations.sqlite"
-            result = augment(augmenter, dataset, self.augment_kinds, cache, seed, self.augment_options)
+            with main_first():
+                result = augment(augmenter, dataset, self.augment_kinds, cache, seed, self.augment_options)
             documents += result.documents
             if result.cost is not None:
                 costs.append(result.cost)
@@ -76,6 +85,16 @@ class FineTuned(Method):
         info["train_examples"] = log["examples"]
         info["final_loss"] = log["losses"][-1][1] if log["losses"] else None
         info["resumed"] = log["resumed"]
+        return Trained(model=adapted, costs=costs, info=info, losses=log["losses"])
+
+    def prepare(
+        self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
+    ) -> Prepared:
+        """Train — or take the model that `adaptlab finetune` trained for this run into `workdir/trained` — then
+        the test-time context (none, or retrieved documents)."""
+        trained = load_trained(workdir / TRAINED, model) or self.train(
+            model, dataset, seed=seed, workdir=workdir, cache_dir=cache_dir)
+        adapted, costs, info = trained.model, list(trained.costs), dict(trained.info)
         contexts = [""] * len(dataset.questions)
         if self.retrieve_at_test:
             from adaptlab.methods.rag import Retrieved

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from adaptlab.costs import metered, train_flops
+from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import model_shape
 from adaptlab.models.base import LanguageModel
 from adaptlab.store import CostRow
@@ -110,6 +112,8 @@ def finetune(
     if config.mode == "lora":
         from peft import LoraConfig, get_peft_model
 
+        torch.manual_seed(seed)  # the adapter's initial weights: the same in every process and every rerun
+
         peft_config = LoraConfig(
             r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
             target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
@@ -119,10 +123,15 @@ def finetune(
     pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id or 0
     checkpoints = workdir / "checkpoints"
     cuda = next(base.parameters()).is_cuda
+    processes = world_size()
+    if config.batch_size % processes:
+        raise AdaptlabError(f"fine-tuning batch_size {config.batch_size} does not split over {processes} processes")
     args = TrainingArguments(
         output_dir=str(checkpoints),
         max_steps=config.steps,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=config.batch_size // processes,  # the same global batch on any number
+        ddp_backend=None if cuda or processes == 1 else "gloo",
+        ddp_find_unused_parameters=False if processes > 1 else None,
         learning_rate=config.learning_rate,
         warmup_steps=config.warmup_steps,
         weight_decay=config.weight_decay,
@@ -179,6 +188,11 @@ def finetune(
     adapted = type(lm).from_model(model, lm.tokenizer, name=f"{lm.name}+{config.mode}")  # type: ignore[attr-defined]
     log = {"examples": len(rows), "losses": losses, "resumed": resume}
     return adapted, cost, log
+
+
+def world_size() -> int:
+    """Processes training together (torchrun and accelerate launch set WORLD_SIZE); 1 when run alone."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _trained_tokens(rows: list[dict[str, list[int]]], config: FinetuneConfig) -> int:
