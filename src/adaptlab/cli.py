@@ -154,7 +154,7 @@ def eval_command(
     data: Annotated[Path, typer.Option("--data", help="dataset folder")],
     method: Annotated[str, typer.Option("--method", help="pretrained | icl | rag")] = "pretrained",
     out: Annotated[Path, typer.Option("--out", help="results folder (results.sqlite)")] = Path("out/eval"),
-    seed: Annotated[int, typer.Option(help="seed (ICL subsampling)")] = 0,
+    seed: Annotated[int, typer.Option(help="seed (ICL subsampling, fine-tuning)", min=0, max=2**63 - 1)] = 0,
     k: Annotated[int, typer.Option("--k", help="documents retrieved per question (rag)")] = 8,
     retriever: Annotated[str, typer.Option(help="bm25 | dense (rag)")] = "bm25",
     icl_fraction: Annotated[float, typer.Option(help="use at most this fraction of documents in context")] = 1.0,
@@ -165,23 +165,33 @@ def eval_command(
 ) -> None:
     """Score a model on a dataset with one method; accuracy per split, and what it cost."""
     from adaptlab.data.io import load_dataset
-    from adaptlab.experiment import run_experiment
+    from adaptlab.experiment import run_experiment, run_identity
     from adaptlab.methods import MethodOptions, get_method
-    from adaptlab.models.registry import load_model
+    from adaptlab.models.registry import load_model, model_fingerprint
     from adaptlab.report.tables import print_run
-    from adaptlab.store import Store
+    from adaptlab.runs import safe_name
+    from adaptlab.store import Store, exclusive
 
     ds = load_dataset(data)
     if limit is not None:
         ds = ds.limited(limit)
     options = MethodOptions(k=k, retriever=retriever, icl_fraction=icl_fraction, max_context_tokens=max_context_tokens)
-    get_method(method, options)  # unknown method: fail before loading the model
-    lm = load_model(model, device=device, dtype=dtype)
-    with progress() as bar:
-        task = bar.add_task(f"{method} on {ds.name}", total=len(ds.questions))
-        result = run_experiment(lm, model, ds, method, seed, options, out,
-                                progress=lambda n: bar.advance(task, n))
-    with Store(out / "results.sqlite") as store:
+    get_method(method, options)  # unknown method or bad option: fail before loading the model
+    fingerprint = model_fingerprint(model)
+    rid, _ = run_identity(model, fingerprint, ds, method, seed, options)
+    # The results folder is locked and opened before any work, so a folder that cannot be used stops us now.
+    with exclusive(out), Store(out / "results.sqlite") as store:
+        if store.is_done(rid):
+            print_run(console, store.result(rid))
+            console.print(f"already stored in {out / 'results.sqlite'} as run {rid} (the same experiment: same "
+                          "model weights, data, method, options and seed); nothing recomputed", highlight=False)
+            return
+        lm = load_model(model, device=device, dtype=dtype)
+        with progress() as bar:
+            task = bar.add_task(f"{method} on {ds.name}", total=len(ds.questions))
+            result = run_experiment(lm, model, ds, method, seed, options, out / "work" / safe_name(rid),
+                                    progress=lambda n: bar.advance(task, n), cache_dir=out / "cache",
+                                    model_fingerprint=fingerprint)
         store.save(result)
     print_run(console, result)
     console.print(f"stored in {out / 'results.sqlite'} as run {result.run_id}", highlight=False)

@@ -202,8 +202,9 @@ def _generate_cached(
     Requests that share a context are generated together, so the context is run once."""
     settings = {"max_new_tokens": max_new_tokens, "temperature": options.temperature}
     jobs = [(r, s) for r in requests for s in range(options.samples)]
-    keys = [cache.key(lm.name, json.dumps([r.context, r.instruction, r.prompt]), {**settings, "sample": s,
-                                                                                   "seed": seed}) for r, s in jobs]
+    model = f"{lm.name}@{getattr(lm, 'fingerprint', '')}"  # the weights, not only the name
+    keys = [cache.key(model, json.dumps([r.context, r.instruction, r.prompt]), {**settings, "sample": s,
+                                                                                "seed": seed}) for r, s in jobs]
     outputs: list[str | None] = [cache.get(k) for k in keys]
     groups: dict[tuple[str, str | None, int], list[int]] = {}
     for i, (r, s) in enumerate(jobs):
