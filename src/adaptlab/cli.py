@@ -270,26 +270,34 @@ def demo(
     from adaptlab.report.build import build_report
 
     config = demo_config(model)
-    run_command_with(config, out / model)
-    md, html = build_report(out / model)
+    run_ids = run_command_with(config, out / model)
+    md, html = build_report(out / model, run_ids=run_ids)
     console.print(f"report: {md} and {html}", highlight=False)
 
 
-def run_command_with(cfg: Any, out: Path) -> None:
+def run_command_with(cfg: Any, out: Path) -> list[str]:
+    """Run a config into OUT with progress bars, then print accuracy per split; returns the config's run ids."""
+    from adaptlab.report.tables import print_summary
     from adaptlab.runs import execute
 
-    with progress() as bar:
-        runs = bar.add_task("runs", total=None)
-        questions = bar.add_task("questions", total=None, visible=False)
+    bar = progress()
+    runs = bar.add_task("runs", total=None)
+    questions = bar.add_task("questions", total=None, visible=False)
 
-        def on_run(label: str, done: int, total: int, n_questions: int) -> None:
-            bar.update(runs, description=label, completed=done, total=total)
-            if n_questions:
-                bar.update(questions, completed=0, total=n_questions, visible=True)
+    def on_run(label: str, done: int, total: int, n_questions: int) -> None:
+        bar.start()  # only once the run folder is ours and the plan is valid: errors stay one line
+        bar.update(runs, description=label, completed=done, total=total)
+        if n_questions:
+            bar.update(questions, completed=0, total=n_questions, visible=True)
 
+    try:
         counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n))
+    finally:
+        bar.stop()
     console.print(f"{counts['ran']} runs done, {counts['skipped']} already stored → {out / 'results.sqlite'}",
                   highlight=False)
+    print_summary(console, out / "results.sqlite", counts["run_ids"])
+    return counts["run_ids"]
 
 
 def main() -> None:
@@ -297,11 +305,20 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|accelerate)(\.|$)")
+    # typer 0.29 carries its own copy of click; its usage errors derive from this base class.
+    from typer import Abort
+    from typer._click.exceptions import UsageError
+
     try:
-        app()
+        code = app(standalone_mode=False)
     except AdaptlabError as e:
         err_console.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except UsageError as e:  # a bad option value, a missing argument, an unknown option: one line too
+        where = f"{e.ctx.command_path}: " if e.ctx is not None else ""
+        err_console.print(f"error: {where}{e.format_message()}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except (KeyboardInterrupt, Abort):
         err_console.print("interrupted", highlight=False)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -227,8 +227,9 @@ Progress = Callable[[str, int, int, int], None]
 
 
 def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
-            on_questions: Callable[[int], None] | None = None) -> dict[str, int]:
+            on_questions: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite, one after another.
+    Returns counts (planned, skipped, ran) and the plan's `run_ids`.
 
     One process at a time works in a run folder (a second one stops with a one-line error)."""
     from adaptlab.models.registry import load_model
@@ -237,7 +238,7 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
     with exclusive(rundir), Store(rundir / "results.sqlite") as store:
         plan = plan_runs(config, rundir)
         save_config(config, rundir)
-        counts = {"planned": len(plan), "skipped": 0, "ran": 0}
+        counts: dict[str, Any] = {"planned": len(plan), "skipped": 0, "ran": 0, "run_ids": [r.run_id for r in plan]}
         loaded: dict[str, LanguageModel] = {}
         for i, run in enumerate(plan):
             if store.is_done(run.run_id):
@@ -255,6 +256,18 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
             if on_run:
                 on_run(run.label, i + 1, len(plan), 0)
     return counts
+
+
+def config_run_ids(rundir: Path) -> list[str] | None:
+    """The run ids of the config saved in RUNDIR (what its report shows), or None when there is none or it can no
+    longer be planned (e.g. a dataset folder moved): then every stored run counts."""
+    path = rundir / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        return [r.run_id for r in plan_runs(load_config(path), rundir)]
+    except AdaptlabError:
+        return None
 
 
 def _digest(params: dict[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
@@ -49,3 +51,23 @@ def print_run(console: Console, result: RunResult) -> None:
         console.print(", ".join(f"{k}={v}" for k, v in info.items()), highlight=False)
     for warning in result.info.get("warnings", []):
         console.print(f"warning: {warning}", highlight=False, style="yellow")
+
+
+def print_summary(console: Console, db: Path, run_ids: list[str]) -> None:
+    """Accuracy per dataset, method and split (mean ± standard error over seeds) of the given runs."""
+    from adaptlab.report.summary import summarise
+    from adaptlab.store import Store
+
+    with Store(db) as store:
+        summary = summarise(store, DEFAULT_METRIC, run_ids)
+    for model, dataset in summary.datasets():
+        splits = summary.splits(model, dataset)
+        table = Table(title=f"{model} · {dataset} — accuracy ({DEFAULT_METRIC}), mean ± SE over seeds")
+        table.add_column("method")
+        for split in splits:
+            table.add_column(f"{split} (chance {summary.chance(model, dataset, split):.2f})", justify="right")
+        for method in summary.methods:
+            cells = [summary.accuracy.get((model, dataset, method, split)) for split in splits]
+            if any(cells):
+                table.add_row(method, *(f"{c.mean:.2f} ± {c.stderr:.2f}" if c else "—" for c in cells))
+        console.print(table)
