@@ -168,6 +168,7 @@ def eval_command(
     from adaptlab.experiment import run_experiment, run_identity
     from adaptlab.methods import MethodOptions, get_method
     from adaptlab.models.registry import load_model, model_fingerprint
+    from adaptlab.progress import listening
     from adaptlab.report.tables import print_run
     from adaptlab.runs import safe_name
     from adaptlab.store import Store, exclusive
@@ -187,7 +188,9 @@ def eval_command(
                           "model weights, data, method, options and seed); nothing recomputed", highlight=False)
             return
         lm = load_model(model, device=device, dtype=dtype)
-        with progress() as bar:
+        with progress() as bar, listening(lambda name, done, total, detail: bar.update(
+                phase, description=f"  {name} {detail}".rstrip(), completed=done, total=total, visible=done < total)):
+            phase = bar.add_task("", total=None, visible=False)
             task = bar.add_task(f"{method} on {ds.name}", total=len(ds.questions))
             result = run_experiment(lm, model, ds, method, seed, options, out / "work" / safe_name(rid),
                                     progress=lambda n: bar.advance(task, n), cache_dir=out / "cache",
@@ -277,6 +280,7 @@ def demo(
 
 def run_command_with(cfg: Any, out: Path) -> list[str]:
     """Run a config into OUT with progress bars, then print accuracy per split; returns the config's run ids."""
+    from adaptlab.progress import listening
     from adaptlab.report.tables import print_summary
     from adaptlab.runs import execute
 
@@ -290,8 +294,15 @@ def run_command_with(cfg: Any, out: Path) -> list[str]:
         if n_questions:
             bar.update(questions, completed=0, total=n_questions, visible=True)
 
+    phase = bar.add_task("", total=None, visible=False)
+
+    def on_phase(name: str, done: int, total: int, detail: str) -> None:
+        bar.update(phase, description=f"  {name} {detail}".rstrip(), completed=done, total=total,
+                   visible=done < total)
+
     try:
-        counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n))
+        with listening(on_phase):
+            counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n))
     finally:
         bar.stop()
     console.print(f"{counts['ran']} runs done, {counts['skipped']} already stored → {out / 'results.sqlite'}",

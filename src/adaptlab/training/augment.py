@@ -30,6 +30,7 @@ from adaptlab.costs import metered
 from adaptlab.data.records import Dataset, Document
 from adaptlab.evaluate import model_shape
 from adaptlab.models.base import LanguageModel
+from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
 
@@ -223,6 +224,7 @@ def _generate_cached(
             outputs[i] = t
         if progress:
             progress(len(idx))
+        report_progress("generating", sum(o is not None for o in outputs), len(jobs))
     done = [o or "" for o in outputs]
     prompt_tokens = sum(lm.count_tokens(lm.render_prefix(r.context) + r.prompt) for r, _ in jobs)
     generated_tokens = sum(lm.count_tokens(o) for o in done)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adaptlab.costs import metered, train_flops
 from adaptlab.evaluate import model_shape
 from adaptlab.models.base import LanguageModel
+from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import Example
 
@@ -152,8 +153,10 @@ def finetune(
                 losses.append((state.global_step, float(logs["loss"])))
 
         def on_step_end(self, args, state, control, **kwargs):
+            loss = losses[-1][1] if losses else math.nan
+            report_progress("fine-tuning", state.global_step, config.steps, f"loss {loss:.3f}")
             if progress is not None:
-                progress(state.global_step, config.steps, losses[-1][1] if losses else math.nan)
+                progress(state.global_step, config.steps, loss)
 
     trainer = Trainer(
         model=model, args=args, train_dataset=_Tokenized(rows), data_collator=_collate(pad_id),
