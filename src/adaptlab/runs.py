@@ -20,7 +20,7 @@ executor: sequential               # or ray: each run a Ray task (`--executor` o
 ray:
   address: null                    # a running cluster ("auto", "ray://head:10001"); none: start a local Ray
   num_cpus: null                   # a local Ray only: CPUs it may use (default: all)
-  resources:                       # what each run's task asks for: per method, over `default`
+  resources:                       # what each run's task reserves: per method, else `default`
     default: {num_cpus: 1}
     ft: {num_cpus: 1, num_gpus: 1}
 ```
@@ -32,18 +32,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods import MethodOptions, get_method, method_names
-
-if TYPE_CHECKING:
-    from adaptlab.data.records import Dataset
-    from adaptlab.models.base import LanguageModel
-    from adaptlab.store import RunResult
+from adaptlab.models.base import LanguageModel
+from adaptlab.store import RunResult
 
 
 class DatasetSpec(BaseModel):
@@ -94,7 +92,7 @@ class RunConfig(BaseModel):
     models: list[str] = Field(min_length=1)
     datasets: list[DatasetSpec] = Field(min_length=1)
     methods: list[str] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, lt=2**63)]] = Field(default_factory=lambda: [0], min_length=1)
     limit: int | None = Field(None, ge=1)
     device: str = "auto"
     dtype: str | None = None
@@ -178,6 +176,84 @@ def dataset_folder(spec: DatasetSpec, seed: int, rundir: Path) -> Path:
     return folder
 
 
+@dataclass
+class PlannedRun:
+    """One model × dataset × seed × method of a config, with its dataset loaded and its run id computed."""
+
+    model: str
+    dataset_spec: DatasetSpec
+    seed: int
+    method: str
+    dataset: Dataset
+    options: MethodOptions
+    run_id: str
+    model_fingerprint: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} · {self.dataset_spec.label()} · {self.method} · seed {self.seed}"
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {"dataset_spec": self.dataset_spec.model_dump(exclude_none=True)}
+
+    def workdir(self, rundir: Path) -> Path:
+        return rundir / "work" / safe_name(self.run_id)
+
+
+def safe_name(run_id: str) -> str:
+    """A run id as a folder name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+
+
+def plan_runs(config: RunConfig, rundir: Path) -> list[PlannedRun]:
+    """Every run of the config, in order. Generates missing datasets and loads every dataset first, so that a bad
+    dataset stops the job before any model is loaded or trained."""
+    from adaptlab.data.io import load_dataset
+    from adaptlab.experiment import run_identity
+    from adaptlab.models.registry import model_fingerprint
+
+    fingerprints = {m: model_fingerprint(m) for m in config.models}
+    datasets: dict[tuple[int, int], Dataset] = {}
+    for d, spec in enumerate(config.datasets):
+        for seed in config.seeds:
+            dataset = load_dataset(dataset_folder(spec, seed, rundir))
+            datasets[d, seed] = dataset.limited(config.limit) if config.limit is not None else dataset
+    plan = []
+    for model in config.models:
+        for d, spec in enumerate(config.datasets):
+            for seed in config.seeds:
+                for method in config.methods:
+                    dataset, options = datasets[d, seed], config.options_for(method)
+                    rid, _ = run_identity(model, fingerprints[model], dataset, method, seed, options)
+                    plan.append(PlannedRun(model, spec, seed, method, dataset, options, rid, fingerprints[model]))
+    return plan
+
+
+def run_one(run: PlannedRun, model: LanguageModel, rundir: Path,
+            on_questions: Callable[[int], None] | None = None) -> RunResult:
+    """Prepare, score and measure one planned run (the store is the caller's)."""
+    from adaptlab.experiment import run_experiment
+
+    result = run_experiment(model, run.model, run.dataset, run.method, run.seed, run.options, run.workdir(rundir),
+                            progress=on_questions, cache_dir=rundir / "cache", info=run.info,
+                            model_fingerprint=run.model_fingerprint)
+    assert result.run_id == run.run_id, "run id computed differently when planned and when run"
+    return result
+
+
+def save_config(config: RunConfig, rundir: Path) -> None:
+    """Write the config beside the results; an earlier, different config is kept as config-N.yaml."""
+    text = yaml.safe_dump(config.model_dump(), sort_keys=False)
+    path = rundir / "config.yaml"
+    if path.is_file() and path.read_text(encoding="utf-8", errors="replace") != text:
+        n = 1
+        while (rundir / f"config-{n}.yaml").exists():
+            n += 1
+        path.rename(rundir / f"config-{n}.yaml")
+    path.write_text(text, encoding="utf-8")
+
+
 # (run label, runs done, runs planned, questions of the run starting now, or 0 when none starts)
 Progress = Callable[[str, int, int, int], None]
 # (run label, the run's one-line error): a run that failed while the others went on (the Ray executor)
@@ -185,110 +261,66 @@ OnError = Callable[[str, str], None]
 EXECUTORS = ("sequential", "ray")
 
 
-@dataclass(frozen=True)
-class PlannedRun:
-    """One model × dataset × seed × method of a config, with its identity; `dataset_key` names its dataset in
-    `Plan.datasets`."""
-
-    index: int
-    model: str
-    method: str
-    seed: int
-    dataset_key: str
-    options: MethodOptions
-    extra: dict[str, Any]
-    run_id: str
-    label: str
-
-    def workdir(self, rundir: Path) -> Path:
-        return rundir / "work" / re.sub(r"[^A-Za-z0-9_.-]+", "_", self.run_id)
-
-
-@dataclass
-class Plan:
-    runs: list[PlannedRun]
-    datasets: dict[str, Dataset]  # loaded (and limited) once per dataset folder
-
-
-def plan_runs(config: RunConfig, rundir: Path) -> Plan:
-    """Every model × dataset × seed × method of the config in order, with its run id. Generated datasets are drawn
-    here, by the caller alone, before any run starts — so no two runs (or Ray tasks) ever write the same file."""
-    from adaptlab.data.io import load_dataset
-    from adaptlab.experiment import run_config, run_id
-
-    datasets: dict[str, Dataset] = {}
-    runs: list[PlannedRun] = []
-    for model_name in config.models:
-        for spec in config.datasets:
-            for seed in config.seeds:
-                folder = dataset_folder(spec, seed, rundir)
-                key = str(folder)
-                if key not in datasets:
-                    dataset = load_dataset(folder)
-                    datasets[key] = dataset.limited(config.limit) if config.limit is not None else dataset
-                for method in config.methods:
-                    options = config.options_for(method)
-                    extra = {"dataset": spec.model_dump(exclude_none=True), "limit": config.limit}
-                    rid = run_id(model_name, datasets[key].name, method, seed, run_config(options, extra))
-                    label = f"{model_name} · {spec.label()} · {method} · seed {seed}"
-                    runs.append(PlannedRun(len(runs), model_name, method, seed, key, options, extra, rid, label))
-    return Plan(runs, datasets)
-
-
-def execute_run(run: PlannedRun, dataset: Dataset, model: LanguageModel, rundir: Path,
-                on_questions: Callable[[int], None] | None = None) -> RunResult:
-    """One planned run → its result (not stored: the caller, the only writer of the store, stores it)."""
-    from adaptlab.experiment import run_experiment
-
-    return run_experiment(model, run.model, dataset, run.method, run.seed, run.options, run.workdir(rundir),
-                          progress=on_questions, cache_dir=rundir / "cache", extra_config=run.extra)
-
-
 def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
             on_questions: Callable[[int], None] | None = None, *, executor: str | None = None,
-            address: str | None = None, on_error: OnError | None = None) -> dict[str, int]:
-    """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite, one after another in
-    this process, or as Ray tasks (`executor="ray"`, see `adaptlab.runs_ray`). Either way this process alone
-    writes the store, and the runs, their ids and what is skipped are the same."""
+            address: str | None = None, on_error: OnError | None = None) -> dict[str, Any]:
+    """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite: one after another in this
+    process, or each as a Ray task (`executor="ray"`, default: the config's; see `adaptlab.runs_ray`). Either way
+    this process alone writes the store, and the plan, the run ids and what is skipped are the same.
+    Returns counts (planned, skipped, ran, failed) and the plan's `run_ids`.
+
+    One process at a time works in a run folder (a second one stops with a one-line error)."""
     from adaptlab.models.registry import load_model
-    from adaptlab.store import Store
+    from adaptlab.store import Store, exclusive
 
     executor = executor or config.executor
     if executor not in EXECUTORS:
         raise AdaptlabError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     if address is not None and executor != "ray":
         raise AdaptlabError("--address is the address of a Ray cluster: it needs --executor ray")
-    rundir.mkdir(parents=True, exist_ok=True)
-    (rundir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
-    plan = plan_runs(config, rundir)
-    counts = {"planned": len(plan.runs), "skipped": 0, "ran": 0, "failed": 0}
-    with Store(rundir / "results.sqlite") as store:
+    with exclusive(rundir), Store(rundir / "results.sqlite") as store:
+        plan = plan_runs(config, rundir)
+        save_config(config, rundir)
+        counts: dict[str, Any] = {"planned": len(plan), "skipped": 0, "ran": 0, "failed": 0,
+                                  "run_ids": [r.run_id for r in plan]}
         todo = []
-        for run in plan.runs:
+        for run in plan:
             if store.is_done(run.run_id):
                 counts["skipped"] += 1
                 if on_run:
-                    on_run(f"{run.label} (done)", counts["skipped"], len(plan.runs), 0)
+                    on_run(f"{run.label} (done)", counts["skipped"], len(plan), 0)
             else:
                 todo.append(run)
         if executor == "ray" and todo:
             from adaptlab.runs_ray import execute_on_ray
 
-            execute_on_ray(config, rundir.resolve(), plan, todo, store, counts, on_run, on_error, address)
+            execute_on_ray(config, rundir.resolve(), todo, store, counts, on_run, on_error, address)
             return counts
-        loaded: dict[str, Any] = {}
+        loaded: dict[str, LanguageModel] = {}
         for run in todo:
             done = counts["skipped"] + counts["ran"]
             if on_run:
-                on_run(run.label, done, len(plan.runs), len(plan.datasets[run.dataset_key].questions))
+                on_run(run.label, done, len(plan), len(run.dataset.questions))
             if run.model not in loaded:
                 loaded.clear()  # one model in memory at a time
                 loaded[run.model] = load_model(run.model, device=config.device, dtype=config.dtype)
-            store.save(execute_run(run, plan.datasets[run.dataset_key], loaded[run.model], rundir, on_questions))
+            store.save(run_one(run, loaded[run.model], rundir, on_questions))
             counts["ran"] += 1
             if on_run:
-                on_run(run.label, done + 1, len(plan.runs), 0)
+                on_run(run.label, done + 1, len(plan), 0)
     return counts
+
+
+def config_run_ids(rundir: Path) -> list[str] | None:
+    """The run ids of the config saved in RUNDIR (what its report shows), or None when there is none or it can no
+    longer be planned (e.g. a dataset folder moved): then every stored run counts."""
+    path = rundir / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        return [r.run_id for r in plan_runs(load_config(path), rundir)]
+    except AdaptlabError:
+        return None
 
 
 def _digest(params: dict[str, Any]) -> str:

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.runs import OnError, Plan, PlannedRun, Progress, RunConfig, execute_run
+from adaptlab.runs import OnError, PlannedRun, Progress, RunConfig, run_one
 
 if TYPE_CHECKING:
     from adaptlab.data.records import Dataset
@@ -44,14 +45,15 @@ _loaded: dict[tuple[str, str, str | None], LanguageModel] = {}  # in a worker pr
 
 
 def run_task(run: PlannedRun, dataset: Dataset, rundir: Path, device: str, dtype: str | None) -> RunResult:
-    """What one Ray task does: load the run's model (or reuse this worker's), run, return the result."""
+    """What one Ray task does: load the run's model (or reuse this worker's), run, return the result. The run
+    comes without its dataset, which Ray passes separately (one stored copy per dataset for all its runs)."""
     from adaptlab.models.registry import load_model
 
     key = (run.model, device, dtype)
     if key not in _loaded:
         _loaded.clear()  # one model in memory per worker
         _loaded[key] = load_model(run.model, device=device, dtype=dtype)
-    return execute_run(run, dataset, _loaded[key], rundir)
+    return run_one(replace(run, dataset=dataset), _loaded[key], rundir)
 
 
 def _import_ray() -> Any:
@@ -97,7 +99,6 @@ def one_line(error: BaseException) -> str:
 def execute_on_ray(
     config: RunConfig,
     rundir: Path,
-    plan: Plan,
     todo: list[PlannedRun],
     store: Store,
     counts: dict[str, int],
@@ -113,11 +114,13 @@ def execute_on_ray(
     task = ray.remote(run_task)
     pending: dict[Any, PlannedRun] = {}
     try:
-        datasets = {key: ray.put(plan.datasets[key]) for key in {run.dataset_key for run in todo}}
+        datasets: dict[int, Any] = {}
         for run in todo:
+            if id(run.dataset) not in datasets:
+                datasets[id(run.dataset)] = ray.put(run.dataset)
             need = config.ray.resources_for(run.method)
             ref = task.options(num_cpus=need.num_cpus, num_gpus=need.num_gpus, name=run.label).remote(
-                run, datasets[run.dataset_key], rundir, config.device, config.dtype)
+                replace(run, dataset=None), datasets[id(run.dataset)], rundir, config.device, config.dtype)
             pending[ref] = run
         while pending:
             # With a timeout, so that Ctrl-C (handled between waits, not inside one) is seen within a second.

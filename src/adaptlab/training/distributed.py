@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
-from adaptlab.runs import RunConfig, plan_runs
+from adaptlab.runs import PlannedRun, RunConfig, plan_runs
 
 Log = Callable[[str], None]
 
@@ -42,22 +44,33 @@ def finetune_runs(config: RunConfig, rundir: Path, only: str | None = None, log:
     import torch
     from accelerate import PartialState
 
+    from adaptlab.store import exclusive
+
+    cuda = torch.cuda.is_available() and config.device != "cpu"
+    state = PartialState(cpu=not cuda)  # joins the process group of torchrun or accelerate launch (gloo on CPU)
+    say: Log = log if (log and state.is_main_process) else (lambda _: None)
+    rundir = rundir.resolve()
+    counts = {"trained": 0, "skipped": 0}
+    with ExitStack() as stack:
+        if state.is_main_process:  # no `adaptlab run` or other fine-tune works in the run folder meanwhile
+            stack.enter_context(exclusive(rundir))
+        with state.main_process_first():  # the main process draws the datasets; the others then load them
+            plan = plan_runs(config, rundir)
+        _train_each(plan, rundir, state, only, config, say, counts)
+    return counts
+
+
+def _train_each(plan: list[PlannedRun], rundir: Path, state: Any, only: str | None, config: RunConfig, say: Log,
+                counts: dict[str, int]) -> None:
     from adaptlab.methods import get_method
     from adaptlab.methods.finetuned import FineTuned
     from adaptlab.models.registry import load_model
     from adaptlab.training.trained import TRAINED, save_trained
 
-    cuda = torch.cuda.is_available() and config.device != "cpu"
-    state = PartialState(cpu=not cuda)  # joins the process group of torchrun or accelerate launch (gloo on CPU)
-    say = log if (log and state.is_main_process) else (lambda _: None)
-    rundir = rundir.resolve()
-    with state.main_process_first():  # the main process draws the datasets; the others then load them
-        rundir.mkdir(parents=True, exist_ok=True)
-        plan = plan_runs(config, rundir)
+    cuda = state.device.type == "cuda"
     stored = _stored_run_ids(rundir)
-    counts = {"trained": 0, "skipped": 0}
     loaded: dict[str, object] = {}
-    for run in plan.runs:
+    for run in plan:
         method = get_method(run.method, run.options)
         if not isinstance(method, FineTuned) or (only and only not in run.label):
             continue
@@ -71,7 +84,7 @@ def finetune_runs(config: RunConfig, rundir: Path, only: str | None = None, log:
             device = f"cuda:{state.local_process_index}" if cuda else "cpu"
             loaded[run.model] = load_model(run.model, device=device, dtype=config.dtype)
         say(f"{run.label}: training on {state.num_processes} process{'es' if state.num_processes > 1 else ''}")
-        trained = method.train(loaded[run.model], plan.datasets[run.dataset_key], seed=run.seed,  # type: ignore[arg-type]
+        trained = method.train(loaded[run.model], run.dataset, seed=run.seed,  # type: ignore[arg-type]
                                workdir=run.workdir(rundir), cache_dir=rundir / "cache",
                                main_first=state.main_process_first)
         if state.is_main_process:
@@ -80,5 +93,4 @@ def finetune_runs(config: RunConfig, rundir: Path, only: str | None = None, log:
         counts["trained"] += 1
         loss = trained.losses[-1][1] if trained.losses else float("nan")
         say(f"{run.label}: trained, final loss {loss:.4f} → {target}")
-    return counts
 
