@@ -20,8 +20,8 @@ executor: sequential               # or ray: each run a Ray task (`--executor` o
 ray:
   address: null                    # a running cluster ("auto", "ray://head:10001"); none: start a local Ray
   num_cpus: null                   # a local Ray only: CPUs it may use (default: all)
-  resources:                       # what each run's task reserves: per method, else `default`
-    default: {num_cpus: 1}
+  resources:                       # what each run's task reserves: per method, else `default`, else one
+    default: {num_cpus: 1}         # CPU and (when the cluster has GPUs) one GPU
     ft: {num_cpus: 1, num_gpus: 1}
 ```
 """
@@ -82,8 +82,10 @@ class RayOptions(BaseModel):
     num_cpus: int | None = Field(None, ge=1)
     resources: dict[str, TaskResources] = Field(default_factory=dict)
 
-    def resources_for(self, method: str) -> TaskResources:
-        return self.resources.get(method) or self.resources.get("default") or TaskResources()
+    def resources_for(self, method: str, cluster_gpus: float = 0) -> TaskResources:
+        """The method's entry, else `default`, else one CPU — and one GPU when the cluster has any."""
+        return (self.resources.get(method) or self.resources.get("default")
+                or TaskResources(num_gpus=1 if cluster_gpus >= 1 else 0))
 
 
 class RunConfig(BaseModel):

@@ -10,9 +10,10 @@
   share one). The augmentation cache `RUNDIR/cache/generations.sqlite` is shared: SQLite serialises the writers,
   and an entry's key is everything that determines its text (model, prompt, settings, seed), so two tasks that
   race to write one entry write the same text. On a cluster, put the run folder on storage every node mounts.
-- **Resources.** A task reserves `ray.resources[method]` (else `ray.resources.default`, else one CPU): e.g. one
-  GPU per fine-tuning run and a CPU per scoring run. Ray sets `OMP_NUM_THREADS` and `CUDA_VISIBLE_DEVICES` of
-  each task to what it reserved, so `device: auto` uses the GPU a task holds and a CPU task uses its CPUs.
+- **Resources.** A task reserves `ray.resources[method]` (else `ray.resources.default`, else one CPU and, when
+  the cluster has GPUs, one GPU): e.g. one GPU per fine-tuning run and half a GPU per scoring run. Ray sets
+  each task's `CUDA_VISIBLE_DEVICES` (and `OMP_NUM_THREADS`, unless set) to what it reserved, so `device: auto`
+  uses the GPU a task holds, and a CPU task as many threads as it has CPUs.
   A worker process keeps its last model loaded for its next task of the same model.
 - **Failures.** A run that raises is reported (`on_error`: its label and one-line error) and the others go on;
   it is not stored, so the next `adaptlab run` retries it.
@@ -115,10 +116,11 @@ def execute_on_ray(
     pending: dict[Any, PlannedRun] = {}
     try:
         datasets: dict[int, Any] = {}
+        gpus = ray.cluster_resources().get("GPU", 0)
         for run in todo:
             if id(run.dataset) not in datasets:
                 datasets[id(run.dataset)] = ray.put(run.dataset)
-            need = config.ray.resources_for(run.method)
+            need = config.ray.resources_for(run.method, gpus)
             ref = task.options(num_cpus=need.num_cpus, num_gpus=need.num_gpus, name=run.label).remote(
                 replace(run, dataset=None), datasets[id(run.dataset)], rundir, config.device, config.dtype)
             pending[ref] = run
