@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("ray")
-
 GRID = """
 models: [tiny]
 datasets:
@@ -83,6 +81,7 @@ def _scores(db: Path) -> dict[str, list[tuple]]:
 
 
 def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequential(tmp_path: Path, cli):
+    pytest.importorskip("ray")
     config = tmp_path / "ray.yaml"
     config.write_text(GRID.format(methods=", ".join([*GOOD, FAILING]), extra=RAY_EXTRA))
     out = tmp_path / "ray"
@@ -134,3 +133,20 @@ def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequentia
     sequential, on_ray = _scores(tmp_path / "seq" / "results.sqlite"), _scores(db)
     assert sorted(sequential) == sorted(on_ray)
     assert sequential == on_ray
+
+
+def test_executor_usage_errors_are_one_line(tmp_path: Path, cli, monkeypatch):
+    config = tmp_path / "grid.yaml"
+    config.write_text(GRID.format(methods="pretrained", extra=""))
+    code, _, err = cli("run", config, "--out", tmp_path / "a", "--address", "auto")
+    assert code == 2 and err.strip() == "error: --address is the address of a Ray cluster: it needs --executor ray"
+    code, _, err = cli("run", config, "--out", tmp_path / "b", "--executor", "dask")
+    assert code == 2 and "unknown executor 'dask'" in err and len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GRID.format(methods="pretrained", extra="ray: {resources: {ft: {num_gpus: 1}}}"))
+    code, _, err = cli("run", bad, "--out", tmp_path / "c", "--executor", "ray")
+    assert code == 2 and "ray.resources names 'ft', which is neither `default` nor in methods" in err
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the `ray` extra were not installed
+    code, _, err = cli("run", config, "--out", tmp_path / "d", "--executor", "ray")
+    assert code == 2 and "pip install 'adaptlab[ray]'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "d" / "results.sqlite").exists()  # nothing started

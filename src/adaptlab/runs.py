@@ -280,6 +280,10 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
         raise AdaptlabError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     if address is not None and executor != "ray":
         raise AdaptlabError("--address is the address of a Ray cluster: it needs --executor ray")
+    if executor == "ray":
+        from adaptlab.runs_ray import import_ray
+
+        import_ray()  # without Ray installed, say so before any work
     with exclusive(rundir), Store(rundir / "results.sqlite") as store:
         plan = plan_runs(config, rundir)
         save_config(config, rundir)

@@ -57,7 +57,7 @@ def run_task(run: PlannedRun, dataset: Dataset, rundir: Path, device: str, dtype
     return run_one(replace(run, dataset=dataset), _loaded[key], rundir)
 
 
-def _import_ray() -> Any:
+def import_ray() -> Any:
     try:
         import ray
     except ImportError:
@@ -108,7 +108,7 @@ def execute_on_ray(
     address: str | None = None,
 ) -> None:
     """Run `todo` as Ray tasks; store each result as it arrives; update `counts` (ran, failed)."""
-    ray = _import_ray()
+    ray = import_ray()
     if on_run:
         on_run(f"starting Ray for {len(todo)} runs", counts["skipped"], counts["planned"], 0)
     owned = connect(ray, address or config.ray.address, config.ray.num_cpus)
