@@ -2,6 +2,7 @@
 SIGKILL mid-grid, then interrupted with SIGINT (Ctrl-C), then finishes the grid while one method fails on every
 seed; the stored scores equal a sequential run's exactly, and each run is stored once."""
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -33,9 +34,23 @@ ray: {{num_cpus: 2}}
 N_GOOD = len(GOOD) * 2
 
 
-def _env() -> dict[str, str]:
+def _env(marker: str = "") -> dict[str, str]:
+    """The driver's environment; Ray's processes inherit it, so `marker` finds every one of them."""
     return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "ADAPTLAB_TEST_RAY": marker}
+
+
+def _processes(marker: str) -> list[int]:
+    """Processes (the driver, Ray's services, its workers) started with this marker in their environment."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if f"ADAPTLAB_TEST_RAY={marker}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _command(config: Path, out: Path) -> list[str]:
@@ -50,24 +65,16 @@ def _stored(db: Path) -> int:
         return 0
 
 
-def _start_and_signal(config: Path, out: Path, sig: int, after: int) -> tuple[subprocess.Popen, int]:
-    """Start the Ray driver in its own session; send `sig` once more than `after` runs are stored."""
-    proc = subprocess.Popen(_command(config, out), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+def _start_and_signal(config: Path, out: Path, sig: int, after: int, marker: str) -> subprocess.Popen:
+    """Start the Ray driver; send `sig` once more than `after` runs are stored."""
+    proc = subprocess.Popen(_command(config, out), env=_env(marker), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 300
     while _stored(out / "results.sqlite") <= after and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
     proc.send_signal(sig)
-    return proc, os.getpgid(proc.pid)
-
-
-def _session_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return proc
 
 
 def _scores(db: Path) -> dict[str, list[tuple]]:
@@ -86,23 +93,21 @@ def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequentia
     config.write_text(GRID.format(methods=", ".join([*GOOD, FAILING]), extra=RAY_EXTRA))
     out = tmp_path / "ray"
     db = out / "results.sqlite"
-    sessions = []
+    killed, interrupted = f"killed-{os.getpid()}", f"interrupted-{os.getpid()}"
     try:
         # 1. kill -9 mid-grid
-        proc, pgid = _start_and_signal(config, out, signal.SIGKILL, after=0)
-        sessions.append(pgid)
+        proc = _start_and_signal(config, out, signal.SIGKILL, after=0, marker=killed)
         proc.wait()
         killed_at = _stored(db)
         assert 1 <= killed_at < N_GOOD
 
         # 2. Ctrl-C: exits 130 promptly, cancels its tasks and stops the Ray it started
-        proc, pgid = _start_and_signal(config, out, signal.SIGINT, after=killed_at)
-        sessions.append(pgid)
+        proc = _start_and_signal(config, out, signal.SIGINT, after=killed_at, marker=interrupted)
         assert proc.wait(timeout=60) == 130
         deadline = time.time() + 30
-        while _session_alive(pgid) and time.time() < deadline:
+        while _processes(interrupted) and time.time() < deadline:
             time.sleep(0.2)
-        assert not _session_alive(pgid), "Ray processes outlived the interrupted driver"
+        assert not _processes(interrupted), "Ray's processes or workers outlived the interrupted driver"
         interrupted_at = _stored(db)
         assert killed_at < interrupted_at <= N_GOOD
 
@@ -115,9 +120,10 @@ def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequentia
                                           for line in failures), done.stderr[-3000:]
         assert "error: 2 of 12 runs failed" in done.stderr.replace("\n", " ")
     finally:
-        for pgid in sessions:  # Ray's helpers of the killed driver (they exit on their own within a minute)
-            if _session_alive(pgid):
-                os.killpg(pgid, signal.SIGKILL)
+        # Ray's helpers left by the killed driver (they would exit on their own within a minute)
+        for pid in _processes(killed) + _processes(interrupted):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     with sqlite3.connect(db) as con:
         runs = [r[0] for r in con.execute("SELECT run_id FROM runs")]
