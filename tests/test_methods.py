@@ -50,8 +50,33 @@ def test_icl_subsamples_deterministically_to_fit(tiny, reversals, tmp_path: Path
 
 
 def test_icl_with_no_room_is_a_one_line_error(tiny, reversals, tmp_path: Path):
-    with pytest.raises(AdaptlabError, match="no room"):
-        get_method("icl", MethodOptions(max_context_tokens=0)).prepare(tiny, reversals, seed=0, workdir=tmp_path)
+    with pytest.raises(AdaptlabError, match="max_context_tokens must be an integer >= 1"):
+        MethodOptions(max_context_tokens=0)
+    # Room for the question but for no document: refused, not run as `icl` with 0 documents.
+    with pytest.raises(AdaptlabError, match="no document fits the context budget of 5 tokens"):
+        get_method("icl", MethodOptions(max_context_tokens=5)).prepare(tiny, reversals, seed=0, workdir=tmp_path)
+
+
+def test_icl_with_one_document_larger_than_the_window_is_a_one_line_error(tiny, reversals, tmp_path: Path):
+    import dataclasses
+
+    from adaptlab.data.records import Document
+
+    window = tiny.context_window
+    huge = Document(id="huge", text=" ".join(["femp glon"] * window))
+    assert tiny.count_tokens(huge.text) > window
+    alone = dataclasses.replace(reversals, documents=[huge])
+    with pytest.raises(AdaptlabError, match="no document fits") as err:
+        get_method("icl").prepare(tiny, alone, seed=0, workdir=tmp_path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("options", [{"k": 0}, {"k": -3}, {"retriever": "grep"}, {"icl_fraction": 0},
+                                     {"icl_fraction": 1.5}, {"max_context_tokens": -1}])
+def test_nonsense_method_options_are_one_line_errors(options: dict):
+    with pytest.raises(AdaptlabError, match=f"option {next(iter(options))}") as err:
+        MethodOptions(**options)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("retriever", ["bm25", "dense"])
