@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import DEFAULT_METRIC, METRICS
+from adaptlab.paths import writable_dir
 from adaptlab.report.summary import Summary, summarise
 from adaptlab.report.tables import human
 from adaptlab.store import SCHEMA, Store
@@ -135,6 +136,7 @@ def build_report(rundir: Path, projection: Projection | None = None, metric: str
         raise AdaptlabError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     projection = projection or Projection()
     check_results_db(db)
+    writable_dir(rundir, "run folder")  # the report is written there: fail before the work, not after
     with Store(db) as store:
         summary = summarise(store, metric)
         n_runs = store.count("runs")
