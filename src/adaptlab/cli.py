@@ -321,6 +321,8 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted", highlight=False)
         sys.exit(130)
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        err_console.print("interrupted", highlight=False)
     sys.exit(code if isinstance(code, int) else 0)
 
 
