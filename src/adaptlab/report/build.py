@@ -12,6 +12,7 @@ import contextlib
 import io
 import math
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,8 @@ def _schema_tables() -> dict[str, set[str]]:
     with contextlib.closing(sqlite3.connect(":memory:")) as conn:
         conn.executescript(SCHEMA)
         names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})")} for t in names}
+        # (cid, name, type, notnull, default, pk): the columns a store must already have
+        return {t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})") if row[4] is None} for t in names}
 
 
 @dataclass
@@ -121,14 +123,16 @@ def check_results_db(db: Path) -> None:
     missing = [t for t in expected if t not in tables]
     if missing:
         raise AdaptlabError(f"{db}: not an adaptlab results database (no table {', '.join(missing)})")
-    for table, needed in expected.items():
+    for table, needed in expected.items():  # columns with a default may be added on opening (older stores)
         if not needed <= columns[table]:
             absent = ", ".join(sorted(needed - columns[table]))
             raise AdaptlabError(f"{db}: not an adaptlab results database (table {table} lacks {absent})")
 
 
-def build_report(rundir: Path, projection: Projection | None = None, metric: str = DEFAULT_METRIC) -> tuple[Path, Path]:
-    """Write RUNDIR/report.md (+ PNGs) and RUNDIR/report.html; returns their paths."""
+def build_report(rundir: Path, projection: Projection | None = None, metric: str = DEFAULT_METRIC,
+                 run_ids: Collection[str] | None = None) -> tuple[Path, Path]:
+    """Write RUNDIR/report.md (+ PNGs) and RUNDIR/report.html; returns their paths. The runs reported: `run_ids`,
+    else those of the folder's config.yaml, else every stored run."""
     db = rundir / "results.sqlite"
     if not db.exists():
         raise AdaptlabError(f"{rundir}: no results.sqlite here (run `adaptlab run CONFIG --out {rundir}` first)")
@@ -137,9 +141,13 @@ def build_report(rundir: Path, projection: Projection | None = None, metric: str
     projection = projection or Projection()
     check_results_db(db)
     writable_dir(rundir, "run folder")  # the report is written there: fail before the work, not after
+    if run_ids is None:
+        from adaptlab.runs import config_run_ids
+
+        run_ids = config_run_ids(rundir)
     with Store(db) as store:
-        summary = summarise(store, metric)
-        n_runs = store.count("runs")
+        summary = summarise(store, metric, run_ids)
+        n_runs = len({r["run_id"] for r in store.runs() if run_ids is None or r["run_id"] in run_ids})
     if not summary.accuracy:
         raise AdaptlabError(f"{db}: no finished runs to report")
     md = [f"# adaptlab report — {rundir.name}", "",
