@@ -62,7 +62,7 @@ def test_accuracy_rows_per_split_and_metric_with_standard_errors():
     # Split "four": the same four-choice scores for every question, answers chosen so that the four metrics
     # get different accuracies. Split "two": two-choice questions, every metric right on 3 of 4.
     answers = [2, 2, 2, 1, 1, 3]
-    two = [Scored(-1.0, 1, 1, -5.0), Scored(-2.0, 2, 2, -1.0)]  # choice 0 best under every metric
+    two = [Scored(-1.0, 1, 1, -5.0), Scored(-3.0, 2, 2, -1.0)]  # choice 0 best under every metric, no tie
     questions = [question(i, a, "four", 4) for i, a in enumerate(answers)]
     questions += [question(10 + i, a, "two", 2) for i, a in enumerate([0, 0, 0, 1])]
     scores = [CHOICES] * len(answers) + [two] * 4
@@ -77,6 +77,6 @@ def test_accuracy_rows_per_split_and_metric_with_standard_errors():
             expected, n, chance = 3 / 4, 4, 1 / 2
         assert r.accuracy == pytest.approx(expected), r
         assert r.stderr == pytest.approx(math.sqrt(expected * (1 - expected) / n)), r
-        assert (r.n, r.chance) == (n, pytest.approx(chance))
+        assert (r.n, r.chance, r.ties) == (n, pytest.approx(chance), 0)
     four = {r.metric: r.accuracy for r in rows if r.split == "four"}
     assert len(set(four.values())) == len(METRICS)  # the four metrics are told apart
