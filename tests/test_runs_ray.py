@@ -1,6 +1,7 @@
 """`adaptlab run --executor ray` on a real local Ray (2 CPUs, one thread per worker): the driver is killed with
 SIGKILL mid-grid, then interrupted with SIGINT (Ctrl-C), then finishes the grid while one method fails on every
-seed; the stored scores equal a sequential run's exactly, and each run is stored once."""
+seed; the stored scores equal a sequential run's exactly (augmented runs sharing the generation cache included),
+and each run is stored once."""
 
 import contextlib
 import os
@@ -22,9 +23,11 @@ methods: [{methods}]
 seeds: [0, 1]
 options:
   finetune: {{mode: full, steps: 12, batch_size: 4, save_steps: 1000}}
+  augment: {{max_new_tokens_local: 12, max_new_tokens_global: 12}}
 {extra}
 """
-GOOD = ["pretrained", "icl", "rag", "ft", "aug-oracle-ft"]
+# aug-ft and aug-global-ft generate the same global augmentations concurrently into the shared cache.
+GOOD = ["pretrained", "icl", "rag", "ft", "aug-oracle-ft", "aug-ft", "aug-global-ft"]
 # Fails in its task (the augmenter cannot be loaded) — on every seed, while the other runs go on.
 FAILING = "aug-local-ft"
 RAY_EXTRA = f"""method_options:
@@ -118,7 +121,7 @@ def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequentia
         failures = [line for line in done.stderr.splitlines() if line.startswith("failed: ")]
         assert len(failures) == 2 and all(f"· {FAILING} ·" in line and "/nonexistent/model" in line
                                           for line in failures), done.stderr[-3000:]
-        assert "error: 2 of 12 runs failed" in done.stderr.replace("\n", " ")
+        assert f"error: 2 of {N_GOOD + 2} runs failed" in done.stderr.replace("\n", " ")
     finally:
         # Ray's helpers left by the killed driver (they would exit on their own within a minute)
         for pid in _processes(killed) + _processes(interrupted):
