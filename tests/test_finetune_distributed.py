@@ -62,7 +62,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_give_one_process_loss_curve_and_run_evaluates_the_trained_model(tmp_path: Path, cli):
+def test_two_processes_give_one_process_loss_curve_and_run_evaluates_the_trained_model(tmp_path: Path, cli,
+                                                                                      monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the in-process runs: one thread, as the launched processes
     config = tmp_path / "ft.yaml"
     config.write_text(CONFIG)
     one, two = tmp_path / "one", tmp_path / "two"

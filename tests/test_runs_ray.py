@@ -32,6 +32,7 @@ GOOD = ["pretrained", "icl", "rag", "ft", "aug-oracle-ft", "aug-ft", "aug-global
 FAILING = "aug-local-ft"
 RAY_EXTRA = f"""method_options:
   {FAILING}: {{augmenter: /nonexistent/model}}
+executor: ray
 ray: {{num_cpus: 2}}
 """
 N_GOOD = len(GOOD) * 2
@@ -56,8 +57,10 @@ def _processes(marker: str) -> list[int]:
     return found
 
 
-def _command(config: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "adaptlab", "run", str(config), "--out", str(out), "--executor", "ray"]
+def _command(config: Path, out: Path, flag: bool = True) -> list[str]:
+    """`adaptlab run` with `--executor ray`, or (flag False) with the config's `executor: ray`."""
+    return [sys.executable, "-m", "adaptlab", "run", str(config), "--out", str(out),
+            *(["--executor", "ray"] if flag else [])]
 
 
 def _stored(db: Path) -> int:
@@ -90,8 +93,9 @@ def _scores(db: Path) -> dict[str, list[tuple]]:
     return out
 
 
-def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequential(tmp_path: Path, cli):
+def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequential(tmp_path: Path, cli, monkeypatch):
     pytest.importorskip("ray")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the in-process sequential run: one thread, as the Ray workers
     config = tmp_path / "ray.yaml"
     config.write_text(GRID.format(methods=", ".join([*GOOD, FAILING]), extra=RAY_EXTRA))
     out = tmp_path / "ray"
@@ -114,8 +118,10 @@ def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequentia
         interrupted_at = _stored(db)
         assert killed_at < interrupted_at <= N_GOOD
 
-        # 3. finish: the failing method is reported per run, every other run is stored, exit code 2
-        done = subprocess.run(_command(config, out), env=_env(), capture_output=True, text=True, timeout=600)
+        # 3. finish (by the config's `executor: ray`, no flag): the failing method is reported per run, every
+        # other run is stored, exit code 2
+        done = subprocess.run(_command(config, out, flag=False), env=_env(), capture_output=True, text=True,
+                              timeout=600)
         assert done.returncode == 2, done.stderr[-3000:]
         assert f"{N_GOOD - interrupted_at} runs done, {interrupted_at} already stored" in done.stdout.replace("\n", " ")
         failures = [line for line in done.stderr.splitlines() if line.startswith("failed: ")]
