@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import LanguageModel
 from adaptlab.store import CostRow
 
@@ -38,6 +39,11 @@ def save_trained(trained: Trained, folder: Path, processes: int = 1) -> None:
     if partial.exists():
         shutil.rmtree(partial)
     model = trained.model.model  # type: ignore[attr-defined]
+    if any(type(p).__name__ == "DTensor" for p in model.parameters()):
+        # FSDP leaves each process a shard; saving it would write a wrong model. (Not reachable on CPU, where
+        # accelerate trains an FSDP config with DDP; gathering the shards is still to be done and verified on GPUs.)
+        raise AdaptlabError("the trained model is sharded across processes (FSDP): saving it whole is not supported "
+                            "yet; fine-tune with configs/accelerate/ddp.yaml or deepspeed_zero2.yaml")
     model.save_pretrained(partial / "model")
     trained.model.tokenizer.save_pretrained(partial / "model")  # type: ignore[attr-defined]
     meta = getattr(trained.model, "meta", None)
