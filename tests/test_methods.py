@@ -124,8 +124,13 @@ def test_augmentation_is_cached_and_added(tiny, reversals, tmp_path: Path, monke
         raise AssertionError("regenerated despite the cache")
 
     monkeypatch.setattr(type(tiny), "generate", no_generation)
+    monkeypatch.setattr(type(tiny), "generate_with_stats", no_generation)
     second = augment(tiny, reversals, ["local", "global", "oracle"], cache, seed=0)
     assert [d.text for d in second.documents] == [d.text for d in first.documents]
+    # the cost is the backend's measured GenerationStats, and a run served from the cache reports the same cost
+    assert first.cost.flops > 0 and first.cost.tokens_reused > 0
+    assert (second.cost.flops, second.cost.tokens_generated) == pytest.approx(
+        (first.cost.flops, first.cost.tokens_generated))
     key = GenerationCache.key("m", "p", {"a": 1})
     assert key == GenerationCache.key("m", "p", {"a": 1}) != GenerationCache.key("m2", "p", {"a": 1})
 

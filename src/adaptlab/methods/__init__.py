@@ -16,6 +16,7 @@ _METHODS: dict[str, str] = {
     "aug-ft": "adaptlab.methods.finetuned:AugBoth",
     "aug-oracle-ft": "adaptlab.methods.finetuned:AugOracle",
     "ft+rag": "adaptlab.methods.finetuned:FineTunedRag",
+    "memory": "adaptlab.methods.memory:Memory",
 }
 
 
