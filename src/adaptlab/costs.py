@@ -254,8 +254,8 @@ def deployment_costs(
 @dataclass
 class Prices:
     """How compute becomes dollars. FLOPs are priced as GPU time (FLOPs / sustained throughput × price per hour),
-    optionally projected to another model size (`params`: costs scale with the parameter count); memory held
-    (a prompt cache, a trained memory) as the share of one GPU's memory it occupies for the time it is held.
+    optionally projected to another model size (`params`: FLOPs scale with the parameter count); memory held
+    (a prompt cache, a trained memory, an index) as the share of one GPU's memory it occupies while held.
     With API token prices, a query's input tokens are priced per token instead (cached input at its own price);
     one-off costs stay GPU time."""
 
@@ -273,9 +273,11 @@ class Prices:
         """Dollars for `flops` of the measured model (projected)."""
         return flops * self.scale(n_params) / self.gpu_flops / 3600 * self.price_per_gpu_hour
 
-    def holding(self, nbytes: float, hours: float, n_params: float) -> float:
-        """Dollars for keeping `nbytes` in GPU memory for `hours` (projected with the parameter count)."""
-        return nbytes * self.scale(n_params) / self.gpu_memory_bytes * self.price_per_gpu_hour * hours
+    def holding(self, nbytes: float, hours: float) -> float:
+        """Dollars for keeping `nbytes` in GPU memory for `hours`. Not projected: a key/value cache grows with
+        layers × key/value width, which a parameter count does not determine (grouped-query attention, dtype),
+        so held memory is priced at the bytes of the measured model."""
+        return nbytes / self.gpu_memory_bytes * self.price_per_gpu_hour * hours
 
     def query(self, flops: float, tokens: float, reused: float, n_params: float) -> float:
         """Dollars for one query: API token prices when given, else GPU time."""

@@ -16,6 +16,13 @@ def human(n: float) -> str:
     return f"{n:.0f}"
 
 
+def human_bytes(n: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
 def print_run(console: Console, result: RunResult) -> None:
     table = Table(title=f"{result.model} · {result.dataset} · {result.method} · seed {result.seed}")
     table.add_column("split")
