@@ -246,7 +246,7 @@ def recommend_command(
         table = Table(title=f"{dataset} · {model} — {workload.describe()}")
         for col in ("option", f"accuracy ({split or 'mean'})", "one-off", "per query", "memory held",
                     "total", "per 1k queries"):
-            table.add_column(col, justify="left" if col == "option" else "right")
+            table.add_column(col, justify="left" if col == "option" else "right", no_wrap=col == "option")
         for c in sorted(d.costed, key=lambda c: c.total(workload)):
             ok = c in d.eligible
             acc = f"{c.accuracy.mean:.3f} ± {c.accuracy.stderr:.3f}" if c.accuracy else "—"

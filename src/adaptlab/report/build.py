@@ -117,7 +117,8 @@ def _tradeoff_plot(summary: Summary, model: str, dataset: str, costed: list[Cost
     axes[0][0].set_ylabel("accuracy")
     handles, names = axes[0][0].get_legend_handles_labels()
     fig.suptitle(f"{dataset} · {model} — {w.describe()}", fontsize=9)
-    fig.legend(handles, names, fontsize=7, ncol=min(6, len(names)), loc="lower center", frameon=False)
+    if handles:
+        fig.legend(handles, names, fontsize=7, ncol=min(6, len(names)), loc="lower center", frameon=False)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -254,6 +255,8 @@ def build_report(rundir: Path, projection: Prices | None = None, metric: str = D
            f"{projection.gpu_memory_bytes / 1e9:g} GB GPU. Change them with `adaptlab recommend`.", ""]
     for model, dataset in summary.datasets():
         costed = cost_options(summary, model, dataset, projection, workload)
+        if not costed:  # runs stored without costs
+            continue
         png = _tradeoff_plot(summary, model, dataset, costed, workload)
         name = f"tradeoff_{dataset}_{model}".replace("/", "_").replace(" ", "_") + ".png"
         (rundir / name).write_bytes(png)
