@@ -215,8 +215,10 @@ def train_memory(
     costs.append(CostRow(phase="self_study", kind="one_off", tokens_processed=gen.tokens_prefilled,
                          tokens_reused=gen.tokens_reused, tokens_generated=gen.tokens_generated, flops=gen.flops,
                          seconds=gen.seconds, peak_memory_bytes=gen.peak_memory_bytes))
-    studied = list(dict.fromkeys(p + t for p, t in zip(prompts, texts, strict=True)))
-    text_ids = [backend.encode(" " + t.strip()) if backend.chat else backend.encode(t) for t in studied]
+    # a decoded continuation may not start with the space that separates it from its seed
+    studied = list(dict.fromkeys(p + (t if not t or t[0].isspace() else " " + t) for p, t in zip(prompts, texts,
+                                                                                             strict=True)))
+    text_ids = [backend.encode(t) for t in studied]
     text_ids = [t for t in text_ids if len(t) >= 2]
     teacher_prefix = backend.encode_prefix(backend.render_prefix(corpus))
     student_prefix = backend.encode_prefix(backend.render_prefix(""))
