@@ -199,8 +199,10 @@ def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float 
     db = rundir / "results.sqlite"
     if not db.is_file():
         raise AdaptlabError(f"{rundir}: no results.sqlite here (run `adaptlab run CONFIG --out {rundir}` first)")
+    from adaptlab.runs import config_run_ids
+
     with Store(db) as store:
-        summary = summarise(store, metric)
+        summary = summarise(store, metric, config_run_ids(rundir))  # the runs of the folder's config
     if not summary.accuracy:
         raise AdaptlabError(f"{rundir}: no finished runs to recommend from")
     out = []

@@ -39,6 +39,8 @@ summed log-probabilities in float32: only the order of floating-point operations
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -207,6 +209,17 @@ class TransformersModel(LanguageModel):
     def from_model(cls, model: Any, tokenizer: Any, *, name: str, **kwargs: Any) -> TransformersModel:
         """Wrap an already-built model (e.g. a fine-tuned or PEFT model) and its tokenizer."""
         return cls(model, tokenizer, name=name, **kwargs)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A digest of the weights (names, shapes, values), so caches of this model's outputs (generations) are
+        never reused for other weights that carry the same name (e.g. a retrained `organism`)."""
+        h = hashlib.sha256()
+        for key, tensor in self.model.state_dict().items():
+            data = tensor.detach().to("cpu").contiguous()
+            h.update(f"{key}:{tuple(data.shape)}:{data.dtype}".encode())
+            h.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+        return h.hexdigest()[:16]
 
     def _split_head(self) -> tuple[Any, Any]:
         """(decoder body, output head) if `head(body(x))` reproduces the model's logits, else (None, None)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Collection
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -191,8 +192,9 @@ def _fmt_queries(n: float | None) -> str:
 
 
 def build_report(rundir: Path, projection: Prices | None = None, metric: str = DEFAULT_METRIC,
-                 workload: Workload | None = None) -> tuple[Path, Path]:
-    """Write RUNDIR/report.md (+ PNGs) and RUNDIR/report.html; returns their paths."""
+                 run_ids: Collection[str] | None = None, workload: Workload | None = None) -> tuple[Path, Path]:
+    """Write RUNDIR/report.md (+ PNGs) and RUNDIR/report.html; returns their paths. The runs reported: `run_ids`,
+    else those of the folder's config.yaml, else every stored run."""
     db = rundir / "results.sqlite"
     if not db.exists():
         raise AdaptlabError(f"{rundir}: no results.sqlite here (run `adaptlab run CONFIG --out {rundir}` first)")
@@ -200,9 +202,13 @@ def build_report(rundir: Path, projection: Prices | None = None, metric: str = D
         raise AdaptlabError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     projection = projection or Prices(params=7e9)
     workload = workload or Workload()
+    if run_ids is None:
+        from adaptlab.runs import config_run_ids
+
+        run_ids = config_run_ids(rundir)
     with Store(db) as store:
-        summary = summarise(store, metric)
-        n_runs = store.count("runs")
+        summary = summarise(store, metric, run_ids)
+        n_runs = len({r["run_id"] for r in store.runs() if run_ids is None or r["run_id"] in run_ids})
     if not summary.accuracy:
         raise AdaptlabError(f"{db}: no finished runs to report")
     md = [f"# adaptlab report — {rundir.name}", "",

@@ -29,6 +29,7 @@ from pathlib import Path
 from adaptlab.costs import forward_flops, metered, shape_of
 from adaptlab.data.records import Dataset, Document
 from adaptlab.models.base import GenerationStats, LanguageModel
+from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
 
@@ -217,8 +218,9 @@ def _generate_cached(
     Requests that share a context are generated together, so the context is run once."""
     settings = {"max_new_tokens": max_new_tokens, "temperature": options.temperature}
     jobs = [(r, s) for r in requests for s in range(options.samples)]
-    keys = [cache.key(lm.name, json.dumps([r.context, r.instruction, r.prompt]), {**settings, "sample": s,
-                                                                                   "seed": seed}) for r, s in jobs]
+    model = f"{lm.name}@{getattr(lm, 'fingerprint', '')}"  # the weights, not only the name
+    keys = [cache.key(model, json.dumps([r.context, r.instruction, r.prompt]), {**settings, "sample": s,
+                                                                                "seed": seed}) for r, s in jobs]
     outputs: list[str | None] = [cache.get(k) for k in keys]
     total = GenerationStats(prompts=len(jobs))
     groups: dict[tuple[str, str | None, int], list[int]] = {}
@@ -244,6 +246,7 @@ def _generate_cached(
         total.peak_memory_bytes = max(total.peak_memory_bytes, stats.peak_memory_bytes)
         if progress:
             progress(len(idx))
+        report_progress("generating", sum(o is not None for o in outputs), len(jobs))
     return [o or "" for o in outputs], total
 
 
