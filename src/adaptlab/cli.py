@@ -251,6 +251,7 @@ def recommend_command(
     """The cheapest method for a workload (volume, update rate, horizon) that meets an accuracy, and where the
     choice flips."""
     from adaptlab.recommend import Workload, explain, money, recommend
+    from adaptlab.report.tables import human_bytes
 
     prices = _prices(params, price, gpu_flops, gpu_memory_gb, input_price, cached_input_price)
     workload = Workload(queries_per_day, updates_per_month, horizon_days)
@@ -265,7 +266,7 @@ def recommend_command(
             acc = f"{c.accuracy.mean:.3f} ± {c.accuracy.stderr:.3f}" if c.accuracy else "—"
             mark = "→ " if c is d.choice else ("  " if ok else "✗ ")
             table.add_row(mark + c.option.label, acc, money(c.one_off), money(c.per_query),
-                          f"{c.option.held_bytes / 2**20:.2f} MiB", money(c.total(workload)),
+                          human_bytes(c.option.held_bytes) if c.option.held_bytes else "—", money(c.total(workload)),
                           money(c.per_1k(workload)))
         console.print(table)
         console.print(explain(d, model, dataset, split, min_accuracy).replace("**", ""), highlight=False)

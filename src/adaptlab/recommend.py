@@ -40,7 +40,8 @@ class Workload:
             raise AdaptlabError("--horizon-days must be > 0")
 
     def describe(self) -> str:
-        return (f"{self.queries_per_day:,.0f} queries/day, {self.updates_per_month:g} knowledge updates/month, "
+        updates = "update" if self.updates_per_month == 1 else "updates"
+        return (f"{self.queries_per_day:,.0f} queries/day, {self.updates_per_month:g} knowledge {updates}/month, "
                 f"over {self.horizon_days:g} days")
 
 
