@@ -200,6 +200,9 @@ def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float 
     db = rundir / "results.sqlite"
     if not db.is_file():
         raise AdaptlabError(f"{rundir}: no results.sqlite here (run `adaptlab run CONFIG --out {rundir}` first)")
+    from adaptlab.report.build import check_results_db
+
+    check_results_db(db)  # read-only: a foreign or corrupt file is one line and stays as it was
     from adaptlab.runs import config_run_ids
 
     with Store(db) as store:
