@@ -36,6 +36,7 @@ from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods.base import Method, MethodOptions, Prepared
 from adaptlab.methods.icl import build_context, context_budget, fit_documents
 from adaptlab.models.base import LanguageModel
+from adaptlab.models.transformers_backend import TransformersModel, expand_cache
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
 
@@ -117,40 +118,42 @@ class TrainedPrefix(torch.nn.Module):
 # ----------------------------------------------------------------------------- the scoring model
 
 
+class MemoryModel(TransformersModel):
+    """A transformers model with a trained prefix before every prompt, in scoring and in generation: the prefix
+    is `memory.positions` placeholder tokens in the token plan, whose cache is the trained tensors (they are never
+    run as tokens). The weights are the base model's, shared."""
+
+    memory: TrainedPrefix | None = None
+
+    def encode_prefix(self, text: str) -> list[int]:
+        ids = super().encode_prefix(text)
+        return ids if self.memory is None else [self.pad_id] * self.memory.positions + ids
+
+    def score_naive(self, requests: Any, **kwargs: Any) -> Any:
+        raise AdaptlabError("naive scoring runs whole token sequences; a trained memory is not a token sequence")
+
+    def _prefill(self, prefix: Any, stats: Any, meter: Any) -> Any:
+        if self.memory is None:
+            return super()._prefill(prefix, stats, meter)
+        n_mem = self.memory.positions
+        with torch.no_grad():
+            cache = self.memory.cache(1)
+        stats.tokens_reused += n_mem
+        for start in range(n_mem, len(prefix), self.prefill_chunk):
+            chunk = list(prefix[start : start + self.prefill_chunk])
+            ids = torch.tensor([chunk], device=self.device)
+            positions = torch.arange(start, start + len(chunk), device=self.device)[None]
+            self.model(input_ids=ids, position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            stats.tokens_prefilled += len(chunk)
+            stats.flops += self.dims.flops(len(chunk), 1, attended_pairs(start, len(chunk)))
+            meter.see(self.dims.forward_bytes(1, start, len(chunk), 1))
+        return cache
+
+
 def memory_model(lm: LanguageModel, prefix: TrainedPrefix) -> LanguageModel:
-    """`lm` with the trained prefix before every prompt (scoring and generation); the weights are shared."""
-    from adaptlab.models.transformers_backend import TransformersModel
-
-    class WithMemory(TransformersModel):
-        memory: TrainedPrefix | None = None
-
-        def encode_prefix(self, text: str) -> list[int]:
-            ids = super().encode_prefix(text)
-            return ids if self.memory is None else [self.pad_id] * self.memory.positions + ids
-
-        def score_naive(self, requests: Any, **kwargs: Any) -> Any:
-            raise AdaptlabError("naive scoring runs whole token sequences; a trained memory is not a token sequence")
-
-        def _prefill(self, prefix: Any, stats: Any, meter: Any) -> Any:
-            if self.memory is None:
-                return super()._prefill(prefix, stats, meter)
-            n_mem = self.memory.positions
-            with torch.no_grad():
-                cache = self.memory.cache(1)
-            stats.tokens_reused += n_mem
-            for start in range(n_mem, len(prefix), self.prefill_chunk):
-                chunk = list(prefix[start : start + self.prefill_chunk])
-                ids = torch.tensor([chunk], device=self.device)
-                positions = torch.arange(start, start + len(chunk), device=self.device)[None]
-                self.model(input_ids=ids, position_ids=positions, past_key_values=cache, use_cache=True,
-                           logits_to_keep=1)
-                stats.tokens_prefilled += len(chunk)
-                stats.flops += self.dims.flops(len(chunk), 1, attended_pairs(start, len(chunk)))
-                meter.see(self.dims.forward_bytes(1, start, len(chunk), 1))
-            return cache
-
+    """`lm` with the trained prefix before every prompt; the weights are shared."""
     model: Any = lm
-    wrapped = WithMemory(model.model, lm.tokenizer, name=f"{lm.name}+memory", meta=getattr(lm, "meta", None))
+    wrapped = MemoryModel(model.model, lm.tokenizer, name=f"{lm.name}+memory", meta=getattr(lm, "meta", None))
     wrapped.memory = prefix
     return wrapped
 
@@ -196,8 +199,6 @@ def train_memory(
     lm: LanguageModel, corpus: str, config: MemoryConfig, seed: int, dims: Dims
 ) -> tuple[TrainedPrefix, dict[str, Any], list[CostRow]]:
     """Self-study then distillation; returns the memory, a log and the one-off costs (generation, training)."""
-    from adaptlab.models.transformers_backend import expand_cache
-
     backend: Any = lm
     model = backend.model
     if not hasattr(backend, "encode_prefix") or not hasattr(backend, "generate_with_stats"):
