@@ -88,12 +88,15 @@ class TrainedPrefix(torch.nn.Module):
         self.positions = positions
         self.template = template
         self.slots = _state_slots(template)
+        # trained in float32 (Adam on bfloat16 values loses small updates), served in the model's dtype
+        self.dtypes = [_get(template, s).dtype for s in self.slots]
         self.tensors = torch.nn.ParameterList(
-            [torch.nn.Parameter(_get(template, s).detach().clone()) for s in self.slots]
+            [torch.nn.Parameter(_get(template, s).detach().float().clone()) for s in self.slots]
         )
 
     def nbytes(self) -> int:
-        return sum(p.numel() * p.element_size() for p in self.tensors)
+        """Bytes held when serving (in the model's dtype)."""
+        return sum(p.numel() * d.itemsize for p, d in zip(self.tensors, self.dtypes, strict=True))
 
     def cache(self, rows: int) -> Any:
         """A new cache object holding the memory for `rows` sequences (gradients flow to the parameters)."""
@@ -105,9 +108,9 @@ class TrainedPrefix(torch.nn.Module):
                 if isinstance(value, dict):
                     setattr(new, attr, dict(value))
             out.layers.append(new)
-        for slot, param in zip(self.slots, self.tensors, strict=True):
+        for slot, param, dtype in zip(self.slots, self.tensors, self.dtypes, strict=True):
             layer, attr, k = slot
-            value = param.expand(rows, *param.shape[1:])
+            value = param.to(dtype).expand(rows, *param.shape[1:])
             if k is None:  # keys/values are concatenated to: an expanded view is enough
                 setattr(out.layers[layer], attr, value)
             else:  # convolution/recurrent states are updated in place: each cache needs its own copy
@@ -250,7 +253,7 @@ def train_memory(
             # 3. distillation into the prefix
             memory = TrainedPrefix(init, positions).to(device)
             longest = max(len(student_prefix) + len(t) for t in text_ids)
-            meter.see(dims.param_bytes + dims.training_bytes(memory.nbytes() // max(dims.dtype_bytes, 1),
+            meter.see(dims.param_bytes + dims.training_bytes(sum(p.numel() for p in memory.parameters()),
                                                              config.batch_size, positions + longest))
             optimizer = torch.optim.Adam(memory.parameters(), lr=config.learning_rate)
             order = random.Random(f"memory-{seed}")
