@@ -149,8 +149,13 @@ def test_augmentation_is_cached_and_added(tiny, reversals, tmp_path: Path, monke
         raise AssertionError("regenerated despite the cache")
 
     monkeypatch.setattr(type(tiny), "generate", no_generation)
+    monkeypatch.setattr(type(tiny), "generate_with_stats", no_generation)
     second = augment(tiny, reversals, ["local", "global", "oracle"], cache, seed=0)
     assert [d.text for d in second.documents] == [d.text for d in first.documents]
+    # the cost is the backend's measured GenerationStats, and a run served from the cache reports the same cost
+    assert first.cost.flops > 0 and first.cost.tokens_reused > 0
+    assert (second.cost.flops, second.cost.tokens_generated) == pytest.approx(
+        (first.cost.flops, first.cost.tokens_generated))
 
 
 def test_the_augmentation_cache_key_holds_everything_that_changes_a_generation(tiny, reversals, tmp_path: Path,
@@ -168,13 +173,13 @@ def test_the_augmentation_cache_key_holds_everything_that_changes_a_generation(t
     assert len({key, *(GenerationCache.key(*o) for o in others)}) == 1 + len(others)
 
     generated: list[int] = []
-    original = type(tiny).generate
+    original = type(tiny).generate_with_stats
 
     def counting(self, prompts, **kwargs):
         generated.append(len(prompts))
         return original(self, prompts, **kwargs)
 
-    monkeypatch.setattr(type(tiny), "generate", counting)
+    monkeypatch.setattr(type(tiny), "generate_with_stats", counting)
     cache = tmp_path / "generations.sqlite"
     base = AugmentOptions(max_new_tokens_local=4)
 

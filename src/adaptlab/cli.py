@@ -256,13 +256,76 @@ def report_command(
     gpu_flops: Annotated[float, typer.Option(help="sustained GPU throughput, FLOP/s",
                                              callback=lambda v: _check(v, v > 0, "> 0"))] = 4e14,
     metric: Annotated[str, typer.Option(help="sum | per_token | per_char | calibrated")] = "per_char",
+    queries_per_day: Annotated[float, typer.Option(help="workload assumed by 'which to use when'")] = 1000.0,
+    updates_per_month: Annotated[float, typer.Option(help="workload: knowledge updates per month")] = 1.0,
+    horizon_days: Annotated[float, typer.Option(help="workload: days the deployment runs")] = 30.0,
 ) -> None:
     """Write report.md and a self-contained report.html for a run folder."""
-    from adaptlab.report.build import Projection, build_report
+    from adaptlab.recommend import Workload
+    from adaptlab.report.build import build_report
 
-    projection = Projection(params=params, price_per_gpu_hour=price, gpu_flops=gpu_flops)
-    md, html = build_report(rundir, projection, metric)
+    projection = _prices(params, price, gpu_flops, 80.0, None, None)
+    workload = Workload(queries_per_day, updates_per_month, horizon_days)
+    md, html = build_report(rundir, projection, metric, workload=workload)
     console.print(f"wrote {md} and {html}", highlight=False)
+
+
+@app.command("recommend")
+def recommend_command(
+    rundir: Annotated[Path, typer.Argument(help="run folder with results.sqlite")],
+    queries_per_day: Annotated[float, typer.Option(help="query volume")] = 1000.0,
+    updates_per_month: Annotated[float, typer.Option(help="how often the knowledge changes")] = 1.0,
+    horizon_days: Annotated[float, typer.Option(help="how long the deployment runs")] = 30.0,
+    min_accuracy: Annotated[float | None, typer.Option(help="keep methods with at least this accuracy")] = None,
+    split: Annotated[str | None, typer.Option(help="split the accuracy is read on (default: mean of splits)")] = None,
+    params: Annotated[float | None, typer.Option(help="project to a model of this many parameters")] = None,
+    price: Annotated[float, typer.Option(help="price per GPU-hour, dollars")] = 2.5,
+    gpu_flops: Annotated[float, typer.Option(help="sustained GPU throughput, FLOP/s")] = 4e14,
+    gpu_memory_gb: Annotated[float, typer.Option(help="GPU memory, GB (prices held caches)")] = 80.0,
+    input_price: Annotated[float | None, typer.Option(help="API $ per million input tokens")] = None,
+    cached_input_price: Annotated[float | None, typer.Option(help="API $ per million cached input tokens")] = None,
+    metric: Annotated[str, typer.Option(help="sum | per_token | per_char | calibrated")] = "per_char",
+) -> None:
+    """The cheapest method for a workload (volume, update rate, horizon) that meets an accuracy, and where the
+    choice flips."""
+    from adaptlab.recommend import Workload, explain, money, recommend
+    from adaptlab.report.tables import human_bytes
+
+    prices = _prices(params, price, gpu_flops, gpu_memory_gb, input_price, cached_input_price)
+    workload = Workload(queries_per_day, updates_per_month, horizon_days)
+    for model, dataset, d in recommend(rundir, workload, prices, min_accuracy=min_accuracy, split=split,
+                                       metric=metric):
+        table = Table(title=f"{dataset} · {model} — {workload.describe()}")
+        for col in ("option", f"accuracy ({split or 'mean'})", "one-off", "per query", "memory held",
+                    "total", "per 1k queries"):
+            table.add_column(col, justify="left" if col == "option" else "right", no_wrap=col == "option")
+        for c in sorted(d.costed, key=lambda c: c.total(workload)):
+            ok = c in d.eligible
+            acc = f"{c.accuracy.mean:.3f} ± {c.accuracy.stderr:.3f}" if c.accuracy else "—"
+            mark = "→ " if c is d.choice else ("  " if ok else "✗ ")
+            table.add_row(mark + c.option.label, acc, money(c.one_off), money(c.per_query),
+                          human_bytes(c.option.held_bytes) if c.option.held_bytes else "—", money(c.total(workload)),
+                          money(c.per_1k(workload)))
+        console.print(table)
+        console.print(explain(d, model, dataset, split, min_accuracy).replace("**", ""), highlight=False)
+
+
+def _prices(params: float | None, price: float, gpu_flops: float, gpu_memory_gb: float,
+            input_price: float | None, cached_input_price: float | None) -> Any:
+    import math
+
+    from adaptlab.costs import Prices
+
+    for name, value in (("--params", params), ("--price", price), ("--gpu-flops", gpu_flops),
+                        ("--gpu-memory-gb", gpu_memory_gb), ("--input-price", input_price),
+                        ("--cached-input-price", cached_input_price)):
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise AdaptlabError(f"{name} must be a number >= 0, got {value}")
+    for name, value in (("--params", params), ("--gpu-flops", gpu_flops), ("--gpu-memory-gb", gpu_memory_gb)):
+        if value is not None and value <= 0:
+            raise AdaptlabError(f"{name} must be > 0, got {value}")
+    return Prices(params=params, price_per_gpu_hour=price, gpu_flops=gpu_flops, gpu_memory_bytes=gpu_memory_gb * 1e9,
+                  input_per_million=input_price, cached_input_per_million=cached_input_price)
 
 
 organism_app = typer.Typer(help="The model organism: a small transformer trained here to learn in context.",

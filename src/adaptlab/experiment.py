@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.data.records import Dataset
-from adaptlab.evaluate import accuracy_rows, query_cost, score_questions, score_rows, scoring_cost
+from adaptlab.evaluate import accuracy_rows, query_costs, score_questions, score_rows, scoring_cost
 from adaptlab.methods import MethodOptions, get_method
 from adaptlab.models.base import LanguageModel
 from adaptlab.store import RunResult
@@ -55,8 +55,8 @@ def run_experiment(
     prepared = method.prepare(model, dataset, seed=seed, workdir=workdir, cache_dir=cache_dir)
     questions = dataset.questions
     scores, stats = score_questions(prepared.model, questions, prepared.contexts, progress)
-    deployment = query_cost(prepared.model, questions, prepared.contexts)
-    costs = [*prepared.costs, deployment, scoring_cost(stats, len(questions))]
+    deployment = query_costs(prepared.model, questions, prepared.contexts)
+    costs = [*prepared.costs, *deployment, scoring_cost(stats, len(questions))]
     return RunResult(
         run_id=rid,
         model=model_name,

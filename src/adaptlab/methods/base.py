@@ -37,6 +37,7 @@ class MethodOptions:
     augmenter: str | None = None  # model that writes augmentations (default: the model being adapted)
     finetune: dict[str, Any] = field(default_factory=dict)  # FinetuneConfig fields
     augment: dict[str, Any] = field(default_factory=dict)  # AugmentOptions fields
+    memory: dict[str, Any] = field(default_factory=dict)  # MemoryConfig fields (method `memory`)
 
     def __post_init__(self) -> None:
         from adaptlab.retrieval import RETRIEVERS
