@@ -6,6 +6,7 @@ and each run is stored once."""
 import contextlib
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -161,6 +162,11 @@ def test_executor_usage_errors_are_one_line(tmp_path: Path, cli, monkeypatch):
     bad.write_text(GRID.format(methods="pretrained", extra="ray: {resources: {ft: {num_gpus: 1}}}"))
     code, _, err = cli("run", bad, "--out", tmp_path / "c", "--executor", "ray")
     assert code == 2 and "ray.resources names 'ft', which is neither `default` nor in methods" in err
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    code, _, err = cli("run", config, "--out", tmp_path / "e", "--executor", "ray", "--address", f"127.0.0.1:{port}")
+    assert code == 2 and f"no Ray cluster answers at 127.0.0.1:{port}" in err and len(err.strip().splitlines()) == 1
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the `ray` extra were not installed
     code, _, err = cli("run", config, "--out", tmp_path / "d", "--executor", "ray")
     assert code == 2 and "pip install 'adaptlab[ray]'" in err and len(err.strip().splitlines()) == 1

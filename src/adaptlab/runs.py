@@ -289,9 +289,11 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
     if address is not None and executor != "ray":
         raise AdaptlabError("--address is the address of a Ray cluster: it needs --executor ray")
     if executor == "ray":
-        from adaptlab.runs_ray import import_ray
+        from adaptlab.runs_ray import check_reachable, import_ray
 
-        import_ray()  # without Ray installed, say so before any work
+        import_ray()  # without Ray installed, or with no cluster at the address: say so before any work
+        if address or config.ray.address:
+            check_reachable(address or config.ray.address or "")
     with exclusive(rundir), Store(rundir / "results.sqlite") as store:
         plan = plan_runs(config, rundir)
         save_config(config, rundir)

@@ -80,8 +80,30 @@ def connect(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         detail = " ".join(str(e).split())[:300]
-        raise AdaptlabError(f"could not start or reach {where}: {detail}") from None
+        hint = ""
+        if address and address != "auto" and "RAY_AUTH_MODE" not in os.environ:
+            # Ray 2.60 clusters require a token, and only `--address auto` picks up ~/.ray/auth_token unasked.
+            hint = (" (a cluster started with token authentication needs RAY_AUTH_MODE=token and its token in "
+                    "~/.ray/auth_token or RAY_AUTH_TOKEN; see `ray get-auth-token`)")
+        raise AdaptlabError(f"could not start or reach {where}: {detail}{hint}") from None
     return True
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) address that nothing listens on is a one-line error at once, instead of Ray
+    retrying the connection for minutes."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise AdaptlabError(f"no Ray cluster answers at {address} ({e.strerror or e}); start one with "
+                            "`ray start --head`, or leave out --address for a local Ray") from None
 
 
 def one_line(error: BaseException) -> str:
