@@ -76,7 +76,9 @@ def connect(ray: Any, address: str | None, num_cpus: int | None) -> bool:
         if address:
             ray.init(address=address, runtime_env={"env_vars": env} if env else None, **common)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, **common)
+            # "local": a new Ray of our own, even when a `ray start` cluster runs on this machine (or left its
+            # address in /tmp/ray), which ray.init() would otherwise join.
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **common)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         detail = " ".join(str(e).split())[:300]
