@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from adaptlab.costs import ModelShape, forward_flops
 from adaptlab.data.records import Question
 from adaptlab.models.base import ChoiceScore, LanguageModel, ScoreRequest, ScoringStats
+from adaptlab.models.prompts import question_text
 from adaptlab.store import CostRow, MetricRow, ScoreRow
 
 METRICS = ("sum", "per_token", "per_char", "calibrated")
@@ -37,11 +38,6 @@ class Scored:
     n_chars: int
     null_logprob: float
 DEFAULT_METRIC = "per_char"
-
-
-def question_text(question: Question) -> str:
-    """The prompt as scored: the question's context hint, if any, goes before its prompt."""
-    return f"{question.context_hint}\n{question.prompt}" if question.context_hint else question.prompt
 
 
 def normalised(score: Scored | ChoiceScore, metric: str) -> float:

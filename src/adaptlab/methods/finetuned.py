@@ -21,7 +21,7 @@ from pathlib import Path
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods.base import Method, MethodOptions, Prepared
-from adaptlab.models.base import LanguageModel
+from adaptlab.models.base import LanguageModel, require_trainable
 from adaptlab.training.examples import make_examples
 
 
@@ -52,6 +52,7 @@ class FineTuned(Method):
         from adaptlab.training.augment import augment
         from adaptlab.training.finetune import finetune
 
+        require_trainable(model, f"method {self.name}")  # before any augmentation is paid for
         costs = []
         info: dict[str, object] = {"split": self.split, "finetune": self.finetune_config.model_dump()}
         documents = list(dataset.documents)

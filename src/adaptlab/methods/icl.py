@@ -13,11 +13,10 @@ from pathlib import Path
 
 from adaptlab.data.records import Dataset, Document, Question
 from adaptlab.errors import AdaptlabError
-from adaptlab.evaluate import question_text
 from adaptlab.methods.base import Method, Prepared
 from adaptlab.models.base import LanguageModel
+from adaptlab.models.prompts import SEPARATOR, question_text
 
-SEPARATOR = "\n\n"
 MARGIN_TOKENS = 8
 
 

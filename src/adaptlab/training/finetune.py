@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adaptlab.costs import metered, train_flops
 from adaptlab.evaluate import model_shape
-from adaptlab.models.base import LanguageModel
+from adaptlab.models.base import LanguageModel, TrainableModel, require_trainable
 from adaptlab.store import CostRow
 from adaptlab.training.examples import Example
 
@@ -58,10 +58,10 @@ class _Tokenized(torch.utils.data.Dataset):
         return self.rows[i]
 
 
-def tokenize_examples(lm: LanguageModel, examples: list[Example], max_length: int) -> list[dict[str, list[int]]]:
+def tokenize_examples(lm: TrainableModel, examples: list[Example], max_length: int) -> list[dict[str, list[int]]]:
     """input_ids = the whole text render_prefix(context) + target, tokenized as scoring tokenizes it (one piece,
     with the model's special tokens); labels = -100 on the prefix's tokens (loss on the target only)."""
-    encode_prefix = lm.encode_prefix  # type: ignore[attr-defined]
+    encode_prefix = lm.encode_prefix
     prefix_len: dict[str, int] = {}
     rows = []
     for ex in examples:
@@ -104,7 +104,8 @@ def finetune(
     """Train a copy of `lm` on `examples`; returns the adapted model, the cost and a training log."""
     from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments
 
-    base = lm.model  # type: ignore[attr-defined]
+    trainable = require_trainable(lm, "fine-tuning")
+    base = trainable.torch_model
     model = copy.deepcopy(base)
     model.config.use_cache = False
     if config.mode == "lora":
@@ -115,8 +116,8 @@ def finetune(
             target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, peft_config)
-    rows = tokenize_examples(lm, examples, config.max_length)
-    pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id or 0
+    rows = tokenize_examples(trainable, examples, config.max_length)
+    pad_id = trainable.pad_token_id
     checkpoints = workdir / "checkpoints"
     cuda = next(base.parameters()).is_cuda
     args = TrainingArguments(
@@ -176,7 +177,7 @@ def finetune(
         flops=train_flops(shape, processed, mean_len, lora=config.mode == "lora"),
         seconds=meter.seconds, peak_memory_bytes=meter.peak_memory_bytes,
     )
-    adapted = type(lm).from_model(model, lm.tokenizer, name=f"{lm.name}+{config.mode}")  # type: ignore[attr-defined]
+    adapted = trainable.with_weights(model, name=f"{lm.name}+{config.mode}")
     log = {"examples": len(rows), "losses": losses, "resumed": resume}
     return adapted, cost, log
 
