@@ -5,6 +5,7 @@ API key, specs, and the one-line refusals."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,31 @@ def test_generative_multiple_choice_is_its_own_protocol(organism, server, tmp_pa
         assert len(picks) == 2 and all(p in (None, 0, 1) for p in picks) and stats.tokens_prefilled > 0
     with pytest.raises(AdaptlabError, match="no prompt log-probabilities"):
         ServedModel(server.url, "organism", api="chat", cache=False)
+
+
+def test_generative_mc_run_is_stored_under_its_own_metric(server, reversals, tmp_path: Path):
+    from adaptlab.evaluate import GENERATIVE_METRIC
+    from adaptlab.experiment import run_experiment
+
+    lm = ServedModel(server.url, "organism", cache=tmp_path / "r.sqlite", protocol="generative-mc")
+    result = run_experiment(lm, lm.name, reversals, "icl", 0, MethodOptions(), tmp_path / "w")
+    assert {m.metric for m in result.metrics} == {GENERATIVE_METRIC}
+    assert result.scores == []  # no log-likelihoods to store
+    assert all(0 <= m.accuracy <= 1 for m in result.metrics)
+
+
+def test_eval_command_with_a_served_model(server, tmp_path: Path, cli, monkeypatch):
+    monkeypatch.setenv("ADAPTLAB_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    assert cli("data", "make", "simple-reversals", "--out", data, "--set", "n_facts=4")[0] == 0
+    local = cli("eval", "--model", "organism", "--data", data, "--method", "icl", "--out", tmp_path / "a")
+    served = cli("eval", "--model", f"openai:{server.url}#organism", "--data", data, "--method", "icl",
+                 "--out", tmp_path / "b")
+    assert local[0] == 0 and served[0] == 0, served[2]
+    def metrics(folder: Path) -> list[tuple]:
+        with sqlite3.connect(folder / "results.sqlite") as db:
+            return db.execute("SELECT split, metric, accuracy FROM metrics ORDER BY split, metric").fetchall()
+
+    assert metrics(tmp_path / "a") and metrics(tmp_path / "a") == metrics(tmp_path / "b")
+    code, _, err = cli("eval", "--model", f"openai:{server.url}#nope", "--data", data, "--out", tmp_path / "c")
+    assert code == 2 and err.count("\n") == 1 and "serves no model 'nope' (served: organism)" in err

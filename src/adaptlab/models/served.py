@@ -378,6 +378,9 @@ class ServedModel(LanguageModel):
                 names = ", ".join(listed) or "none"
                 raise AdaptlabError(f"served model {self.base_url}: name the model to use (#MODEL); served: {names}")
             model = next(iter(listed))
+        if listed and model not in listed:
+            raise AdaptlabError(f"served model {self.base_url}: it serves no model {model!r} (served: "
+                                f"{', '.join(listed)})")
         self.model = model
         self.name = f"{SPEC_PREFIX}{self.base_url}#{model}"
         self.tokenizer = _load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
