@@ -125,10 +125,24 @@ def test_costs_come_from_usage_and_the_price_table(server, tmp_path: Path):
 def test_served_augmenter_writes_augmentations_for_a_local_model(organism, served, reversals, tmp_path: Path):
     options = AugmentOptions(max_new_tokens_local=24, max_new_tokens_global=24, global_max_documents=2)
     local = augment(organism, reversals, ("local",), tmp_path / "a.sqlite", seed=0, options=options)
+    # The local folder's adaptlab.json says how to prompt the organism for augmentations; `tokenizer=` brings it.
+    served = ServedModel(served.base_url, "organism", tokenizer="organism", cache=tmp_path / "r.sqlite")
     remote = augment(served, reversals, ("local",), tmp_path / "b.sqlite", seed=0, options=options)
     assert remote.counts["generated"] > 0
     assert remote.cost is not None and remote.cost.tokens_generated > 0
-    assert {d.id for d in remote.documents} <= {d.id for d in local.documents} | {d.id for d in remote.documents}
+    # Same model, same prompts, greedy: the server writes what the in-process backend writes.
+    assert [d.text for d in remote.documents] == [d.text for d in local.documents]
+
+
+def test_aug_ft_with_a_served_augmenter(organism, server, reversals, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("ADAPTLAB_CACHE", str(tmp_path / "cache"))
+    spec = f"openai:{server.url}#organism"
+    options = MethodOptions(augmenter=spec, finetune={"steps": 2, "batch_size": 2},
+                            augment={"max_new_tokens_local": 16})
+    prepared = get_method("aug-local-ft", options).prepare(organism, reversals, seed=0, workdir=tmp_path / "w")
+    assert prepared.info["augmenter"] == spec
+    assert prepared.info["augmentation"]["generated"] > 0
+    assert isinstance(prepared.model, TrainableModel)
 
 
 def test_finetuning_a_served_model_is_a_one_line_error(served, reversals, tmp_path: Path):

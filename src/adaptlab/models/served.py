@@ -383,7 +383,10 @@ class ServedModel(LanguageModel):
                                 f"{', '.join(listed)})")
         self.model = model
         self.name = f"{SPEC_PREFIX}{self.base_url}#{model}"
-        self.tokenizer = _load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+        self.meta: dict[str, Any] = {}
+        if isinstance(tokenizer, str):
+            tokenizer, self.meta = _load_tokenizer(tokenizer)
+        self.tokenizer = tokenizer
         self.chat = bool(chat if chat is not None else api == "chat" or getattr(self.tokenizer, "chat_template", None))
         if self.chat and api == "completions" and self.tokenizer is None:
             raise AdaptlabError(f"served model {self.name}: chat prompts through /v1/completions need the model's "
@@ -746,8 +749,9 @@ def _window_of(entry: dict[str, Any]) -> int | None:
     return None
 
 
-def _load_tokenizer(spec: str) -> Any:
-    """A local tokenizer for prompt formatting and counting: an alias, a model folder or a hub id."""
+def _load_tokenizer(spec: str) -> tuple[Any, dict[str, Any]]:
+    """A local tokenizer for prompt formatting and counting (an alias, a model folder or a hub id), and what
+    adaptlab knows about the model from the folder's `adaptlab.json` (e.g. how to prompt it for augmentations)."""
     from transformers import AutoTokenizer
 
     from adaptlab.models import registry
@@ -756,7 +760,9 @@ def _load_tokenizer(spec: str) -> Any:
         "tiny": registry.tiny_path, "organism": registry.organism_path, "smollm2": registry.smollm2_path,
     }
     source: str | Path = paths[spec]() if spec in paths else spec
+    meta_file = Path(str(source)) / "adaptlab.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     try:
-        return AutoTokenizer.from_pretrained(str(source))
+        return AutoTokenizer.from_pretrained(str(source)), meta
     except (OSError, ValueError) as e:
         raise AdaptlabError(f"tokenizer {spec!r}: could not load ({' '.join(str(e).split())[:200]})") from None
