@@ -207,3 +207,12 @@ def test_eval_command_with_a_served_model(server, tmp_path: Path, cli, monkeypat
     assert metrics(tmp_path / "a") and metrics(tmp_path / "a") == metrics(tmp_path / "b")
     code, _, err = cli("eval", "--model", f"openai:{server.url}#nope", "--data", data, "--out", tmp_path / "c")
     assert code == 2 and err.count("\n") == 1 and "serves no model 'nope' (served: organism)" in err
+
+
+def test_a_different_tokenizer_is_said_in_one_line(server, tmp_path: Path, caplog):
+    lm = ServedModel(server.url, "organism", tokenizer="tiny", cache=tmp_path / "r.sqlite")
+    with caplog.at_level("WARNING", logger="adaptlab.served"):
+        lm.score([ScoreRequest("", "The cat", ("sat on the mat", "ran"))])
+    (record,) = caplog.records
+    assert "tokenizes" in record.getMessage() and "than the local tokenizer" in record.getMessage()
+    assert "\n" not in record.getMessage()

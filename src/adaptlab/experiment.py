@@ -72,5 +72,12 @@ def run_experiment(
         scores=score_list,
         metrics=metric_list,
         costs=costs,
-        info={**prepared.info, "model_params": model.n_params},
+        info={**prepared.info, "model_params": model.n_params, **_served_usage(stats)},
     )
+
+
+def _served_usage(stats: Any) -> dict[str, Any]:
+    """What a served model's `usage` and price table add to the scoring cost (cached tokens, dollars), if any."""
+    if not (stats.tokens_cached or stats.dollars):
+        return {}
+    return {"scoring_tokens_cached": stats.tokens_cached, "scoring_dollars": stats.dollars}
