@@ -207,7 +207,9 @@ def test_concurrency_is_bounded(upstream, tmp_path: Path):
 
     slow = Slow(upstream.url)
     try:
-        model(slow.url, False, concurrency=3).generate([f"p{i}" for i in range(9)], max_new_tokens=1)
+        lm = model(slow.url, False, concurrency=3, timeout=60)  # no timeout retry may add a request of its own
+        lm.generate([f"p{i}" for i in range(9)], max_new_tokens=1)
+        assert lm.client.requests_sent == 9
     finally:
         slow.close()
     assert peak[0] == 3

@@ -150,6 +150,14 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return url, options
 
 
+class HTTPStatusError(AdaptlabError):
+    """A client error from the server (4xx other than 429): not retried."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 class _Retry(Exception):
     """A failure worth another try (timeout, dropped connection, 429, 5xx, malformed JSON)."""
 
@@ -234,7 +242,8 @@ class Client:
             detail = _server_message(e)
             if e.code == 429 or e.code >= 500:
                 raise _Retry(f"HTTP {e.code}{detail}", _retry_after(e.headers.get("Retry-After"))) from None
-            raise AdaptlabError(f"served model at {self.base_url}: HTTP {e.code} from {url}{detail}") from None
+            message = f"served model at {self.base_url}: HTTP {e.code} from {url}{detail}"
+            raise HTTPStatusError(message, e.code) from None
         except TimeoutError:
             raise _Retry(f"no answer within {self.timeout:g} s") from None
         except urllib.error.URLError as e:
@@ -412,11 +421,12 @@ class ServedModel(LanguageModel):
     def _models(self) -> dict[str, dict[str, Any]]:
         try:
             value = self.client.call("GET", f"{self.base_url}/models", cached=False)
-            return {str(m["id"]): m for m in value.get("data", []) if isinstance(m, dict) and "id" in m}
-        except AdaptlabError:
+        except HTTPStatusError as e:
+            if e.status == 404:  # a server without the listing: the name and window must be given
+                return {}
             raise
-        except (KeyError, TypeError):
-            return {}
+        data = value.get("data")
+        return {str(m["id"]): m for m in data if isinstance(m, dict) and "id" in m} if isinstance(data, list) else {}
 
     # ----------------------------------------------------------------- text
 
@@ -448,7 +458,7 @@ class ServedModel(LanguageModel):
                 )
                 self._tokenize_route = "tokenize"
                 return int(value.get("count", len(value["tokens"])))
-            except AdaptlabError:
+            except HTTPStatusError:
                 if self._tokenize_route == "tokenize":
                     raise
                 self._tokenize_route = "completions"
