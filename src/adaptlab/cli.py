@@ -154,7 +154,7 @@ def eval_command(
     data: Annotated[Path, typer.Option("--data", help="dataset folder")],
     method: Annotated[str, typer.Option("--method", help="pretrained | icl | rag")] = "pretrained",
     out: Annotated[Path, typer.Option("--out", help="results folder (results.sqlite)")] = Path("out/eval"),
-    seed: Annotated[int, typer.Option(help="seed (ICL subsampling)")] = 0,
+    seed: Annotated[int, typer.Option(help="seed (ICL subsampling, fine-tuning)", min=0, max=2**63 - 1)] = 0,
     k: Annotated[int, typer.Option("--k", help="documents retrieved per question (rag)")] = 8,
     retriever: Annotated[str, typer.Option(help="bm25 | dense (rag)")] = "bm25",
     icl_fraction: Annotated[float, typer.Option(help="use at most this fraction of documents in context")] = 1.0,
@@ -165,23 +165,36 @@ def eval_command(
 ) -> None:
     """Score a model on a dataset with one method; accuracy per split, and what it cost."""
     from adaptlab.data.io import load_dataset
-    from adaptlab.experiment import run_experiment
+    from adaptlab.experiment import run_experiment, run_identity
     from adaptlab.methods import MethodOptions, get_method
-    from adaptlab.models.registry import load_model
+    from adaptlab.models.registry import load_model, model_fingerprint
+    from adaptlab.progress import listening
     from adaptlab.report.tables import print_run
-    from adaptlab.store import Store
+    from adaptlab.runs import safe_name
+    from adaptlab.store import Store, exclusive
 
     ds = load_dataset(data)
     if limit is not None:
         ds = ds.limited(limit)
     options = MethodOptions(k=k, retriever=retriever, icl_fraction=icl_fraction, max_context_tokens=max_context_tokens)
-    get_method(method, options)  # unknown method: fail before loading the model
-    lm = load_model(model, device=device, dtype=dtype)
-    with progress() as bar:
-        task = bar.add_task(f"{method} on {ds.name}", total=len(ds.questions))
-        result = run_experiment(lm, model, ds, method, seed, options, out,
-                                progress=lambda n: bar.advance(task, n))
-    with Store(out / "results.sqlite") as store:
+    get_method(method, options)  # unknown method or bad option: fail before loading the model
+    fingerprint = model_fingerprint(model)
+    rid, _ = run_identity(model, fingerprint, ds, method, seed, options)
+    # The results folder is locked and opened before any work, so a folder that cannot be used stops us now.
+    with exclusive(out), Store(out / "results.sqlite") as store:
+        if store.is_done(rid):
+            print_run(console, store.result(rid))
+            console.print(f"already stored in {out / 'results.sqlite'} as run {rid} (the same experiment: same "
+                          "model weights, data, method, options and seed); nothing recomputed", highlight=False)
+            return
+        lm = load_model(model, device=device, dtype=dtype)
+        with progress() as bar, listening(lambda name, done, total, detail: bar.update(
+                phase, description=f"  {name} {detail}".rstrip(), completed=done, total=total, visible=done < total)):
+            phase = bar.add_task("", total=None, visible=False)
+            task = bar.add_task(f"{method} on {ds.name}", total=len(ds.questions))
+            result = run_experiment(lm, model, ds, method, seed, options, out / "work" / safe_name(rid),
+                                    progress=lambda n: bar.advance(task, n), cache_dir=out / "cache",
+                                    model_fingerprint=fingerprint)
         store.save(result)
     print_run(console, result)
     console.print(f"stored in {out / 'results.sqlite'} as run {result.run_id}", highlight=False)
@@ -260,26 +273,42 @@ def demo(
     from adaptlab.report.build import build_report
 
     config = demo_config(model)
-    run_command_with(config, out / model)
-    md, html = build_report(out / model)
+    run_ids = run_command_with(config, out / model)
+    md, html = build_report(out / model, run_ids=run_ids)
     console.print(f"report: {md} and {html}", highlight=False)
 
 
-def run_command_with(cfg: Any, out: Path) -> None:
+def run_command_with(cfg: Any, out: Path) -> list[str]:
+    """Run a config into OUT with progress bars, then print accuracy per split; returns the config's run ids."""
+    from adaptlab.progress import listening
+    from adaptlab.report.tables import print_summary
     from adaptlab.runs import execute
 
-    with progress() as bar:
-        runs = bar.add_task("runs", total=None)
-        questions = bar.add_task("questions", total=None, visible=False)
+    bar = progress()
+    runs = bar.add_task("runs", total=None)
+    questions = bar.add_task("questions", total=None, visible=False)
 
-        def on_run(label: str, done: int, total: int, n_questions: int) -> None:
-            bar.update(runs, description=label, completed=done, total=total)
-            if n_questions:
-                bar.update(questions, completed=0, total=n_questions, visible=True)
+    def on_run(label: str, done: int, total: int, n_questions: int) -> None:
+        bar.start()  # only once the run folder is ours and the plan is valid: errors stay one line
+        bar.update(runs, description=label, completed=done, total=total)
+        if n_questions:
+            bar.update(questions, completed=0, total=n_questions, visible=True)
 
-        counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n))
+    phase = bar.add_task("", total=None, visible=False)
+
+    def on_phase(name: str, done: int, total: int, detail: str) -> None:
+        bar.update(phase, description=f"  {name} {detail}".rstrip(), completed=done, total=total,
+                   visible=done < total)
+
+    try:
+        with listening(on_phase):
+            counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n))
+    finally:
+        bar.stop()
     console.print(f"{counts['ran']} runs done, {counts['skipped']} already stored → {out / 'results.sqlite'}",
                   highlight=False)
+    print_summary(console, out / "results.sqlite", counts["run_ids"])
+    return counts["run_ids"]
 
 
 def main() -> None:
@@ -287,11 +316,20 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|accelerate)(\.|$)")
+    # typer 0.29 carries its own copy of click; its usage errors derive from this base class.
+    from typer import Abort
+    from typer._click.exceptions import UsageError
+
     try:
-        app()
+        code = app(standalone_mode=False)
     except AdaptlabError as e:
         err_console.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except UsageError as e:  # a bad option value, a missing argument, an unknown option: one line too
+        where = f"{e.ctx.command_path}: " if e.ctx is not None else ""
+        err_console.print(f"error: {where}{e.format_message()}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except (KeyboardInterrupt, Abort):
         err_console.print("interrupted", highlight=False)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

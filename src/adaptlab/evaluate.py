@@ -53,18 +53,40 @@ def normalised(score: Scored | ChoiceScore, metric: str) -> float:
 
 
 def predict(scores: Sequence[Scored] | Sequence[ChoiceScore], metric: str = DEFAULT_METRIC) -> int:
+    """The best choice (the first of several tied ones; `credit` shares a tie out instead)."""
     values = [normalised(s, metric) for s in scores]
     return max(range(len(values)), key=values.__getitem__)
 
 
+def best_choices(scores: Sequence[Scored] | Sequence[ChoiceScore], metric: str = DEFAULT_METRIC) -> list[int]:
+    """Every choice with the highest score (more than one when the model cannot tell them apart)."""
+    values = [normalised(s, metric) for s in scores]
+    top = max(values)
+    return [i for i, v in enumerate(values) if v == top]
+
+
+def credit(scores: Sequence[Scored] | Sequence[ChoiceScore], answer: int, metric: str = DEFAULT_METRIC) -> float:
+    """1 when the answer alone scores best; 1/k when it ties with k-1 others (the expected accuracy of breaking the
+    tie at random); 0 otherwise. So a model that scores every choice the same gets chance, never the first
+    choice's share of the keys."""
+    best = best_choices(scores, metric)
+    return 1.0 / len(best) if answer in best else 0.0
+
+
 def accuracy_rows(questions: Sequence[Question], scores: Sequence[Sequence[Scored]]) -> list[MetricRow]:
+    """Accuracy per split and metric (ties credited 1/k, see `credit`), its standard error (the standard deviation
+    of the per-question credits over √n: √(acc(1-acc)/n) when there are no ties), chance, n, and how many
+    questions had a tie for the best score."""
     rows = []
     for split in dict.fromkeys(q.split for q in questions):
         idx = [i for i, q in enumerate(questions) if q.split == split]
         chance = sum(questions[i].chance for i in idx) / len(idx)
         for metric in METRICS:
-            acc = sum(predict(scores[i], metric) == questions[i].answer for i in idx) / len(idx)
-            rows.append(MetricRow(split, metric, acc, math.sqrt(acc * (1 - acc) / len(idx)), chance, len(idx)))
+            credits = [credit(scores[i], questions[i].answer, metric) for i in idx]
+            ties = sum(len(best_choices(scores[i], metric)) > 1 for i in idx)
+            acc = sum(credits) / len(idx)
+            variance = max(sum(c * c for c in credits) / len(idx) - acc * acc, 0.0)
+            rows.append(MetricRow(split, metric, acc, math.sqrt(variance / len(idx)), chance, len(idx), ties))
     return rows
 
 

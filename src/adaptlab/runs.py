@@ -23,14 +23,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods import MethodOptions, get_method, method_names
+from adaptlab.models.base import LanguageModel
+from adaptlab.store import RunResult
 
 
 class DatasetSpec(BaseModel):
@@ -61,7 +65,7 @@ class RunConfig(BaseModel):
     models: list[str] = Field(min_length=1)
     datasets: list[DatasetSpec] = Field(min_length=1)
     methods: list[str] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, lt=2**63)]] = Field(default_factory=lambda: [0], min_length=1)
     limit: int | None = Field(None, ge=1)
     device: str = "auto"
     dtype: str | None = None
@@ -140,52 +144,130 @@ def dataset_folder(spec: DatasetSpec, seed: int, rundir: Path) -> Path:
     return folder
 
 
+@dataclass
+class PlannedRun:
+    """One model × dataset × seed × method of a config, with its dataset loaded and its run id computed."""
+
+    model: str
+    dataset_spec: DatasetSpec
+    seed: int
+    method: str
+    dataset: Dataset
+    options: MethodOptions
+    run_id: str
+    model_fingerprint: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} · {self.dataset_spec.label()} · {self.method} · seed {self.seed}"
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {"dataset_spec": self.dataset_spec.model_dump(exclude_none=True)}
+
+    def workdir(self, rundir: Path) -> Path:
+        return rundir / "work" / safe_name(self.run_id)
+
+
+def safe_name(run_id: str) -> str:
+    """A run id as a folder name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+
+
+def plan_runs(config: RunConfig, rundir: Path) -> list[PlannedRun]:
+    """Every run of the config, in order. Generates missing datasets and loads every dataset first, so that a bad
+    dataset stops the job before any model is loaded or trained."""
+    from adaptlab.data.io import load_dataset
+    from adaptlab.experiment import run_identity
+    from adaptlab.models.registry import model_fingerprint
+
+    fingerprints = {m: model_fingerprint(m) for m in config.models}
+    datasets: dict[tuple[int, int], Dataset] = {}
+    for d, spec in enumerate(config.datasets):
+        for seed in config.seeds:
+            dataset = load_dataset(dataset_folder(spec, seed, rundir))
+            datasets[d, seed] = dataset.limited(config.limit) if config.limit is not None else dataset
+    plan = []
+    for model in config.models:
+        for d, spec in enumerate(config.datasets):
+            for seed in config.seeds:
+                for method in config.methods:
+                    dataset, options = datasets[d, seed], config.options_for(method)
+                    rid, _ = run_identity(model, fingerprints[model], dataset, method, seed, options)
+                    plan.append(PlannedRun(model, spec, seed, method, dataset, options, rid, fingerprints[model]))
+    return plan
+
+
+def run_one(run: PlannedRun, model: LanguageModel, rundir: Path,
+            on_questions: Callable[[int], None] | None = None) -> RunResult:
+    """Prepare, score and measure one planned run (the store is the caller's)."""
+    from adaptlab.experiment import run_experiment
+
+    result = run_experiment(model, run.model, run.dataset, run.method, run.seed, run.options, run.workdir(rundir),
+                            progress=on_questions, cache_dir=rundir / "cache", info=run.info,
+                            model_fingerprint=run.model_fingerprint)
+    assert result.run_id == run.run_id, "run id computed differently when planned and when run"
+    return result
+
+
+def save_config(config: RunConfig, rundir: Path) -> None:
+    """Write the config beside the results; an earlier, different config is kept as config-N.yaml."""
+    text = yaml.safe_dump(config.model_dump(), sort_keys=False)
+    path = rundir / "config.yaml"
+    if path.is_file() and path.read_text(encoding="utf-8", errors="replace") != text:
+        n = 1
+        while (rundir / f"config-{n}.yaml").exists():
+            n += 1
+        path.rename(rundir / f"config-{n}.yaml")
+    path.write_text(text, encoding="utf-8")
+
+
 # (run label, runs done, runs planned, questions of the run starting now, or 0 when none starts)
 Progress = Callable[[str, int, int, int], None]
 
 
 def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
-            on_questions: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite."""
-    from adaptlab.data.io import load_dataset
-    from adaptlab.experiment import run_config, run_experiment, run_id
-    from adaptlab.models.registry import load_model
-    from adaptlab.store import Store
+            on_questions: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite, one after another.
+    Returns counts (planned, skipped, ran) and the plan's `run_ids`.
 
-    rundir.mkdir(parents=True, exist_ok=True)
-    (rundir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
-    plan = [(m, d, s, meth) for m in config.models for d in config.datasets for s in config.seeds
-            for meth in config.methods]
-    counts = {"planned": len(plan), "skipped": 0, "ran": 0}
-    with Store(rundir / "results.sqlite") as store:
-        loaded: dict[str, Any] = {}
-        for i, (model_name, spec, seed, method) in enumerate(plan):
-            folder = dataset_folder(spec, seed, rundir)
-            dataset = load_dataset(folder)
-            if config.limit is not None:
-                dataset = dataset.limited(config.limit)
-            options = config.options_for(method)
-            extra = {"dataset": spec.model_dump(exclude_none=True), "limit": config.limit}
-            rid = run_id(model_name, dataset.name, method, seed, run_config(options, extra))
-            label = f"{model_name} · {spec.label()} · {method} · seed {seed}"
-            if store.is_done(rid):
+    One process at a time works in a run folder (a second one stops with a one-line error)."""
+    from adaptlab.models.registry import load_model
+    from adaptlab.store import Store, exclusive
+
+    with exclusive(rundir), Store(rundir / "results.sqlite") as store:
+        plan = plan_runs(config, rundir)
+        save_config(config, rundir)
+        counts: dict[str, Any] = {"planned": len(plan), "skipped": 0, "ran": 0, "run_ids": [r.run_id for r in plan]}
+        loaded: dict[str, LanguageModel] = {}
+        for i, run in enumerate(plan):
+            if store.is_done(run.run_id):
                 counts["skipped"] += 1
                 if on_run:
-                    on_run(f"{label} (done)", i + 1, len(plan), 0)
+                    on_run(f"{run.label} (done)", i + 1, len(plan), 0)
                 continue
             if on_run:
-                on_run(label, i, len(plan), len(dataset.questions))
-            if model_name not in loaded:
+                on_run(run.label, i, len(plan), len(run.dataset.questions))
+            if run.model not in loaded:
                 loaded.clear()  # one model in memory at a time
-                loaded[model_name] = load_model(model_name, device=config.device, dtype=config.dtype)
-            workdir = rundir / "work" / re.sub(r"[^A-Za-z0-9_.-]+", "_", rid)
-            result = run_experiment(loaded[model_name], model_name, dataset, method, seed, options, workdir,
-                                    progress=on_questions, cache_dir=rundir / "cache", extra_config=extra)
-            store.save(result)
+                loaded[run.model] = load_model(run.model, device=config.device, dtype=config.dtype)
+            store.save(run_one(run, loaded[run.model], rundir, on_questions))
             counts["ran"] += 1
             if on_run:
-                on_run(label, i + 1, len(plan), 0)
+                on_run(run.label, i + 1, len(plan), 0)
     return counts
+
+
+def config_run_ids(rundir: Path) -> list[str] | None:
+    """The run ids of the config saved in RUNDIR (what its report shows), or None when there is none or it can no
+    longer be planned (e.g. a dataset folder moved): then every stored run counts."""
+    path = rundir / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        return [r.run_id for r in plan_runs(load_config(path), rundir)]
+    except AdaptlabError:
+        return None
 
 
 def _digest(params: dict[str, Any]) -> str:

@@ -15,6 +15,8 @@ only runs with `trust_remote_code=True`.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
 import os
 import re
@@ -153,6 +155,56 @@ def organism_path() -> Path:
         raise AdaptlabError(f"the organism checkpoint is missing from {path}; run `adaptlab organism train --out "
                             f"{path}` to build it")
     return path
+
+
+WEIGHT_FILES = ("*.safetensors", "*.gguf", "config.json", "tokenizer.json", "adaptlab.json")
+WHOLE_FILE_BELOW = 256 << 20  # bytes; larger files are fingerprinted by their size and first and last 16 MiB
+
+
+def model_fingerprint(spec: str) -> str:
+    """A digest of the weights a model spec names, so that a stored result is tied to the weights that produced
+    it (an alias or folder whose weights change, e.g. a retrained organism, gives new run ids). Hub ids not in the
+    local cache, and specs that are no files (served models), are fingerprinted by the spec itself."""
+    if spec == "organism":
+        source: Path | None = organism_path()
+    elif spec == "tiny":
+        source = tiny_path()
+    elif spec == "smollm2":
+        source = smollm2_gguf()
+    else:
+        path = Path(spec).expanduser()
+        source = path if path.exists() else _hub_snapshot(spec)
+    if source is None:
+        return hashlib.sha256(spec.encode()).hexdigest()[:16]
+    files = [source] if source.is_file() else sorted({f for pat in WEIGHT_FILES for f in source.glob(pat)})
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + _file_digest(f.resolve(), f.stat().st_size).encode())
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: Path, size: int) -> str:
+    h = hashlib.sha256(str(size).encode())
+    with path.open("rb") as f:
+        if size <= WHOLE_FILE_BELOW:
+            h.update(f.read())
+        else:
+            h.update(f.read(16 << 20))
+            f.seek(-(16 << 20), os.SEEK_END)
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def _hub_snapshot(spec: str) -> Path | None:
+    if not HUB_ID.match(spec):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(spec, "config.json")
+    return Path(found).parent if isinstance(found, str) else None
 
 
 def load_model(

@@ -39,6 +39,8 @@ summed log-probabilities in float32: only the order of floating-point operations
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import json
 import logging
 import time
@@ -313,6 +315,17 @@ class TransformersModel(TrainableModel):
             max_batch_rows=self.max_batch_rows, max_pack_tokens=self.max_pack_tokens,
             prefill_chunk=self.prefill_chunk, meta=dict(self.meta),
         )
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A digest of the weights (names, shapes, values), so caches of this model's outputs (generations) are
+        never reused for other weights that carry the same name (e.g. a retrained `organism`)."""
+        h = hashlib.sha256()
+        for key, tensor in self.model.state_dict().items():
+            data = tensor.detach().to("cpu").contiguous()
+            h.update(f"{key}:{tuple(data.shape)}:{data.dtype}".encode())
+            h.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+        return h.hexdigest()[:16]
 
     def _split_head(self) -> tuple[Any, Any]:
         """(decoder body, output head) if `head(body(x))` reproduces the model's logits, else (None, None)."""

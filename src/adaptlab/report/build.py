@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,17 +95,23 @@ def _fmt_queries(n: float | None) -> str:
     return f"{math.ceil(n):,}"
 
 
-def build_report(rundir: Path, projection: Projection | None = None, metric: str = DEFAULT_METRIC) -> tuple[Path, Path]:
-    """Write RUNDIR/report.md (+ PNGs) and RUNDIR/report.html; returns their paths."""
+def build_report(rundir: Path, projection: Projection | None = None, metric: str = DEFAULT_METRIC,
+                 run_ids: Collection[str] | None = None) -> tuple[Path, Path]:
+    """Write RUNDIR/report.md (+ PNGs) and RUNDIR/report.html; returns their paths. The runs reported: `run_ids`,
+    else those of the folder's config.yaml, else every stored run."""
     db = rundir / "results.sqlite"
     if not db.exists():
         raise AdaptlabError(f"{rundir}: no results.sqlite here (run `adaptlab run CONFIG --out {rundir}` first)")
     if metric not in METRICS:
         raise AdaptlabError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     projection = projection or Projection()
+    if run_ids is None:
+        from adaptlab.runs import config_run_ids
+
+        run_ids = config_run_ids(rundir)
     with Store(db) as store:
-        summary = summarise(store, metric)
-        n_runs = store.count("runs")
+        summary = summarise(store, metric, run_ids)
+        n_runs = len({r["run_id"] for r in store.runs() if run_ids is None or r["run_id"] in run_ids})
     if not summary.accuracy:
         raise AdaptlabError(f"{db}: no finished runs to report")
     md = [f"# adaptlab report — {rundir.name}", "",

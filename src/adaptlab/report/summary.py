@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from adaptlab.costs import break_even_queries
@@ -64,8 +65,10 @@ class Summary:
         return break_even_queries(a.one_off_seconds, a.query_seconds, b.one_off_seconds, b.query_seconds)
 
 
-def summarise(store: Store, metric: str = DEFAULT_METRIC) -> Summary:
-    runs = {r["run_id"]: r for r in store.runs()}
+def summarise(store: Store, metric: str = DEFAULT_METRIC, run_ids: Collection[str] | None = None) -> Summary:
+    """Accuracy per (model, dataset, method, split) over seeds, and costs, of the stored runs (only `run_ids` when
+    given: a folder may also hold runs of an earlier config or other weights, which must not be averaged in)."""
+    runs = {r["run_id"]: r for r in store.runs() if run_ids is None or r["run_id"] in run_ids}
     per_seed: dict[tuple[str, str, str, str], list[tuple[float, float, float, int]]] = defaultdict(list)
     for row in store.metrics():
         if row["metric"] != metric or row["run_id"] not in runs:

@@ -31,6 +31,7 @@ from adaptlab.data.records import Dataset, Document
 from adaptlab.evaluate import model_shape
 from adaptlab.models.base import LanguageModel
 from adaptlab.models.prompts import GLOBAL_INSTRUCTION, LOCAL_EXAMPLES, LOCAL_ITEM, SEPARATOR
+from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
 
@@ -175,8 +176,9 @@ def _generate_cached(
     Requests that share a context are generated together, so the context is run once."""
     settings = {"max_new_tokens": max_new_tokens, "temperature": options.temperature}
     jobs = [(r, s) for r in requests for s in range(options.samples)]
-    keys = [cache.key(lm.name, json.dumps([r.context, r.instruction, r.prompt]), {**settings, "sample": s,
-                                                                                   "seed": seed}) for r, s in jobs]
+    model = f"{lm.name}@{getattr(lm, 'fingerprint', '')}"  # the weights, not only the name
+    keys = [cache.key(model, json.dumps([r.context, r.instruction, r.prompt]), {**settings, "sample": s,
+                                                                                "seed": seed}) for r, s in jobs]
     outputs: list[str | None] = [cache.get(k) for k in keys]
     groups: dict[tuple[str, str | None, int], list[int]] = {}
     for i, (r, s) in enumerate(jobs):
@@ -195,6 +197,7 @@ def _generate_cached(
             outputs[i] = t
         if progress:
             progress(len(idx))
+        report_progress("generating", sum(o is not None for o in outputs), len(jobs))
     done = [o or "" for o in outputs]
     prompt_tokens = sum(lm.count_tokens(lm.render_prefix(r.context) + r.prompt) for r, _ in jobs)
     generated_tokens = sum(lm.count_tokens(o) for o in done)

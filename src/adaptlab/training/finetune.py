@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adaptlab.costs import metered, train_flops
 from adaptlab.evaluate import model_shape
 from adaptlab.models.base import LanguageModel, TrainableModel, require_trainable
+from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import Example
 
@@ -102,9 +103,12 @@ def finetune(
     progress: Callable[[int, int, float], None] | None = None,
 ) -> tuple[LanguageModel, CostRow, dict[str, Any]]:
     """Train a copy of `lm` on `examples`; returns the adapted model, the cost and a training log."""
-    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
     trainable = require_trainable(lm, "fine-tuning")
+    # Everything random from here on (LoRA's initial weights, dropout, data order) follows `seed` alone, not what
+    # ran earlier in this process: a run that is resumed or run in another order trains the same model.
+    set_seed(seed)
     base = trainable.torch_model
     model = copy.deepcopy(base)
     model.config.use_cache = False
@@ -150,8 +154,10 @@ def finetune(
                 losses.append((state.global_step, float(logs["loss"])))
 
         def on_step_end(self, args, state, control, **kwargs):
+            loss = losses[-1][1] if losses else math.nan
+            report_progress("fine-tuning", state.global_step, config.steps, f"loss {loss:.3f}")
             if progress is not None:
-                progress(state.global_step, config.steps, losses[-1][1] if losses else math.nan)
+                progress(state.global_step, config.steps, loss)
 
     trainer = Trainer(
         model=model, args=args, train_dataset=_Tokenized(rows), data_collator=_collate(pad_id),
@@ -159,10 +165,10 @@ def finetune(
     )
     for quiet in (PrinterCallback, ProgressCallback):  # progress is ours to show; no log dicts on stdout
         trainer.remove_callback(quiet)
-    resume = any(checkpoints.glob("checkpoint-*")) if checkpoints.exists() else False
+    resume = last_complete_checkpoint(checkpoints)
     with metered() as meter, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
-        trainer.train(resume_from_checkpoint=True if resume else None)
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     model = trainer.model
     if config.mode == "lora":
         model = model.merge_and_unload()
@@ -178,8 +184,40 @@ def finetune(
         seconds=meter.seconds, peak_memory_bytes=meter.peak_memory_bytes,
     )
     adapted = trainable.with_weights(model, name=f"{lm.name}+{config.mode}")
-    log = {"examples": len(rows), "losses": losses, "resumed": resume}
+    log = {"examples": len(rows), "losses": losses, "resumed": resume is not None}
     return adapted, cost, log
+
+
+def last_complete_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest `checkpoint-N` folder that the Trainer finished writing, or None.
+
+    The Trainer writes a checkpoint's files one by one and `trainer_state.json` last, so a folder without it (or
+    without weights or optimizer state) was cut short, e.g. by `kill -9`; such folders are removed so that they
+    are neither resumed from nor counted by `save_total_limit`."""
+    import shutil
+
+    if not checkpoints.is_dir():
+        return None
+    found: list[tuple[int, Path]] = []
+    for folder in checkpoints.glob("checkpoint-*"):
+        step = folder.name.removeprefix("checkpoint-")
+        if not folder.is_dir() or not step.isdigit():
+            continue
+        if _complete(folder):
+            found.append((int(step), folder))
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    return max(found)[1] if found else None
+
+
+def _complete(folder: Path) -> bool:
+    import json
+
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (folder / "optimizer.pt").is_file() and any(folder.glob("*.safetensors"))
 
 
 def _trained_tokens(rows: list[dict[str, list[int]]], config: FinetuneConfig) -> int:
