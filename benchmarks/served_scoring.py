@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--context-tokens", type=int, default=1000)
     parser.add_argument("--gen-prompts", type=int, default=16)
     parser.add_argument("--gen-tokens", type=int, default=32)
+    parser.add_argument("--score-concurrency", default="1,4", help="scoring through the server at these concurrencies")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -77,8 +78,9 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/v1"
         rows = []
         remote = None
-        for concurrency in (1, 4):
-            served = ServedModel(url, args.model, cache=False, concurrency=concurrency)
+        for concurrency in (int(c) for c in args.score_concurrency.split(",")):
+            # The same tokenizer (chat template) as in-process, so both score the same text.
+            served = ServedModel(url, args.model, tokenizer=args.model, cache=False, concurrency=concurrency)
             served.self_check()
             remote, s_remote = served.score(requests)
             rows.append((f"served, concurrency {concurrency}", s_remote))
@@ -92,7 +94,7 @@ def main() -> None:
         _, g = model.generate_with_stats(prompts, max_new_tokens=args.gen_tokens, stop=())
         gen.append(("in-process (batched)", g.tokens_generated, g.seconds))
         for concurrency in (1, 4):
-            served = ServedModel(url, args.model, cache=False, concurrency=concurrency)
+            served = ServedModel(url, args.model, tokenizer=args.model, cache=False, concurrency=concurrency)
             _, g = served.generate_with_stats(prompts, max_new_tokens=args.gen_tokens, stop=())
             gen.append((f"served, concurrency {concurrency}", g.tokens_generated, g.seconds))
     finally:
