@@ -48,6 +48,7 @@ GLOBAL_INSTRUCTION = (
 )
 
 MC_INSTRUCTION = "Answer with the letter of the one true option only."
+MC_REPLY_TOKENS = 8  # the reply's length limit: a letter, maybe with a bracket or a word around it
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 

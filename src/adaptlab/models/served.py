@@ -686,7 +686,7 @@ class ServedModel(LanguageModel):
 
         def one(req: ScoreRequest) -> tuple[int | None, Usage]:
             question = prompts.multiple_choice_prompt(req.prompt, req.choices)
-            reply, usage = self._generate_one((req.context, "", question, 8, 0.0, 0, ()))
+            reply, usage = self._generate_one((req.context, "", question, prompts.MC_REPLY_TOKENS, 0.0, 0, ()))
             return prompts.parse_letter(reply, len(req.choices)), usage
 
         results = self._pool_map(one, list(requests), (lambda _: progress(1)) if progress else None)
