@@ -515,33 +515,30 @@ class ServedModel(LanguageModel):
         tokens; raise a one-line AdaptlabError naming the server when they disagree. Returns what was compared."""
         compared: list[tuple[str, float, float]] = []
         for probe in PROBES:
-            # Generated with echo, so that the prompt's tokens come back too and both token sequences can be
-            # compared: a generated token's log-probability is comparable only where everything before it was
-            # tokenized the same way.
+            # Generated WITHOUT echo: llama-cpp-python 0.3.36 shifts every log-probability by one position
+            # whenever echo is on, the generated tokens' too, so only a plain generation gives the reference.
             gen = self._completion({"prompt": probe, "max_tokens": CHECK_TOKENS, "temperature": 0, "logprobs": 1,
-                                    "echo": True, "seed": 0}, check=_check_logprobs)
-            full = gen["choices"][0]["text"]
-            if not full.startswith(probe):
-                full = probe + full  # a server that does not echo while generating
-            if len(full) == len(probe):
-                continue
+                                    "seed": 0}, check=_check_logprobs)
+            text = gen["choices"][0]["text"]
             glp = gen["choices"][0]["logprobs"]
-            echo = self._completion({"prompt": full, "max_tokens": 1, "temperature": 0, "logprobs": 1,
+            tokens, values = list(glp["tokens"]), list(glp["token_logprobs"])
+            if len(tokens) > CHECK_TOKENS:  # a server that echoed anyway: keep the generated tokens
+                tokens, values = tokens[-CHECK_TOKENS:], values[-CHECK_TOKENS:]
+            if not text or not tokens or not text.startswith("".join(tokens)):
+                continue
+            echo = self._completion({"prompt": probe + text, "max_tokens": 1, "temperature": 0, "logprobs": 1,
                                      "echo": True}, check=_check_logprobs)
             elp = echo["choices"][0]["logprobs"]
-            mine = list(zip(elp["tokens"], elp["text_offset"], elp["token_logprobs"], strict=True))
-            generated = [(t, o, v) for t, o, v in zip(glp["tokens"], glp["text_offset"], glp["token_logprobs"],
-                                                      strict=True) if int(o) >= len(probe)]
-            prompt_part = [(t, int(o)) for t, o, _ in mine if int(o) < len(probe)]
-            echoed_prompt = [(t, int(o)) for t, o, _ in zip(glp["tokens"], glp["text_offset"], glp["token_logprobs"],
-                                                            strict=True) if int(o) < len(probe)]
-            if echoed_prompt and echoed_prompt != prompt_part:
-                continue  # the prompt was tokenized differently once followed by the generated text
-            rest = [(t, int(o), v) for t, o, v in mine if len(probe) <= int(o) < len(full)]
-            for (token, offset, gen_lp), (e_token, e_offset, prompt_lp) in zip(generated, rest, strict=False):
-                if (token, int(offset)) != (e_token, e_offset) or gen_lp is None or prompt_lp is None:
+            at = {int(o): (t, v) for t, v, o in zip(elp["tokens"], elp["token_logprobs"], elp["text_offset"],
+                                                    strict=True)}
+            # The echoed text must be cut into tokens at the probe's end and then exactly as generated: only then
+            # does each generated token have the same history both ways.
+            offset = len(probe)
+            for token, gen_lp in zip(tokens, values, strict=True):
+                if offset not in at or at[offset][0] != token or gen_lp is None or at[offset][1] is None:
                     break  # tokenized differently from here on: later tokens have other histories
-                compared.append((token, float(prompt_lp), float(gen_lp)))
+                compared.append((token, float(at[offset][1]), float(gen_lp)))
+                offset += len(token)
         if not compared:
             raise AdaptlabError(
                 f"served model {self.name}: could not check its prompt log-probabilities (no generated tokens "
