@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from adaptlab.costs import ModelShape, forward_flops
+from adaptlab.costs import deployment_costs
 from adaptlab.data.records import Question
 from adaptlab.models.base import ChoiceScore, LanguageModel, ScoreRequest, ScoringStats
 from adaptlab.models.prompts import question_text
@@ -151,20 +151,11 @@ def score_questions(
     return merged, stats
 
 
-def query_cost(model: LanguageModel, questions: Sequence[Question], contexts: Sequence[str]) -> CostRow:
-    """What serving these questions costs in deployment, one query at a time with no cache shared between
-    queries: the rendered context plus the question, prefilled (the answer's own few tokens are ignored)."""
-    shape = model_shape(model)
-    prefix_tokens: dict[str, int] = {}
-    tokens = 0
-    flops = 0.0
-    for q, ctx in zip(questions, contexts, strict=True):
-        if ctx not in prefix_tokens:
-            prefix_tokens[ctx] = model.count_tokens(model.render_prefix(ctx))
-        n = prefix_tokens[ctx] + model.count_tokens(question_text(q))
-        tokens += n
-        flops += forward_flops(shape, n)
-    return CostRow(phase="query", kind="per_query", tokens_processed=tokens, flops=flops, queries=len(questions))
+def query_costs(model: LanguageModel, questions: Sequence[Question], contexts: Sequence[str]) -> list[CostRow]:
+    """What serving these questions costs in deployment, one query at a time: without and, where contexts
+    repeat, with prompt caching (`costs.deployment_costs`)."""
+    memory = getattr(getattr(model, "memory", None), "positions", 0)
+    return deployment_costs(model, [question_text(q) for q in questions], contexts, memory_positions=memory)
 
 
 def scoring_cost(stats: ScoringStats, queries: int) -> CostRow:
@@ -173,10 +164,3 @@ def scoring_cost(stats: ScoringStats, queries: int) -> CostRow:
         phase="scoring", kind="per_query", tokens_processed=stats.tokens_prefilled, tokens_reused=stats.tokens_reused,
         flops=stats.flops, seconds=stats.seconds, peak_memory_bytes=stats.peak_memory_bytes, queries=queries,
     )
-
-
-def model_shape(model: LanguageModel) -> ModelShape:
-    config = getattr(getattr(model, "model", None), "config", None)
-    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
-    width = int(getattr(config, "hidden_size", 0) or 0)
-    return ModelShape(n_params=model.n_params, n_layers=layers, d_model=width)

@@ -14,7 +14,7 @@ from adaptlab.evaluate import (
     accuracy_rows,
     choose_questions,
     generative_rows,
-    query_cost,
+    query_costs,
     score_questions,
     score_rows,
     scoring_cost,
@@ -68,8 +68,8 @@ def run_experiment(
     else:
         scores, stats = score_questions(prepared.model, questions, prepared.contexts, progress)
         score_list, metric_list = score_rows(questions, scores), accuracy_rows(questions, scores)
-    deployment = query_cost(prepared.model, questions, prepared.contexts)
-    costs = [*prepared.costs, deployment, scoring_cost(stats, len(questions))]
+    deployment = query_costs(prepared.model, questions, prepared.contexts)
+    costs = [*prepared.costs, *deployment, scoring_cost(stats, len(questions))]
     return RunResult(
         run_id=rid,
         model=model_name,

@@ -53,6 +53,14 @@ class DatasetSpec(BaseModel):
 
             if self.name not in GENERATORS:
                 raise ValueError(f"unknown dataset {self.name!r}; known: {', '.join(GENERATORS)}")
+            from adaptlab.data.registry import check_params
+
+            try:
+                check_params(self.name, self.params)
+            except AdaptlabError as e:
+                raise ValueError(str(e)) from None
+        elif self.params:
+            raise ValueError("`params` are for a generator `name`, not a dataset `path`")
         return self
 
     def label(self) -> str:

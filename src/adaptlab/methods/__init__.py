@@ -10,6 +10,7 @@ _METHODS: dict[str, str] = {
     "pretrained": "adaptlab.methods.pretrained:Pretrained",
     "icl": "adaptlab.methods.icl:InContext",
     "rag": "adaptlab.methods.rag:Retrieved",
+    "memory": "adaptlab.methods.memory:Memory",
 }
 # Fine-tuning methods are presets of one class: what each trains on is a row of `PRESETS`.
 FINETUNED = tuple(PRESETS)

@@ -81,6 +81,12 @@ class InContext(Method):
     ) -> Prepared:
         budget = context_budget(model, dataset.questions, self.options.max_context_tokens)
         docs = fit_documents(model, dataset.documents, budget, seed, self.options.icl_fraction)
+        if not docs:
+            shortest = min(model.count_tokens(d.text) for d in dataset.documents)
+            raise AdaptlabError(
+                f"icl: no document fits the context budget of {budget} tokens (the shortest has {shortest}); "
+                "raise --max-context-tokens or use a model with a longer context"
+            )
         context = build_context(docs)
         # Tokenization across separators can differ slightly from the per-document count: trim until it fits.
         limit = budget + model.count_tokens(model.render_prefix(""))

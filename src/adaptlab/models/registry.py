@@ -15,6 +15,7 @@ only runs with `trust_remote_code=True`.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import importlib.util
@@ -247,12 +248,47 @@ def _load_spec(spec: str, kwargs: dict[str, Any]) -> LanguageModel:
         return _load(TransformersModel, path.parent, path.name, spec, kwargs)
     if spec.endswith(".gguf") or spec.startswith((".", "/", "~")):
         raise AdaptlabError(f"model {spec!r}: no such file or folder")
-    if HUB_ID.match(spec) and (_in_hf_cache(spec) or not _offline()):
+    offline = _offline()
+    if HUB_ID.match(spec) and (_in_hf_cache(spec) or (not offline and _hub_reachable())):
         return _load(TransformersModel, spec, None, spec, kwargs)
+    why = " (offline: HF_HUB_OFFLINE is set)" if offline else ", and the hub cannot be reached"
+    close = difflib.get_close_matches(spec, ALIASES, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
     raise AdaptlabError(
         f"unknown model {spec!r}: not an alias ({', '.join(ALIASES)}), not a local folder, not a .gguf file, "
-        f"not in the Hugging Face cache{' (offline: HF_HUB_OFFLINE is set)' if _offline() else ''}"
+        f"not in the Hugging Face cache{why}{hint}"
     )
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub (or the HTTPS proxy in front of it) answers a TCP connection within `timeout`
+    seconds. Without a network, transformers would retry for about a minute before failing; this takes at most
+    `timeout`, and when it says no, the hub is not tried at all (HF_HUB_OFFLINE is set for this process)."""
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    endpoint = urlsplit(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    if not host:
+        return False
+    answered: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            answered.append(True)
+        except OSError:
+            answered.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)  # name resolution has no timeout of its own
+    thread.start()
+    thread.join(timeout)
+    if answered == [True]:
+        return True
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return False
 
 
 def _load(cls: Any, source: Path | str, gguf_file: str | None, name: str, kwargs: dict[str, Any]) -> LanguageModel:

@@ -43,16 +43,15 @@ import functools
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
+from adaptlab.costs import Meter, attended_pairs, model_dims, text_config
 from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import (
     ChoiceScore,
@@ -99,76 +98,6 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
     return DTYPES[dtype]
 
 
-@dataclass(frozen=True)
-class Dims:
-    """The model shape the cost estimates need."""
-
-    layers: int
-    hidden: int
-    intermediate: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    vocab: int
-    n_body: int  # parameters other than the embedding and output matrices
-    dtype_bytes: int
-    param_bytes: int
-
-    @property
-    def kv_bytes_per_token(self) -> int:
-        return 2 * self.layers * self.kv_heads * self.head_dim * self.dtype_bytes
-
-    def flops(self, tokens: int, logits: int, attended: int) -> float:
-        """2·N_body·T + 2·d·V·T_logits + 4·L·d_attn·A (see `ScoringStats`)."""
-        return (
-            2.0 * self.n_body * tokens
-            + 2.0 * self.hidden * self.vocab * logits
-            + 4.0 * self.layers * self.heads * self.head_dim * attended
-        )
-
-    def forward_bytes(self, rows: int, past: int, new: int, logits: int) -> int:
-        """Estimated memory of one forward beyond the weights: the key/value cache, the widest activations
-        (MLP), one layer's attention scores, and the float32 logits with their log-softmax."""
-        kv = self.kv_bytes_per_token * rows * (past + new)
-        act = rows * new * (4 * self.hidden + 3 * self.intermediate) * self.dtype_bytes
-        scores = rows * self.heads * new * (past + new) * self.dtype_bytes
-        return kv + act + scores + 2 * logits * self.vocab * 4
-
-
-def attended_pairs(past: int, new: int) -> int:
-    """(query, key) pairs when `new` tokens follow `past` cached ones causally: Σ_{t<new} (past + t + 1)."""
-    return new * past + new * (new + 1) // 2
-
-
-def text_config(model: Any) -> Any:
-    """The language model's config (multimodal configs nest it)."""
-    config = model.config
-    return config.get_text_config() if hasattr(config, "get_text_config") else config
-
-
-def model_dims(model: Any) -> Dims:
-    config = text_config(model)
-    hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "n_embd", 0) or 0)
-    heads = int(getattr(config, "num_attention_heads", 0) or getattr(config, "n_head", 0) or 1)
-    head_dim = int(getattr(config, "head_dim", 0) or (hidden // heads if heads else 0))
-    params = {id(p): p for p in model.parameters()}
-    n_params = sum(p.numel() for p in params.values())
-    matrices = {id(m.weight): m.weight for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m}
-    first = next(iter(params.values()))
-    return Dims(
-        layers=int(getattr(config, "num_hidden_layers", 0) or getattr(config, "n_layer", 0) or 0),
-        hidden=hidden,
-        intermediate=int(getattr(config, "intermediate_size", 0) or 4 * hidden),
-        heads=heads,
-        kv_heads=int(getattr(config, "num_key_value_heads", 0) or heads),
-        head_dim=head_dim,
-        vocab=int(getattr(config, "vocab_size", 0) or 0),
-        n_body=n_params - sum(w.numel() for w in matrices.values()),
-        dtype_bytes=first.element_size(),
-        param_bytes=sum(p.numel() * p.element_size() for p in params.values()),
-    )
-
-
 def context_window_of(model: Any, tokenizer: Any) -> int:
     config = text_config(model)
     for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx"):
@@ -177,32 +106,6 @@ def context_window_of(model: Any, tokenizer: Any) -> int:
             return value
     limit = getattr(tokenizer, "model_max_length", None)
     return int(limit) if isinstance(limit, int) and 0 < limit < 10**7 else 2048
-
-
-class _Meter:
-    """Wall time and peak memory of one call: CUDA's measured peak on a GPU, the estimate on CPU."""
-
-    def __init__(self, device: str, dims: Dims):
-        self.cuda = device.startswith("cuda")
-        self.device = device
-        self.estimate = dims.param_bytes
-        self.base = dims.param_bytes
-
-    def __enter__(self) -> _Meter:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-        self.start = time.perf_counter()
-        return self
-
-    def see(self, forward_bytes: int) -> None:
-        self.estimate = max(self.estimate, self.base + forward_bytes)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-        self.seconds = time.perf_counter() - self.start
-        self.peak = torch.cuda.max_memory_allocated(self.device) if self.cuda else self.estimate
 
 
 def expand_cache(cache: DynamicCache, rows: int) -> DynamicCache:
@@ -365,7 +268,7 @@ class TransformersModel(TrainableModel):
             Row(0, tuple((11 * i + 5) % vocab for i in range(9)), 4),
             Row(0, tuple((13 * i + 1) % vocab for i in range(7)), 3),
         ]
-        stats, meter = ScoringStats(), _Meter("cpu", self.dims)
+        stats, meter = ScoringStats(), Meter("cpu", self.dims.param_bytes)
         try:
             with self._inference():
                 cache = self._prefill(prefix, stats, meter)
@@ -437,7 +340,7 @@ class TransformersModel(TrainableModel):
         stats = ScoringStats(requests=len(requests), choices=sum(len(r.choices) for r in requests))
         logprobs: list[float] = [0.0] * len(plan.rows)
         tracker = _Progress(plan, progress)
-        with self._inference(), _Meter(self.device, self.dims) as meter:
+        with self._inference(), Meter(self.device, self.dims.param_bytes) as meter:
             for p, row_ids in plan.rows_by_prefix().items():
                 prefix = plan.prefixes[p]
                 cache = self._prefill(prefix, stats, meter)
@@ -464,7 +367,7 @@ class TransformersModel(TrainableModel):
         plan = self._plan(requests, dedupe=False)
         stats = ScoringStats(requests=len(requests), choices=sum(len(r.choices) for r in requests))
         logprobs: list[float] = [0.0] * len(plan.rows)
-        with self._inference(), _Meter(self.device, self.dims) as meter:
+        with self._inference(), Meter(self.device, self.dims.param_bytes) as meter:
             for rows in plan.index:
                 for r in rows:
                     row = plan.rows[r]
@@ -492,7 +395,7 @@ class TransformersModel(TrainableModel):
             for req, rows in zip(requests, plan.index, strict=True)
         ]
 
-    def _prefill(self, prefix: Sequence[int], stats: ScoringStats | GenerationStats, meter: _Meter) -> Any:
+    def _prefill(self, prefix: Sequence[int], stats: ScoringStats | GenerationStats, meter: Meter) -> Any:
         """Run the prefix once (in chunks) and return its key/value cache; None for an empty prefix."""
         if not prefix:
             return None
@@ -543,7 +446,7 @@ class TransformersModel(TrainableModel):
         return inputs, torch.tensor([len(s) for s in suffixes])
 
     def _score_padded(
-        self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: _Meter
+        self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: Meter
     ) -> list[float]:
         """Score rows as a right-padded batch after the prefix cache expanded to the batch."""
         inputs, lengths = self._forward_suffix(cache, n_prefix, [r.suffix for r in rows], left_pad=False)
@@ -561,7 +464,7 @@ class TransformersModel(TrainableModel):
         return values
 
     def _score_packed(
-        self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: _Meter
+        self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: Meter
     ) -> list[float]:
         """Score rows laid end to end in one sequence after the prefix cache (batch size 1), with a 4D additive
         mask: each suffix sees the prefix and its own earlier tokens."""
@@ -651,7 +554,7 @@ class TransformersModel(TrainableModel):
         stats = GenerationStats(prompts=len(prompts))
         out: list[str] = [""] * len(prompts)
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        with self._inference(), _Meter(self.device, self.dims) as meter:
+        with self._inference(), Meter(self.device, self.dims.param_bytes) as meter:
             cache = self._prefill(shared, stats, meter)
             lengths = [len(s) for s in suffixes]
             width = len(shared) + max_new_tokens  # what each row's cache grows to, at most
@@ -688,7 +591,7 @@ class TransformersModel(TrainableModel):
         generator: torch.Generator,
         stop: Sequence[str],
         stats: GenerationStats,
-        meter: _Meter,
+        meter: Meter,
     ) -> list[str]:
         rows = len(suffixes)
         inputs, lengths = self._forward_suffix(cache, n_prefix, suffixes, left_pad=True)

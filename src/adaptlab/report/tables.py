@@ -18,6 +18,13 @@ def human(n: float) -> str:
     return f"{n:.0f}"
 
 
+def human_bytes(n: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
 def print_run(console: Console, result: RunResult) -> None:
     table = Table(title=f"{result.model} · {result.dataset} · {result.method} · seed {result.seed}")
     table.add_column("split")
@@ -46,7 +53,8 @@ def print_run(console: Console, result: RunResult) -> None:
         costs.add_column(col, justify="right" if col not in ("phase", "kind") else "left")
     for c in result.costs:
         costs.add_row(c.phase, c.kind, str(c.queries), human(c.tokens_processed), human(c.tokens_reused),
-                      human(c.flops), f"{c.seconds:.1f}", f"{c.peak_memory_bytes / 2**20:.0f} MiB")
+                      human(c.flops), f"{c.seconds:.1f}",
+                      human_bytes(c.peak_memory_bytes) if c.peak_memory_bytes else "—")
     console.print(costs)
     info = {k: v for k, v in result.info.items() if k != "warnings"}
     if info:

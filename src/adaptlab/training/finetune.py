@@ -21,8 +21,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from adaptlab.costs import metered, train_flops
-from adaptlab.evaluate import model_shape
+from adaptlab.costs import metered, shape_of, train_flops
 from adaptlab.models.base import LanguageModel, TrainableModel, require_trainable
 from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
@@ -170,14 +169,16 @@ def finetune(
         warnings.filterwarnings("ignore", category=FutureWarning)
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     model = trainer.model
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if config.mode == "lora":
         model = model.merge_and_unload()
     model.config.use_cache = True
     model.eval()
     trained_tokens = _trained_tokens(rows, config)
-    shape = model_shape(lm)
+    shape = shape_of(lm)
     mean_len = sum(len(r["input_ids"]) for r in rows) / max(len(rows), 1)
     processed = config.steps * config.batch_size * mean_len
+    meter.see(shape.param_bytes + shape.training_bytes(trainable, config.batch_size, round(mean_len)))
     cost = CostRow(
         phase="finetune", kind="one_off", tokens_trained=trained_tokens, tokens_processed=int(processed),
         flops=train_flops(shape, processed, mean_len, lora=config.mode == "lora"),
