@@ -104,11 +104,11 @@ def finetune(
     """Train a copy of `lm` on `examples`; returns the adapted model, the cost and a training log."""
     from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
-    trainable = require_trainable(lm, "fine-tuning")
+    weighted = require_trainable(lm, "fine-tuning")
     # Everything random from here on (LoRA's initial weights, dropout, data order) follows `seed` alone, not what
     # ran earlier in this process: a run that is resumed or run in another order trains the same model.
     set_seed(seed)
-    base = trainable.torch_model
+    base = weighted.torch_model
     model = copy.deepcopy(base)
     model.config.use_cache = False
     if config.mode == "lora":
@@ -119,8 +119,8 @@ def finetune(
             target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, peft_config)
-    rows = tokenize_examples(trainable, examples, config.max_length)
-    pad_id = trainable.pad_token_id
+    rows = tokenize_examples(weighted, examples, config.max_length)
+    pad_id = weighted.pad_token_id
     checkpoints = workdir / "checkpoints"
     cuda = next(base.parameters()).is_cuda
     args = TrainingArguments(
@@ -184,7 +184,7 @@ def finetune(
         flops=train_flops(shape, processed, mean_len, lora=config.mode == "lora"),
         seconds=meter.seconds, peak_memory_bytes=meter.peak_memory_bytes,
     )
-    adapted = trainable.with_weights(model, name=f"{lm.name}+{config.mode}")
+    adapted = weighted.with_weights(model, name=f"{lm.name}+{config.mode}")
     log = {"examples": len(rows), "losses": losses, "resumed": resume is not None}
     return adapted, cost, log
 
