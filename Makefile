@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-llamacpp lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,11 @@ demo: $(STAMP)
 test: $(STAMP) $(RAY_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
+
+# The served backend against the real llama.cpp server (an optional extra that compiles llama.cpp from source).
+test-llamacpp: $(STAMP)
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install --quiet -e ".[llamacpp]"
+	$(BIN)/pytest -q tests/test_served_llamacpp.py
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"

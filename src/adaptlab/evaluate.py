@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from adaptlab.costs import deployment_costs
 from adaptlab.data.records import Question
 from adaptlab.models.base import ChoiceScore, LanguageModel, ScoreRequest, ScoringStats
+from adaptlab.models.prompts import question_text
 from adaptlab.store import CostRow, MetricRow, ScoreRow
 
 METRICS = ("sum", "per_token", "per_char", "calibrated")
 NULL_PROMPT = "Answer:"
+# The generative multiple-choice protocol's accuracy (served models without prompt log-probabilities).
+GENERATIVE_METRIC = "generative_mc"
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,6 @@ class Scored:
     n_chars: int
     null_logprob: float
 DEFAULT_METRIC = "per_char"
-
-
-def question_text(question: Question) -> str:
-    """The prompt as scored: the question's context hint, if any, goes before its prompt."""
-    return f"{question.context_hint}\n{question.prompt}" if question.context_hint else question.prompt
 
 
 def normalised(score: Scored | ChoiceScore, metric: str) -> float:
@@ -90,6 +88,33 @@ def accuracy_rows(questions: Sequence[Question], scores: Sequence[Sequence[Score
             variance = max(sum(c * c for c in credits) / len(idx) - acc * acc, 0.0)
             rows.append(MetricRow(split, metric, acc, math.sqrt(variance / len(idx)), chance, len(idx), ties))
     return rows
+
+
+def generative_rows(questions: Sequence[Question], picks: Sequence[int | None]) -> list[MetricRow]:
+    """Accuracy per split under the `generative-mc` protocol (a reply that names no option counts as wrong),
+    stored under its own metric name, `GENERATIVE_METRIC`: it is not a likelihood score and is never mixed with
+    them."""
+    rows = []
+    for split in dict.fromkeys(q.split for q in questions):
+        idx = [i for i, q in enumerate(questions) if q.split == split]
+        chance = sum(questions[i].chance for i in idx) / len(idx)
+        acc = sum(picks[i] == questions[i].answer for i in idx) / len(idx)
+        rows.append(MetricRow(split, GENERATIVE_METRIC, acc, math.sqrt(acc * (1 - acc) / len(idx)), chance, len(idx)))
+    return rows
+
+
+def choose_questions(
+    model: LanguageModel,
+    questions: Sequence[Question],
+    contexts: Sequence[str],
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[int | None], ScoringStats]:
+    """The option each question's reply names, for a model declared `protocol = "generative-mc"`."""
+    requests = [
+        ScoreRequest(context=ctx, prompt=question_text(q), choices=tuple(q.choices))
+        for q, ctx in zip(questions, contexts, strict=True)
+    ]
+    return model.choose(requests, progress=progress)  # type: ignore[attr-defined]
 
 
 def score_rows(questions: Sequence[Question], scores: Sequence[Sequence[Scored]]) -> list[ScoreRow]:

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.data.records import Dataset
-from adaptlab.evaluate import accuracy_rows, query_costs, score_questions, score_rows, scoring_cost
+from adaptlab.evaluate import (
+    accuracy_rows,
+    choose_questions,
+    generative_rows,
+    query_costs,
+    score_questions,
+    score_rows,
+    scoring_cost,
+)
 from adaptlab.methods import MethodOptions, get_method
 from adaptlab.models.base import LanguageModel
 from adaptlab.store import RunResult
@@ -54,7 +62,12 @@ def run_experiment(
     method = get_method(method_name, options)
     prepared = method.prepare(model, dataset, seed=seed, workdir=workdir, cache_dir=cache_dir)
     questions = dataset.questions
-    scores, stats = score_questions(prepared.model, questions, prepared.contexts, progress)
+    if prepared.model.protocol == "generative-mc":  # no log-likelihoods: its own metric, no score rows
+        picks, stats = choose_questions(prepared.model, questions, prepared.contexts, progress)
+        score_list, metric_list = [], generative_rows(questions, picks)
+    else:
+        scores, stats = score_questions(prepared.model, questions, prepared.contexts, progress)
+        score_list, metric_list = score_rows(questions, scores), accuracy_rows(questions, scores)
     deployment = query_costs(prepared.model, questions, prepared.contexts)
     costs = [*prepared.costs, *deployment, scoring_cost(stats, len(questions))]
     return RunResult(
@@ -64,10 +77,11 @@ def run_experiment(
         method=method_name,
         seed=seed,
         config=config,
-        scores=score_rows(questions, scores),
-        metrics=accuracy_rows(questions, scores),
+        scores=score_list,
+        metrics=metric_list,
         costs=costs,
-        info={**(info or {}), **prepared.info, "model_params": model.n_params, **coverage(model, dataset)},
+        info={**(info or {}), **prepared.info, "model_params": model.n_params, **coverage(model, dataset),
+              **_served_usage(stats)},
     )
 
 
@@ -89,3 +103,10 @@ def coverage(model: LanguageModel, dataset: Dataset) -> dict[str, Any]:
         out["warnings"] = [f"the tokenizer of {model.name} maps {share:.1%} of {dataset.name}'s tokens to its "
                            "unknown token: it cannot read that text, and scores there mean little"]
     return out
+
+
+def _served_usage(stats: Any) -> dict[str, Any]:
+    """What a served model's `usage` and price table add to the scoring cost (cached tokens, dollars), if any."""
+    if not (stats.tokens_cached or stats.dollars):
+        return {}
+    return {"scoring_tokens_cached": stats.tokens_cached, "scoring_dollars": stats.dollars}

@@ -25,7 +25,7 @@ from typing import Any
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods.base import Method, MethodOptions, Prepared
-from adaptlab.models.base import LanguageModel
+from adaptlab.models.base import LanguageModel, require_trainable
 from adaptlab.training.examples import make_examples
 from adaptlab.training.trained import TRAINED, Trained, load_trained
 
@@ -81,6 +81,7 @@ class FineTuned(Method):
         from adaptlab.training.augment import augment
         from adaptlab.training.finetune import finetune
 
+        require_trainable(model, f"method {self.name}")  # before any augmentation is paid for
         costs = []
         info: dict[str, object] = {"split": self.split, "finetune": self.finetune_config.model_dump()}
         documents = list(dataset.documents)

@@ -1,4 +1,5 @@
-"""`load_model(spec)`: an alias, a local folder, a .gguf file, or a Hugging Face hub id → a `LanguageModel`.
+"""`load_model(spec)`: an alias, a local folder, a .gguf file, a Hugging Face hub id, or a served model
+(`openai:http://HOST:PORT/v1#NAME`, see `adaptlab.models.served`) → a `LanguageModel`.
 
 Aliases:
 - `tiny`: the random test model of `adaptlab.models.tiny`, built on first use.
@@ -215,8 +216,13 @@ def load_model(
     trust_remote_code: bool = False,
     **options: Any,
 ) -> LanguageModel:
-    """Load a model by alias (`tiny`, `smollm2`), local folder, `.gguf` file or hub id. `options` go to
+    """Load a model by alias (`tiny`, `smollm2`), local folder, `.gguf` file, hub id or `openai:` spec (whose
+    options are in the spec; `device`, `dtype` and `options` do not apply to it). `options` go to
     `TransformersModel` (e.g. `max_batch_tokens`). Threads: see `configure_threads` (one for a small model)."""
+    if spec.startswith("openai:"):  # a served model: nothing runs in this process
+        from adaptlab.models.served import ServedModel
+
+        return ServedModel.from_spec(spec)
     configure_threads()
     kwargs: dict[str, Any] = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code, **options}
     lm = _load_spec(spec, kwargs)

@@ -56,15 +56,12 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import (
     ChoiceScore,
     GenerationStats,
-    LanguageModel,
     ScoreRequest,
     ScoringStats,
+    TrainableModel,
 )
+from adaptlab.models.prompts import render_prefix
 from adaptlab.models.scoring_plan import Plan, Row, make_batches, make_packs, plan_requests
-
-# The user turn for chat models. Kept short and indirect: the paper asks the model to use the context to answer.
-CONTEXT_INSTRUCTION = "Use the information above to answer. Reply with one true statement."
-NO_CONTEXT_INSTRUCTION = "Reply with one true statement."
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -132,8 +129,8 @@ def expand_cache(cache: DynamicCache, rows: int) -> DynamicCache:
     return out
 
 
-class TransformersModel(LanguageModel):
-    """A Hugging Face causal LM behind the `LanguageModel` interface."""
+class TransformersModel(TrainableModel):
+    """A Hugging Face causal LM behind the `LanguageModel` interface, trainable (`TrainableModel`)."""
 
     def __init__(
         self,
@@ -210,6 +207,18 @@ class TransformersModel(LanguageModel):
         """Wrap an already-built model (e.g. a fine-tuned or PEFT model) and its tokenizer."""
         return cls(model, tokenizer, name=name, **kwargs)
 
+    @property
+    def torch_model(self) -> Any:
+        return self.model
+
+    def with_weights(self, model: Any, *, name: str) -> TransformersModel:
+        """This backend's tokenizer, metadata and batching settings around another torch module."""
+        return type(self)(
+            model, self.tokenizer, name=name, max_batch_tokens=self.max_batch_tokens,
+            max_batch_rows=self.max_batch_rows, max_pack_tokens=self.max_pack_tokens,
+            prefill_chunk=self.prefill_chunk, meta=dict(self.meta),
+        )
+
     @functools.cached_property
     def fingerprint(self) -> str:
         """A digest of the weights (names, shapes, values), so caches of this model's outputs (generations) are
@@ -285,17 +294,14 @@ class TransformersModel(LanguageModel):
     # ----------------------------------------------------------------- text
 
     def render_prefix(self, context: str, *, instruction: str | None = None) -> str:
-        """The text before every question prompt. `instruction` replaces the default instruction (e.g. for a
-        generation task that asks for something else); see the module docstring for the format."""
-        if self.chat:
-            if instruction is None:
-                instruction = CONTEXT_INSTRUCTION if context else NO_CONTEXT_INSTRUCTION
-            user = f"{context}\n\n{instruction}" if context else instruction
-            return self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
-            )
-        parts = [p for p in (context, instruction) if p]
-        return "".join(p + "\n\n" for p in parts)
+        """The text before every question prompt (`adaptlab.models.prompts.render_prefix`, with this tokenizer's
+        chat template if it has one)."""
+        return render_prefix(context, instruction=instruction, chat=self._chat_template if self.chat else None)
+
+    def _chat_template(self, user: str) -> str:
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+        )
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False).input_ids)
@@ -515,28 +521,6 @@ class TransformersModel(LanguageModel):
         return sums.index_add_(0, owner, picked.double()).tolist()
 
     # ----------------------------------------------------------------- generation
-
-    def generate(
-        self,
-        prompts: Sequence[str],
-        *,
-        context: str = "",
-        max_new_tokens: int = 64,
-        temperature: float = 0.0,
-        seed: int = 0,
-        stop: Sequence[str] = ("\n\n",),
-        instruction: str | None = None,
-    ) -> list[str]:
-        texts, _ = self.generate_with_stats(
-            prompts,
-            context=context,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            seed=seed,
-            stop=stop,
-            instruction=instruction,
-        )
-        return texts
 
     def generate_with_stats(
         self,

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from adaptlab.evaluate import DEFAULT_METRIC, METRICS
+from adaptlab.evaluate import DEFAULT_METRIC, GENERATIVE_METRIC, METRICS
 from adaptlab.store import RunResult
 
 
@@ -30,7 +30,9 @@ def print_run(console: Console, result: RunResult) -> None:
     table.add_column("split")
     table.add_column("n", justify="right")
     table.add_column("chance", justify="right")
-    for metric in METRICS:
+    # A likelihood run has the four likelihood metrics; a generative multiple-choice run has its own one only.
+    metrics = [m for m in (*METRICS, GENERATIVE_METRIC) if any(r.metric == m for r in result.metrics)]
+    for metric in metrics:
         table.add_column(f"acc ({metric}){' *' if metric == DEFAULT_METRIC else ''}", justify="right")
     by_split: dict[str, dict[str, tuple[float, float]]] = {}
     meta: dict[str, tuple[int, float]] = {}
@@ -39,7 +41,7 @@ def print_run(console: Console, result: RunResult) -> None:
         meta[m.split] = (m.n, m.chance)
     for split, values in by_split.items():
         n, chance = meta[split]
-        cells = [f"{values[m][0]:.3f} ± {values[m][1]:.3f}" for m in METRICS]
+        cells = [f"{values[m][0]:.3f} ± {values[m][1]:.3f}" for m in metrics]
         table.add_row(split, str(n), f"{chance:.3f}", *cells)
     console.print(table)
     ties = {m.split: m.ties for m in result.metrics if m.metric == DEFAULT_METRIC and m.ties}

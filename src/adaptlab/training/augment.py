@@ -29,35 +29,10 @@ from pathlib import Path
 from adaptlab.costs import forward_flops, metered, shape_of
 from adaptlab.data.records import Dataset, Document
 from adaptlab.models.base import GenerationStats, LanguageModel
+from adaptlab.models.prompts import GLOBAL_INSTRUCTION, LOCAL_EXAMPLES, LOCAL_ITEM, SEPARATOR
 from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
-
-LOCAL_EXAMPLES = """Here are some statements, each followed by other ways of saying what it tells us.
-
-Statement: Whales are larger than dolphins.
-Other ways to say it:
-- Dolphins are smaller than whales.
-- It is true that whales are larger than dolphins.
-- Compared with whales, dolphins are small.
-
-Statement: All sparrows are birds, and all birds have feathers.
-Other ways to say it:
-- Some birds are sparrows.
-- Sparrows have feathers.
-- Every sparrow is a bird.
-
-Statement: The composer of "Ocean Suite" is Mara Lind.
-Other ways to say it:
-- Mara Lind composed "Ocean Suite".
-- "Ocean Suite" was written by Mara Lind."""
-LOCAL_ITEM = "Statement: {sentence}\nOther ways to say it:"
-
-GLOBAL_INSTRUCTION = (
-    "Above is a collection of documents, and after it one of them again. Rewrite that document, and write down any "
-    "connections you can make between it and the other documents, including rephrasings of what it says and "
-    "relations between the things it mentions and things described elsewhere. Write one sentence per line."
-)
 
 
 @dataclass(frozen=True)
@@ -75,7 +50,7 @@ def local_requests(lm: LanguageModel, units: list[str]) -> list[Request]:
     model that continues a context with what follows from it (the organism) gets the unit alone as context."""
     if continues_context(lm):
         return [Request(context=u, prompt="", instruction=None) for u in units]
-    if getattr(lm, "chat", False):
+    if lm.chat:
         return [Request(context=LOCAL_EXAMPLES + "\n\n" + LOCAL_ITEM.format(sentence=u), prompt="-") for u in units]
     return [Request(context=LOCAL_EXAMPLES, prompt=LOCAL_ITEM.format(sentence=u) + "\n-") for u in units]
 
@@ -83,8 +58,6 @@ def local_requests(lm: LanguageModel, units: list[str]) -> list[Request]:
 def global_requests(lm: LanguageModel, corpus_docs: list[str], targets: list[str]) -> list[Request]:
     """Global augmentation prompts: the corpus in context, then one document. A model that continues a context
     (the organism) gets the corpus with the target document moved to its end."""
-    from adaptlab.methods.icl import SEPARATOR
-
     if continues_context(lm):
         return [
             Request(context=SEPARATOR.join([*[d for d in corpus_docs if d != t], t]), prompt="", instruction=None)
@@ -97,7 +70,7 @@ def global_requests(lm: LanguageModel, corpus_docs: list[str], targets: list[str
 
 def continues_context(lm: LanguageModel) -> bool:
     """Models trained by adaptlab to write, after a context, what follows from it (the organism)."""
-    return getattr(lm, "meta", {}).get("augmentation") == "continue"
+    return lm.meta.get("augmentation") == "continue"
 
 
 BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
@@ -233,7 +206,7 @@ def _generate_cached(
         progress(len(jobs) - sum(map(len, groups.values())))
     stop = () if continues_context(lm) else ("\n\n", "Statement:")
     for (context, instruction, sample), idx in groups.items():
-        texts, stats = lm.generate_with_stats(  # type: ignore[attr-defined]
+        texts, stats = lm.generate_with_stats(
             [jobs[i][0].prompt for i in idx], context=context, instruction=instruction,
             max_new_tokens=max_new_tokens, temperature=options.temperature, seed=seed + sample, stop=stop,
         )
@@ -342,7 +315,7 @@ def _global_requests(
         targets = random.Random(f"global-{seed}").sample(targets, options.global_max_documents)
         targets.sort(key=dataset.documents.index)
     longest = max((lm.count_tokens(d.text) for d in targets), default=0)
-    overhead = lm.count_tokens(lm.render_prefix("x", instruction=GLOBAL_INSTRUCTION)) + 2 * longest + 16  # type: ignore[call-arg]
+    overhead = lm.count_tokens(lm.render_prefix("x", instruction=GLOBAL_INSTRUCTION)) + 2 * longest + 16
     budget = lm.context_window - overhead - options.max_new_tokens_global
     if options.max_context_tokens is not None:
         budget = min(budget, options.max_context_tokens)

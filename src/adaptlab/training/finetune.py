@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adaptlab.costs import metered, shape_of, train_flops
 from adaptlab.errors import AdaptlabError
-from adaptlab.models.base import LanguageModel
+from adaptlab.models.base import LanguageModel, TrainableModel, require_trainable
 from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import Example
@@ -60,10 +60,10 @@ class _Tokenized(torch.utils.data.Dataset):
         return self.rows[i]
 
 
-def tokenize_examples(lm: LanguageModel, examples: list[Example], max_length: int) -> list[dict[str, list[int]]]:
+def tokenize_examples(lm: TrainableModel, examples: list[Example], max_length: int) -> list[dict[str, list[int]]]:
     """input_ids = the whole text render_prefix(context) + target, tokenized as scoring tokenizes it (one piece,
     with the model's special tokens); labels = -100 on the prefix's tokens (loss on the target only)."""
-    encode_prefix = lm.encode_prefix  # type: ignore[attr-defined]
+    encode_prefix = lm.encode_prefix
     prefix_len: dict[str, int] = {}
     rows = []
     for ex in examples:
@@ -106,10 +106,11 @@ def finetune(
     """Train a copy of `lm` on `examples`; returns the adapted model, the cost and a training log."""
     from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
+    weighted = require_trainable(lm, "fine-tuning")
     # Everything random from here on (LoRA's initial weights, dropout, data order) follows `seed` alone, not what
     # ran earlier in this process: a run that is resumed or run in another order trains the same model.
     set_seed(seed)
-    base = lm.model  # type: ignore[attr-defined]
+    base = weighted.torch_model
     model = copy.deepcopy(base)
     model.config.use_cache = False
     if config.mode == "lora":
@@ -120,8 +121,8 @@ def finetune(
             target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, peft_config)
-    rows = tokenize_examples(lm, examples, config.max_length)
-    pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id or 0
+    rows = tokenize_examples(weighted, examples, config.max_length)
+    pad_id = weighted.pad_token_id
     checkpoints = workdir / "checkpoints"
     cuda = next(base.parameters()).is_cuda
     processes = world_size()
@@ -190,7 +191,7 @@ def finetune(
         flops=train_flops(shape, processed, mean_len, lora=config.mode == "lora"),
         seconds=meter.seconds, peak_memory_bytes=meter.peak_memory_bytes,
     )
-    adapted = type(lm).from_model(model, lm.tokenizer, name=f"{lm.name}+{config.mode}")  # type: ignore[attr-defined]
+    adapted = weighted.with_weights(model, name=f"{lm.name}+{config.mode}")
     log = {"examples": len(rows), "losses": losses, "resumed": resume is not None}
     return adapted, cost, log
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.models.base import LanguageModel
+from adaptlab.models.base import LanguageModel, require_trainable
 from adaptlab.store import CostRow
 
 TRAINED = "trained"
@@ -38,7 +38,7 @@ def save_trained(trained: Trained, folder: Path, processes: int = 1) -> None:
     partial = folder.with_name(folder.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
-    model = trained.model.model  # type: ignore[attr-defined]
+    model = require_trainable(trained.model, "saving a trained model").torch_model
     if any(type(p).__name__ == "DTensor" for p in model.parameters()):
         # FSDP leaves each process a shard; saving it would write a wrong model. (Not reachable on CPU, where
         # accelerate trains an FSDP config with DDP; gathering the shards is still to be done and verified on GPUs.)
@@ -62,8 +62,9 @@ def load_trained(folder: Path, base: LanguageModel) -> Trained | None:
     from adaptlab.models.transformers_backend import TransformersModel
 
     record = json.loads((folder / RECORD).read_text())
-    dtype = next(base.model.parameters()).dtype  # type: ignore[attr-defined]
-    model = TransformersModel.from_pretrained(folder / "model", device=base.device, dtype=dtype,  # type: ignore[attr-defined]
+    weighted = require_trainable(base, "a trained model")
+    dtype = next(weighted.torch_model.parameters()).dtype
+    model = TransformersModel.from_pretrained(folder / "model", device=weighted.device, dtype=dtype,
                                               name=record["name"])
     info = {**record["info"], "trained_by_processes": record["processes"]}
     return Trained(model=model, costs=[CostRow(**c) for c in record["costs"]], info=info,
