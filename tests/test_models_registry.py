@@ -11,7 +11,7 @@ import torch
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.models import LanguageModel, ScoreRequest, load_model
-from adaptlab.models.registry import configure_threads, smollm2_gguf
+from adaptlab.models.registry import ONE_THREAD_BELOW, configure_threads, physical_cores, smollm2_gguf
 from adaptlab.models.tiny import build_tiny, tiny_path
 
 
@@ -35,6 +35,27 @@ def test_unknown_model_says_what_was_tried(monkeypatch):
     for tried in tries:
         assert tried in message
     assert "unknown model" in one_line_error("someone/not-cached-model")
+
+
+def test_a_mistyped_alias_does_not_try_an_unreachable_hub(monkeypatch):
+    """Without a network, a mistyped alias fails at once with the known aliases (not after a minute of hub
+    retries): the hub is probed once, found unreachable, and the process is set offline."""
+    import socket
+
+    with socket.socket() as s:  # a local port that nothing listens on: the hub "cannot be reached"
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    message = one_line_error("smolm2")
+    assert "not an alias (organism, tiny, smollm2)" in message
+    assert "the hub cannot be reached" in message and "did you mean 'smollm2'?" in message
+    import os
+
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"  # transformers will not retry the hub in this process
 
 
 def test_missing_files_and_unusable_folders(tmp_path):
@@ -109,8 +130,13 @@ def test_configure_threads(monkeypatch):
         import os
 
         assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-        monkeypatch.setenv("OMP_NUM_THREADS", "junk")
-        assert configure_threads() >= 1
+        # A value that is not a positive integer is ignored: the same choice as when it is unset.
+        for junk in ("junk", "0", "-2", "1.5", ""):
+            monkeypatch.setenv("OMP_NUM_THREADS", junk)
+            torch.set_num_threads(1 if physical_cores() > 1 else 2)  # not the expected value, so a change shows
+            assert configure_threads() == physical_cores() == torch.get_num_threads()
+            assert configure_threads(n_params=ONE_THREAD_BELOW - 1) == 1 == torch.get_num_threads()
+            assert configure_threads(n_params=ONE_THREAD_BELOW) == physical_cores()
     finally:
         torch.set_num_threads(before)
 

@@ -89,18 +89,39 @@ def test_the_context_changes_the_scores(tiny, long_context):
     assert max_diff(with_context, without) > 0.05
 
 
+def forward_shapes(model: TransformersModel, run) -> tuple[object, list[tuple[int, int]]]:
+    """Run `run()` and record the (batch, tokens) shape of every forward pass through the model's embeddings."""
+    shapes: list[tuple[int, int]] = []
+    hook = model.model.get_input_embeddings().register_forward_hook(
+        lambda _module, args, _output: shapes.append(tuple(args[0].shape)))
+    try:
+        return run(), shapes
+    finally:
+        hook.remove()
+
+
 def test_small_budgets_split_the_work_without_changing_scores(tiny, mixed_requests):
-    reference, _ = tiny.score(mixed_requests)
+    (reference, _), whole = forward_shapes(tiny, lambda: tiny.score(mixed_requests))
     old = tiny.max_pack_tokens, tiny.max_batch_tokens, tiny.packing, tiny.prefill_chunk
     try:
         tiny.max_pack_tokens, tiny.prefill_chunk = 8, 100  # many packs; the prefix prefilled in chunks
-        packed, _ = tiny.score(mixed_requests)
+        (packed, _), in_packs = forward_shapes(tiny, lambda: tiny.score(mixed_requests))
         tiny.packing, tiny.max_batch_tokens = False, 1
-        padded, _ = tiny.score(mixed_requests)
+        (padded, _), in_batches = forward_shapes(tiny, lambda: tiny.score(mixed_requests))
     finally:
         tiny.max_pack_tokens, tiny.max_batch_tokens, tiny.packing, tiny.prefill_chunk = old
     assert max_diff(reference, packed) < 1e-4
     assert max_diff(reference, padded) < 1e-4
+    # The budgets were used: with the defaults the 1000-token prefix is one forward pass; with them no pass is
+    # longer than a prefill chunk or one suffix (a suffix longer than the pack budget is a pack of its own), and
+    # with a batch budget of one token every suffix row is its own batch.
+    rows = tiny._plan(mixed_requests, dedupe=True).rows
+    longest_row = max(len(r.suffix) for r in rows)
+    assert max(n for _, n in whole) >= 1000
+    assert max(n for _, n in in_packs) <= max(100, longest_row) < 1000
+    assert len(in_packs) > len(whole)
+    assert all(b == 1 for b, _ in in_batches)
+    assert len(in_batches) >= len(rows) + 1000 // 100
 
 
 def test_no_requests_no_work(tiny):

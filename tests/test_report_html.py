@@ -21,9 +21,11 @@ def test_report_html_embeds_decodable_plots_and_orders_methods(tmp_path: Path, c
     assert cli("report", tmp_path)[0] == 0
     html = (tmp_path / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == 1
-    png = base64.b64decode(images[0])
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    assert len(images) == 2  # accuracy per split; accuracy against cost ("which to use when")
+    for image in images:
+        png = base64.b64decode(image)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    assert "Which to use when" in html and "Pareto front" in html
     assert "http://" not in html and "https://" not in html  # nothing fetched from elsewhere
     md = (tmp_path / "report.md").read_text()
     rows = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ") and "±" in line]
@@ -42,3 +44,10 @@ def test_report_metric_option(tmp_path: Path, cli):
     assert "0.400 ± 0.050" in (tmp_path / "report.md").read_text()
     code, _, err = cli("report", tmp_path, "--metric", "vibes")
     assert code == 2 and "unknown metric 'vibes'" in err
+
+
+def test_pareto_front():
+    from adaptlab.report.build import pareto_front
+
+    points = [(1.0, 0.5), (2.0, 0.9), (3.0, 0.8), (0.5, 0.4), (2.0, 0.7), (5.0, 0.95)]
+    assert pareto_front(points) == [3, 0, 1, 5]  # by cost; (3.0, 0.8) and (2.0, 0.7) are dominated

@@ -149,7 +149,8 @@ def test_track_wraps_the_main_loop(name: str):
     [
         ("simple-reversals", {"n_facts": 7}, "even"),
         ("simple-reversals", {"articles_per_fact": 0}, "articles_per_fact"),
-        ("simple-reversals", {"n_fact": 4}, "unexpected keyword"),
+        ("simple-reversals", {"n_fact": 4}, "unknown parameter .n_fact.; known: n_facts"),
+        ("simple-reversals", {"n_facts": "twenty"}, "n_facts must be an integer"),
         ("simple-syllogisms", {"n_examples": 0}, "n_examples"),
         ("simple-syllogisms", {"premise_style": "poetic"}, "premise_style"),
     ],

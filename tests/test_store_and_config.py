@@ -66,6 +66,14 @@ seeds: [0, 1]
         (GOOD.replace("[pretrained, icl]", "[pretrained, ft]") + "options: {finetune: {steps: -5}}\n", ["steps"]),
         (GOOD + "method_options: {ft: {k: 2}}\n", ["'ft'", "not in methods"]),
         (GOOD.replace("  - name: simple-reversals\n", "  - path: x\n    name: simple-reversals\n"), ["either"]),
+        (GOOD.replace("n_facts: 8", "n_facts: twenty"), ["simple-reversals: parameter n_facts must be an integer"]),
+        (GOOD.replace("n_facts: 8", "n_fact: 8"), ["unknown parameter 'n_fact'; known: n_facts, articles_per_fact"]),
+        (GOOD.replace("name: simple-reversals", "path: data/mine"), ["`params` are for a generator"]),
+        (GOOD + "options: {k: 0}\n", ["option k must be an integer >= 1"]),
+        (GOOD + "options: {k: -3}\n", ["option k must be an integer >= 1"]),
+        (GOOD + "options: {max_context_tokens: 0}\n", ["option max_context_tokens"]),
+        (GOOD + "limit: 0\n", ["limit"]),
+        (GOOD + "limit: -1\n", ["limit"]),
     ],
 )
 def test_bad_configs_fail_in_one_line_before_running(tmp_path: Path, cli, text: str, words: list[str]):

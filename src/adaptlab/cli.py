@@ -15,6 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adaptlab.errors import AdaptlabError
+from adaptlab.methods import method_names
+from adaptlab.models.registry import ALIASES
 
 T = TypeVar("T")
 
@@ -27,8 +29,20 @@ app = typer.Typer(
 data_app = typer.Typer(help="Make, inspect and validate datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-console = Console(soft_wrap=True)
+# Piped or redirected output is for files and other programs: tables keep their full width there (rich would cut
+# them at 80 columns) unless COLUMNS says otherwise.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 1000)
 err_console = Console(stderr=True)
+
+MODEL_HELP = (f"an alias ({', '.join(ALIASES)}), a local model folder (config.json + safetensors), a .gguf file, "
+              "or a Hugging Face hub id (from the local cache when offline)")
+
+
+def _check(value: T, ok: bool, condition: str) -> T:
+    """An option's value, or a usage error (one line) when it is outside `condition`."""
+    if not ok:
+        raise typer.BadParameter(f"{value} is not {condition}")
+    return value
 
 
 def progress() -> Progress:
@@ -42,53 +56,50 @@ def progress() -> Progress:
     )
 
 
-def _parse_params(items: list[str] | None) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise AdaptlabError(f"--set {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        parsed: Any = value
-        for cast in (int, float):
-            try:
-                parsed = cast(value)
-                break
-            except ValueError:
-                continue
-        if value.lower() in ("true", "false"):
-            parsed = value.lower() == "true"
-        params[key.replace("-", "_")] = parsed
-    return params
-
-
 @data_app.command("list")
 def data_list() -> None:
-    """List the datasets adaptlab can make."""
-    from adaptlab.data.registry import GENERATORS, generator
+    """List the datasets adaptlab can make, with the parameters each takes (`data make NAME --set KEY=VALUE`)."""
+    from adaptlab.data.registry import GENERATORS, generator, parameters
 
-    table = Table("name", "version", "description")
+    table = Table("name", "version", "description", "--set parameters (default)")
     for name in GENERATORS:
         module = generator(name)
-        table.add_row(name, module.VERSION, module.DESCRIPTION.split("\n")[0])
+        params = ", ".join(f"{key}={_show_default(value)}" for key, value in parameters(name).items())
+        table.add_row(name, module.VERSION, module.DESCRIPTION.split("\n")[0], params)
     console.print(table)
+
+
+def _show_default(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if value == "" else str(value)
 
 
 @data_app.command("make")
 def data_make(
     name: Annotated[str, typer.Argument(help="dataset name (see `adaptlab data list`)")],
-    out: Annotated[Path, typer.Option("--out", help="output folder")],
+    out: Annotated[Path, typer.Option("--out", help="output folder (missing, empty, or an adaptlab dataset)")],
     seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="generator option KEY=VALUE")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="generator parameter KEY=VALUE (each dataset's are listed by `adaptlab data list`)")] = None,
+    force: Annotated[bool, typer.Option(help="overwrite dataset files adaptlab did not write")] = False,
 ) -> None:
-    """Generate a dataset into a folder."""
-    from adaptlab.data.registry import make_dataset
+    """Generate a dataset into a folder. Files that adaptlab did not write there are never overwritten
+    without --force."""
+    from adaptlab.data.io import check_overwrite
+    from adaptlab.data.registry import make_dataset, parse_params
+    from adaptlab.paths import writable_dir
 
+    params = parse_params(name, set_ or [])
+    if not force:
+        check_overwrite(out)
+    writable_dir(out)
     with progress() as bar:
 
         def track(items: Iterable[T], description: str = "") -> Iterable[T]:
             return bar.track(items, description=f"{name}: {description}")
 
-        manifest = make_dataset(name, seed, out, _parse_params(set_), track=track)
+        manifest = make_dataset(name, seed, out, params, track=track)
     splits = ", ".join(f"{s}={n}" for s, n in manifest.splits.items())
     console.print(f"{name} (seed {seed}) → {out}: {manifest.documents} documents, {splits}")
 
@@ -96,7 +107,7 @@ def data_make(
 @data_app.command("show")
 def data_show(
     folder: Annotated[Path, typer.Argument(help="dataset folder")],
-    examples: Annotated[int, typer.Option(help="examples to show per split")] = 2,
+    examples: Annotated[int, typer.Option(help="examples to show per split", min=0)] = 2,
 ) -> None:
     """Counts per split, chance levels and a few examples."""
     from adaptlab.data.io import load_dataset
@@ -139,8 +150,10 @@ def data_export_lm_eval(
     from adaptlab.data.export import export_lm_eval
     from adaptlab.data.io import load_dataset
     from adaptlab.methods.icl import SEPARATOR, build_context
+    from adaptlab.paths import writable_dir
 
     ds = load_dataset(folder)
+    writable_dir(out, "task folder")
     prefix = build_context(ds.documents) + SEPARATOR if with_context else ""
     names = export_lm_eval(ds, out, prefix)
     console.print(f"wrote {len(names)} tasks to {out}: {', '.join(names)}", highlight=False)
@@ -150,38 +163,52 @@ def data_export_lm_eval(
 
 @app.command("eval")
 def eval_command(
-    model: Annotated[str, typer.Option("--model", help="alias (tiny, smollm2), local folder, .gguf file or hub id")],
+    model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
     data: Annotated[Path, typer.Option("--data", help="dataset folder")],
-    method: Annotated[str, typer.Option("--method", help="pretrained | icl | rag")] = "pretrained",
+    method: Annotated[str, typer.Option("--method", help=" | ".join(method_names()))] = "pretrained",
     out: Annotated[Path, typer.Option("--out", help="results folder (results.sqlite)")] = Path("out/eval"),
-    seed: Annotated[int, typer.Option(help="seed (ICL subsampling)")] = 0,
-    k: Annotated[int, typer.Option("--k", help="documents retrieved per question (rag)")] = 8,
+    seed: Annotated[int, typer.Option(help="seed (ICL subsampling, fine-tuning)", min=0, max=2**63 - 1)] = 0,
+    k: Annotated[int, typer.Option("--k", help="documents retrieved per question (rag)", min=1)] = 8,
     retriever: Annotated[str, typer.Option(help="bm25 | dense (rag)")] = "bm25",
-    icl_fraction: Annotated[float, typer.Option(help="use at most this fraction of documents in context")] = 1.0,
-    max_context_tokens: Annotated[int | None, typer.Option(help="cap on context tokens")] = None,
-    limit: Annotated[int | None, typer.Option(help="first N questions of each split only")] = None,
+    icl_fraction: Annotated[float, typer.Option(help="use at most this fraction of documents in context",
+                                                callback=lambda v: _check(v, 0 < v <= 1, "in (0, 1]"))] = 1.0,
+    max_context_tokens: Annotated[int | None, typer.Option(help="cap on context tokens", min=1)] = None,
+    limit: Annotated[int | None, typer.Option(help="first N questions of each split only", min=1)] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     dtype: Annotated[str | None, typer.Option(help="float32 | bfloat16 | float16")] = None,
 ) -> None:
     """Score a model on a dataset with one method; accuracy per split, and what it cost."""
     from adaptlab.data.io import load_dataset
-    from adaptlab.experiment import run_experiment
+    from adaptlab.experiment import run_experiment, run_identity
     from adaptlab.methods import MethodOptions, get_method
-    from adaptlab.models.registry import load_model
+    from adaptlab.models.registry import load_model, model_fingerprint
+    from adaptlab.progress import listening
     from adaptlab.report.tables import print_run
-    from adaptlab.store import Store
+    from adaptlab.runs import safe_name
+    from adaptlab.store import Store, exclusive
 
     ds = load_dataset(data)
     if limit is not None:
         ds = ds.limited(limit)
     options = MethodOptions(k=k, retriever=retriever, icl_fraction=icl_fraction, max_context_tokens=max_context_tokens)
-    get_method(method, options)  # unknown method: fail before loading the model
-    lm = load_model(model, device=device, dtype=dtype)
-    with progress() as bar:
-        task = bar.add_task(f"{method} on {ds.name}", total=len(ds.questions))
-        result = run_experiment(lm, model, ds, method, seed, options, out,
-                                progress=lambda n: bar.advance(task, n))
-    with Store(out / "results.sqlite") as store:
+    get_method(method, options)  # unknown method or bad option: fail before loading the model
+    fingerprint = model_fingerprint(model)
+    rid, _ = run_identity(model, fingerprint, ds, method, seed, options)
+    # The results folder is locked and opened before any work, so a folder that cannot be used stops us now.
+    with exclusive(out), Store(out / "results.sqlite") as store:
+        if store.is_done(rid):
+            print_run(console, store.result(rid))
+            console.print(f"already stored in {out / 'results.sqlite'} as run {rid} (the same experiment: same "
+                          "model weights, data, method, options and seed); nothing recomputed", highlight=False)
+            return
+        lm = load_model(model, device=device, dtype=dtype)
+        with progress() as bar, listening(lambda name, done, total, detail: bar.update(
+                phase, description=f"  {name} {detail}".rstrip(), completed=done, total=total, visible=done < total)):
+            phase = bar.add_task("", total=None, visible=False)
+            task = bar.add_task(f"{method} on {ds.name}", total=len(ds.questions))
+            result = run_experiment(lm, model, ds, method, seed, options, out / "work" / safe_name(rid),
+                                    progress=lambda n: bar.advance(task, n), cache_dir=out / "cache",
+                                    model_fingerprint=fingerprint)
         store.save(result)
     print_run(console, result)
     console.print(f"stored in {out / 'results.sqlite'} as run {result.run_id}", highlight=False)
@@ -191,27 +218,114 @@ def eval_command(
 def run_command(
     config: Annotated[Path, typer.Argument(help="YAML experiment config (see adaptlab.runs)")],
     out: Annotated[Path, typer.Option("--out", help="run folder: results.sqlite, datasets, checkpoints")],
+    executor: Annotated[str | None, typer.Option(
+        help="sequential (one run after another here) | ray (each run a Ray task); default: the config's")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster to run on (e.g. auto, ray://head:10001); none: start a local Ray")] = None,
 ) -> None:
     """Run every model × dataset × method × seed of a config; resumable, skips what is done."""
     from adaptlab.runs import load_config
 
-    run_command_with(load_config(config), out)
+    run_command_with(load_config(config), out, executor=executor, address=address)
+
+
+@app.command("finetune")
+def finetune_command(
+    config: Annotated[Path, typer.Argument(help="YAML experiment config (see adaptlab.runs)")],
+    out: Annotated[Path, typer.Option("--out", help="run folder (the one `adaptlab run` is given)")],
+    only: Annotated[str | None, typer.Option(help="only the runs whose label contains this, e.g. 'seed 0'")] = None,
+) -> None:
+    """Fine-tune the config's fine-tuning runs on every process this is launched with (torchrun, accelerate
+    launch; or alone); `adaptlab run` then evaluates the trained models instead of training again."""
+    from adaptlab.runs import load_config
+    from adaptlab.training.distributed import finetune_runs
+
+    main = os.environ.get("RANK", "0") == "0"
+    counts = finetune_runs(load_config(config), out, only, log=lambda m: console.print(m, highlight=False))
+    if main:
+        console.print(f"{counts['trained']} runs trained, {counts['skipped']} already trained or stored; "
+                      f"evaluate them: adaptlab run {config} --out {out}", highlight=False)
 
 
 @app.command("report")
 def report_command(
     rundir: Annotated[Path, typer.Argument(help="run folder with results.sqlite")],
-    params: Annotated[float, typer.Option(help="project costs to a model of this many parameters")] = 7e9,
-    price: Annotated[float, typer.Option(help="price per GPU-hour, dollars")] = 2.5,
-    gpu_flops: Annotated[float, typer.Option(help="sustained GPU throughput, FLOP/s")] = 4e14,
+    params: Annotated[float, typer.Option(help="project costs to a model of this many parameters",
+                                          callback=lambda v: _check(v, v > 0, "> 0"))] = 7e9,
+    price: Annotated[float, typer.Option(help="price per GPU-hour, dollars", min=0)] = 2.5,
+    gpu_flops: Annotated[float, typer.Option(help="sustained GPU throughput, FLOP/s",
+                                             callback=lambda v: _check(v, v > 0, "> 0"))] = 4e14,
     metric: Annotated[str, typer.Option(help="sum | per_token | per_char | calibrated")] = "per_char",
+    queries_per_day: Annotated[float, typer.Option(help="workload assumed by 'which to use when'")] = 1000.0,
+    updates_per_month: Annotated[float, typer.Option(help="workload: knowledge updates per month")] = 1.0,
+    horizon_days: Annotated[float, typer.Option(help="workload: days the deployment runs")] = 30.0,
 ) -> None:
     """Write report.md and a self-contained report.html for a run folder."""
-    from adaptlab.report.build import Projection, build_report
+    from adaptlab.recommend import Workload
+    from adaptlab.report.build import build_report
 
-    projection = Projection(params=params, price_per_gpu_hour=price, gpu_flops=gpu_flops)
-    md, html = build_report(rundir, projection, metric)
+    projection = _prices(params, price, gpu_flops, 80.0, None, None)
+    workload = Workload(queries_per_day, updates_per_month, horizon_days)
+    md, html = build_report(rundir, projection, metric, workload=workload)
     console.print(f"wrote {md} and {html}", highlight=False)
+
+
+@app.command("recommend")
+def recommend_command(
+    rundir: Annotated[Path, typer.Argument(help="run folder with results.sqlite")],
+    queries_per_day: Annotated[float, typer.Option(help="query volume")] = 1000.0,
+    updates_per_month: Annotated[float, typer.Option(help="how often the knowledge changes")] = 1.0,
+    horizon_days: Annotated[float, typer.Option(help="how long the deployment runs")] = 30.0,
+    min_accuracy: Annotated[float | None, typer.Option(help="keep methods with at least this accuracy")] = None,
+    split: Annotated[str | None, typer.Option(help="split the accuracy is read on (default: mean of splits)")] = None,
+    params: Annotated[float | None, typer.Option(help="project to a model of this many parameters")] = None,
+    price: Annotated[float, typer.Option(help="price per GPU-hour, dollars")] = 2.5,
+    gpu_flops: Annotated[float, typer.Option(help="sustained GPU throughput, FLOP/s")] = 4e14,
+    gpu_memory_gb: Annotated[float, typer.Option(help="GPU memory, GB (prices held caches)")] = 80.0,
+    input_price: Annotated[float | None, typer.Option(help="API $ per million input tokens")] = None,
+    cached_input_price: Annotated[float | None, typer.Option(help="API $ per million cached input tokens")] = None,
+    metric: Annotated[str, typer.Option(help="sum | per_token | per_char | calibrated")] = "per_char",
+) -> None:
+    """The cheapest method for a workload (volume, update rate, horizon) that meets an accuracy, and where the
+    choice flips."""
+    from adaptlab.recommend import Workload, explain, money, recommend
+    from adaptlab.report.tables import human_bytes
+
+    prices = _prices(params, price, gpu_flops, gpu_memory_gb, input_price, cached_input_price)
+    workload = Workload(queries_per_day, updates_per_month, horizon_days)
+    for model, dataset, d in recommend(rundir, workload, prices, min_accuracy=min_accuracy, split=split,
+                                       metric=metric):
+        table = Table(title=f"{dataset} · {model} — {workload.describe()}")
+        for col in ("option", f"accuracy ({split or 'mean'})", "one-off", "per query", "memory held",
+                    "total", "per 1k queries"):
+            table.add_column(col, justify="left" if col == "option" else "right", no_wrap=col == "option")
+        for c in sorted(d.costed, key=lambda c: c.total(workload)):
+            ok = c in d.eligible
+            acc = f"{c.accuracy.mean:.3f} ± {c.accuracy.stderr:.3f}" if c.accuracy else "—"
+            mark = "→ " if c is d.choice else ("  " if ok else "✗ ")
+            table.add_row(mark + c.option.label, acc, money(c.one_off), money(c.per_query),
+                          human_bytes(c.option.held_bytes) if c.option.held_bytes else "—", money(c.total(workload)),
+                          money(c.per_1k(workload)))
+        console.print(table)
+        console.print(explain(d, model, dataset, split, min_accuracy).replace("**", ""), highlight=False)
+
+
+def _prices(params: float | None, price: float, gpu_flops: float, gpu_memory_gb: float,
+            input_price: float | None, cached_input_price: float | None) -> Any:
+    import math
+
+    from adaptlab.costs import Prices
+
+    for name, value in (("--params", params), ("--price", price), ("--gpu-flops", gpu_flops),
+                        ("--gpu-memory-gb", gpu_memory_gb), ("--input-price", input_price),
+                        ("--cached-input-price", cached_input_price)):
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise AdaptlabError(f"{name} must be a number >= 0, got {value}")
+    for name, value in (("--params", params), ("--gpu-flops", gpu_flops), ("--gpu-memory-gb", gpu_memory_gb)):
+        if value is not None and value <= 0:
+            raise AdaptlabError(f"{name} must be > 0, got {value}")
+    return Prices(params=params, price_per_gpu_hour=price, gpu_flops=gpu_flops, gpu_memory_bytes=gpu_memory_gb * 1e9,
+                  input_per_million=input_price, cached_input_per_million=cached_input_price)
 
 
 organism_app = typer.Typer(help="The model organism: a small transformer trained here to learn in context.",
@@ -222,9 +336,10 @@ app.add_typer(organism_app, name="organism")
 @organism_app.command("train")
 def organism_train(
     out: Annotated[Path, typer.Option("--out", help="checkpoint folder")] = Path("out/organism"),
-    steps: Annotated[int | None, typer.Option(help="training steps (default: the shipped run's)")] = None,
+    steps: Annotated[int | None, typer.Option(help="training steps (default: the shipped run's)", min=1)] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    threads: Annotated[int | None, typer.Option(help="torch threads (default: OMP_NUM_THREADS or cores)")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: OMP_NUM_THREADS or cores)",
+                                                min=1)] = None,
 ) -> None:
     """Pretrain the organism on random synthetic worlds (reproduces the shipped checkpoint). An interrupted run
     resumes from OUT/training_state when the same command is run again."""
@@ -232,6 +347,9 @@ def organism_train(
 
     from adaptlab.models.registry import configure_threads
     from adaptlab.organism.train import OrganismConfig, pretrain
+    from adaptlab.paths import writable_dir
+
+    writable_dir(out, "checkpoint folder")
 
     n = configure_threads()
     if threads is not None:
@@ -250,7 +368,7 @@ def organism_train(
 
 @app.command("demo")
 def demo(
-    model: Annotated[str, typer.Option(help="organism (default) or any model spec, e.g. smollm2")] = "organism",
+    model: Annotated[str, typer.Option(help=f"organism (default) or any model: {MODEL_HELP}")] = "organism",
     out: Annotated[Path, typer.Option("--out", help="run folder: datasets, results.sqlite, report")] = Path(
         "out/demo"
     ),
@@ -260,26 +378,50 @@ def demo(
     from adaptlab.report.build import build_report
 
     config = demo_config(model)
-    run_command_with(config, out / model)
-    md, html = build_report(out / model)
+    run_ids = run_command_with(config, out / model)
+    md, html = build_report(out / model, run_ids=run_ids)
     console.print(f"report: {md} and {html}", highlight=False)
 
 
-def run_command_with(cfg: Any, out: Path) -> None:
+def run_command_with(cfg: Any, out: Path, executor: str | None = None, address: str | None = None) -> list[str]:
+    """Run a config into OUT with progress bars, then print accuracy per split; returns the config's run ids.
+    A run that fails on Ray is printed as it fails, the others go on, and the command ends with exit code 2."""
+    from adaptlab.progress import listening
+    from adaptlab.report.tables import print_summary
     from adaptlab.runs import execute
 
-    with progress() as bar:
-        runs = bar.add_task("runs", total=None)
-        questions = bar.add_task("questions", total=None, visible=False)
+    bar = progress()
+    runs = bar.add_task("runs", total=None)
+    questions = bar.add_task("questions", total=None, visible=False)
 
-        def on_run(label: str, done: int, total: int, n_questions: int) -> None:
-            bar.update(runs, description=label, completed=done, total=total)
-            if n_questions:
-                bar.update(questions, completed=0, total=n_questions, visible=True)
+    def on_run(label: str, done: int, total: int, n_questions: int) -> None:
+        bar.start()  # only once the run folder is ours and the plan is valid: errors stay one line
+        bar.update(runs, description=label, completed=done, total=total)
+        if n_questions:
+            bar.update(questions, completed=0, total=n_questions, visible=True)
 
-        counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n))
+    def on_error(label: str, message: str) -> None:
+        bar.console.print(f"failed: {label}: {message}", highlight=False, markup=False, soft_wrap=True)
+
+    phase = bar.add_task("", total=None, visible=False)
+
+    def on_phase(name: str, done: int, total: int, detail: str) -> None:
+        bar.update(phase, description=f"  {name} {detail}".rstrip(), completed=done, total=total,
+                   visible=done < total)
+
+    try:
+        with listening(on_phase):
+            counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n),
+                             executor=executor, address=address, on_error=on_error)
+    finally:
+        bar.stop()
     console.print(f"{counts['ran']} runs done, {counts['skipped']} already stored → {out / 'results.sqlite'}",
                   highlight=False)
+    print_summary(console, out / "results.sqlite", counts["run_ids"])
+    if counts["failed"]:
+        raise AdaptlabError(f"{counts['failed']} of {counts['planned']} runs failed (each reported above) and are not "
+                            "stored; the same command retries them")
+    return counts["run_ids"]
 
 
 def main() -> None:
@@ -288,10 +430,24 @@ def main() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|accelerate)(\.|$)")
     try:
-        app()
+        code = app(standalone_mode=False)
     except AdaptlabError as e:
-        err_console.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        _fail(str(e))
+    except typer.TyperException as e:  # a bad option value, a missing argument, an unknown command
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError":  # `adaptlab` or `adaptlab data` alone: the help
+            e.show()  # type: ignore[attr-defined]
+            sys.exit(2)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        _fail(f"{where}{e.format_message()} (see --help)")
+    except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted", highlight=False)
         sys.exit(130)
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        err_console.print("interrupted", highlight=False)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"error: {' '.join(message.split())}", highlight=False, markup=False, soft_wrap=True)
+    sys.exit(2)

@@ -19,13 +19,16 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from adaptlab.costs import ModelShape, forward_flops
+from adaptlab.costs import deployment_costs
 from adaptlab.data.records import Question
 from adaptlab.models.base import ChoiceScore, LanguageModel, ScoreRequest, ScoringStats
+from adaptlab.models.prompts import question_text
 from adaptlab.store import CostRow, MetricRow, ScoreRow
 
 METRICS = ("sum", "per_token", "per_char", "calibrated")
 NULL_PROMPT = "Answer:"
+# The generative multiple-choice protocol's accuracy (served models without prompt log-probabilities).
+GENERATIVE_METRIC = "generative_mc"
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,6 @@ class Scored:
 DEFAULT_METRIC = "per_char"
 
 
-def question_text(question: Question) -> str:
-    """The prompt as scored: the question's context hint, if any, goes before its prompt."""
-    return f"{question.context_hint}\n{question.prompt}" if question.context_hint else question.prompt
-
-
 def normalised(score: Scored | ChoiceScore, metric: str) -> float:
     if metric == "calibrated":
         return score.logprob - score.null_logprob  # type: ignore[union-attr]
@@ -55,19 +53,68 @@ def normalised(score: Scored | ChoiceScore, metric: str) -> float:
 
 
 def predict(scores: Sequence[Scored] | Sequence[ChoiceScore], metric: str = DEFAULT_METRIC) -> int:
+    """The best choice (the first of several tied ones; `credit` shares a tie out instead)."""
     values = [normalised(s, metric) for s in scores]
     return max(range(len(values)), key=values.__getitem__)
 
 
+def best_choices(scores: Sequence[Scored] | Sequence[ChoiceScore], metric: str = DEFAULT_METRIC) -> list[int]:
+    """Every choice with the highest score (more than one when the model cannot tell them apart)."""
+    values = [normalised(s, metric) for s in scores]
+    top = max(values)
+    return [i for i, v in enumerate(values) if v == top]
+
+
+def credit(scores: Sequence[Scored] | Sequence[ChoiceScore], answer: int, metric: str = DEFAULT_METRIC) -> float:
+    """1 when the answer alone scores best; 1/k when it ties with k-1 others (the expected accuracy of breaking the
+    tie at random); 0 otherwise. So a model that scores every choice the same gets chance, never the first
+    choice's share of the keys."""
+    best = best_choices(scores, metric)
+    return 1.0 / len(best) if answer in best else 0.0
+
+
 def accuracy_rows(questions: Sequence[Question], scores: Sequence[Sequence[Scored]]) -> list[MetricRow]:
+    """Accuracy per split and metric (ties credited 1/k, see `credit`), its standard error (the standard deviation
+    of the per-question credits over √n: √(acc(1-acc)/n) when there are no ties), chance, n, and how many
+    questions had a tie for the best score."""
     rows = []
     for split in dict.fromkeys(q.split for q in questions):
         idx = [i for i, q in enumerate(questions) if q.split == split]
         chance = sum(questions[i].chance for i in idx) / len(idx)
         for metric in METRICS:
-            acc = sum(predict(scores[i], metric) == questions[i].answer for i in idx) / len(idx)
-            rows.append(MetricRow(split, metric, acc, math.sqrt(acc * (1 - acc) / len(idx)), chance, len(idx)))
+            credits = [credit(scores[i], questions[i].answer, metric) for i in idx]
+            ties = sum(len(best_choices(scores[i], metric)) > 1 for i in idx)
+            acc = sum(credits) / len(idx)
+            variance = max(sum(c * c for c in credits) / len(idx) - acc * acc, 0.0)
+            rows.append(MetricRow(split, metric, acc, math.sqrt(variance / len(idx)), chance, len(idx), ties))
     return rows
+
+
+def generative_rows(questions: Sequence[Question], picks: Sequence[int | None]) -> list[MetricRow]:
+    """Accuracy per split under the `generative-mc` protocol (a reply that names no option counts as wrong),
+    stored under its own metric name, `GENERATIVE_METRIC`: it is not a likelihood score and is never mixed with
+    them."""
+    rows = []
+    for split in dict.fromkeys(q.split for q in questions):
+        idx = [i for i, q in enumerate(questions) if q.split == split]
+        chance = sum(questions[i].chance for i in idx) / len(idx)
+        acc = sum(picks[i] == questions[i].answer for i in idx) / len(idx)
+        rows.append(MetricRow(split, GENERATIVE_METRIC, acc, math.sqrt(acc * (1 - acc) / len(idx)), chance, len(idx)))
+    return rows
+
+
+def choose_questions(
+    model: LanguageModel,
+    questions: Sequence[Question],
+    contexts: Sequence[str],
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[int | None], ScoringStats]:
+    """The option each question's reply names, for a model declared `protocol = "generative-mc"`."""
+    requests = [
+        ScoreRequest(context=ctx, prompt=question_text(q), choices=tuple(q.choices))
+        for q, ctx in zip(questions, contexts, strict=True)
+    ]
+    return model.choose(requests, progress=progress)  # type: ignore[attr-defined]
 
 
 def score_rows(questions: Sequence[Question], scores: Sequence[Sequence[Scored]]) -> list[ScoreRow]:
@@ -104,20 +151,11 @@ def score_questions(
     return merged, stats
 
 
-def query_cost(model: LanguageModel, questions: Sequence[Question], contexts: Sequence[str]) -> CostRow:
-    """What serving these questions costs in deployment, one query at a time with no cache shared between
-    queries: the rendered context plus the question, prefilled (the answer's own few tokens are ignored)."""
-    shape = model_shape(model)
-    prefix_tokens: dict[str, int] = {}
-    tokens = 0
-    flops = 0.0
-    for q, ctx in zip(questions, contexts, strict=True):
-        if ctx not in prefix_tokens:
-            prefix_tokens[ctx] = model.count_tokens(model.render_prefix(ctx))
-        n = prefix_tokens[ctx] + model.count_tokens(question_text(q))
-        tokens += n
-        flops += forward_flops(shape, n)
-    return CostRow(phase="query", kind="per_query", tokens_processed=tokens, flops=flops, queries=len(questions))
+def query_costs(model: LanguageModel, questions: Sequence[Question], contexts: Sequence[str]) -> list[CostRow]:
+    """What serving these questions costs in deployment, one query at a time: without and, where contexts
+    repeat, with prompt caching (`costs.deployment_costs`)."""
+    memory = getattr(getattr(model, "memory", None), "positions", 0)
+    return deployment_costs(model, [question_text(q) for q in questions], contexts, memory_positions=memory)
 
 
 def scoring_cost(stats: ScoringStats, queries: int) -> CostRow:
@@ -126,10 +164,3 @@ def scoring_cost(stats: ScoringStats, queries: int) -> CostRow:
         phase="scoring", kind="per_query", tokens_processed=stats.tokens_prefilled, tokens_reused=stats.tokens_reused,
         flops=stats.flops, seconds=stats.seconds, peak_memory_bytes=stats.peak_memory_bytes, queries=queries,
     )
-
-
-def model_shape(model: LanguageModel) -> ModelShape:
-    config = getattr(getattr(model, "model", None), "config", None)
-    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
-    width = int(getattr(config, "hidden_size", 0) or 0)
-    return ModelShape(n_params=model.n_params, n_layers=layers, d_model=width)

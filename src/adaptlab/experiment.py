@@ -10,20 +10,34 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.data.records import Dataset
-from adaptlab.evaluate import accuracy_rows, query_cost, score_questions, score_rows, scoring_cost
+from adaptlab.evaluate import (
+    accuracy_rows,
+    choose_questions,
+    generative_rows,
+    query_costs,
+    score_questions,
+    score_rows,
+    scoring_cost,
+)
 from adaptlab.methods import MethodOptions, get_method
 from adaptlab.models.base import LanguageModel
 from adaptlab.store import RunResult
 
 
-def run_config(options: MethodOptions, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What a run's id hashes: the method options and `extra` (dataset parameters, question limit)."""
-    return {"method_options": asdict(options), **(extra or {})}
-
-
-def run_id(model: str, dataset: str, method: str, seed: int, config: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    return f"{model}|{dataset}|{method}|seed{seed}|{digest}"
+def run_identity(
+    model: str, model_fingerprint: str, dataset: Dataset, method: str, seed: int, options: MethodOptions
+) -> tuple[str, dict[str, Any]]:
+    """The run id and the configuration it hashes: everything that changes a result — the model's weights, the
+    dataset's content (after any question limit), the method and all its options, the seed. `eval` and `run` both
+    get their ids here, so the same experiment has the same id whichever command ran it."""
+    config = {
+        "model_fingerprint": model_fingerprint,
+        "dataset_sha256": dataset.digest(),
+        "questions": len(dataset.questions),
+        "method_options": asdict(options),
+    }
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{model}|{dataset.name}|{method}|seed{seed}|{digest}", config
 
 
 def run_experiment(
@@ -36,28 +50,63 @@ def run_experiment(
     workdir: Path,
     progress: Callable[[int], None] | None = None,
     cache_dir: Path | None = None,
-    extra_config: dict[str, Any] | None = None,
+    info: dict[str, Any] | None = None,
+    model_fingerprint: str | None = None,
 ) -> RunResult:
-    """Prepare the method, score every test question, and collect metrics and costs.
+    """Prepare the method, score every test question, and collect metrics and costs. `info` (e.g. the dataset's
+    generator parameters) is stored with the run; it does not enter the run id (see `run_identity`)."""
+    from adaptlab.models.registry import model_fingerprint as fingerprint_of
 
-    The run id hashes the method options and `extra_config` (dataset parameters, question limit), so changing
-    any of them makes a new run rather than reusing a stored one."""
-    config = run_config(options, extra_config)
+    fingerprint = model_fingerprint or fingerprint_of(model_name)
+    rid, config = run_identity(model_name, fingerprint, dataset, method_name, seed, options)
     method = get_method(method_name, options)
     prepared = method.prepare(model, dataset, seed=seed, workdir=workdir, cache_dir=cache_dir)
     questions = dataset.questions
-    scores, stats = score_questions(prepared.model, questions, prepared.contexts, progress)
-    deployment = query_cost(prepared.model, questions, prepared.contexts)
-    costs = [*prepared.costs, deployment, scoring_cost(stats, len(questions))]
+    if prepared.model.protocol == "generative-mc":  # no log-likelihoods: its own metric, no score rows
+        picks, stats = choose_questions(prepared.model, questions, prepared.contexts, progress)
+        score_list, metric_list = [], generative_rows(questions, picks)
+    else:
+        scores, stats = score_questions(prepared.model, questions, prepared.contexts, progress)
+        score_list, metric_list = score_rows(questions, scores), accuracy_rows(questions, scores)
+    deployment = query_costs(prepared.model, questions, prepared.contexts)
+    costs = [*prepared.costs, *deployment, scoring_cost(stats, len(questions))]
     return RunResult(
-        run_id=run_id(model_name, dataset.name, method_name, seed, config),
+        run_id=rid,
         model=model_name,
         dataset=dataset.name,
         method=method_name,
         seed=seed,
         config=config,
-        scores=score_rows(questions, scores),
-        metrics=accuracy_rows(questions, scores),
+        scores=score_list,
+        metrics=metric_list,
         costs=costs,
-        info={**prepared.info, "model_params": model.n_params},
+        info={**(info or {}), **prepared.info, "model_params": model.n_params, **coverage(model, dataset),
+              **_served_usage(stats)},
     )
+
+
+UNKNOWN_WARN_ABOVE = 0.01  # share of a dataset's tokens that the model's tokenizer maps to its unknown token
+
+
+def coverage(model: LanguageModel, dataset: Dataset) -> dict[str, Any]:
+    """How much of the dataset the model's tokenizer cannot represent (its unknown token): text it cannot see,
+    e.g. names made of letters the organism has no pieces for. Above 1% a warning is stored with the run."""
+    tokenizer = getattr(model, "tokenizer", None)
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if tokenizer is None or unk is None:
+        return {}
+    texts = [d.text for d in dataset.documents] + [t for q in dataset.questions for t in (q.prompt, *q.choices)]
+    ids = [i for text in texts for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+    share = sum(i == unk for i in ids) / max(len(ids), 1)
+    out: dict[str, Any] = {"unknown_token_share": round(share, 4)}
+    if share > UNKNOWN_WARN_ABOVE:
+        out["warnings"] = [f"the tokenizer of {model.name} maps {share:.1%} of {dataset.name}'s tokens to its "
+                           "unknown token: it cannot read that text, and scores there mean little"]
+    return out
+
+
+def _served_usage(stats: Any) -> dict[str, Any]:
+    """What a served model's `usage` and price table add to the scoring cost (cached tokens, dollars), if any."""
+    if not (stats.tokens_cached or stats.dollars):
+        return {}
+    return {"scoring_tokens_cached": stats.tokens_cached, "scoring_dollars": stats.dollars}

@@ -18,9 +18,16 @@ from adaptlab.errors import AdaptlabError
 
 class Retriever(Protocol):
     name: str
+    index_tokens: int  # tokens the index was built from (the retriever's own tokenization)
+    index_flops: float  # estimated FLOPs of building it (0 for BM25: counting, no neural computation)
+    index_bytes: int  # memory the index holds (the embedder's weights included for dense retrieval)
 
     def top_k(self, queries: list[str], k: int) -> list[list[int]]:
         """For each query, the indices of the k best documents, best first."""
+        ...
+
+    def query_flops(self, queries: list[str]) -> float:
+        """Estimated FLOPs of embedding `queries` (0 for BM25)."""
         ...
 
 
@@ -33,7 +40,14 @@ class BM25Retriever:
         self._bm25s = bm25s
         self._n = len(documents)
         self._index = bm25s.BM25()
-        self._index.index(bm25s.tokenize(documents, stopwords="en", show_progress=False), show_progress=False)
+        tokens = bm25s.tokenize(documents, stopwords="en", show_progress=False)
+        self._index.index(tokens, show_progress=False)
+        self.index_tokens = sum(len(ids) for ids in tokens.ids)
+        self.index_flops = 0.0
+        self.index_bytes = sum(v.nbytes for v in self._index.scores.values() if isinstance(v, np.ndarray))
+
+    def query_flops(self, queries: list[str]) -> float:
+        return 0.0
 
     def top_k(self, queries: list[str], k: int) -> list[list[int]]:
         k = min(k, self._n)
@@ -68,7 +82,25 @@ class DenseRetriever:
         self._tokenizer = AutoTokenizer.from_pretrained(path)
         self._model = AutoModel.from_pretrained(path, use_safetensors=True).eval()
         self._batch_size = batch_size
+        from adaptlab.costs import model_dims
+
+        self._dims = model_dims(self._model)
         self._docs = self.embed(documents)
+        self.index_tokens = self._count(documents)
+        self.index_flops = self._flops(documents)
+        self.index_bytes = int(self._dims.param_bytes + self._docs.nbytes)
+
+    def _count(self, texts: list[str]) -> int:
+        return sum(len(ids) for ids in self._tokenizer(texts, truncation=True, max_length=256).input_ids)
+
+    def _flops(self, texts: list[str]) -> float:
+        from adaptlab.costs import forward_flops
+
+        ids = self._tokenizer(texts, truncation=True, max_length=256).input_ids
+        return sum(forward_flops(self._dims, len(x), logits=0) for x in ids)
+
+    def query_flops(self, queries: list[str]) -> float:
+        return self._flops(queries)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         torch = self._torch

@@ -16,6 +16,13 @@ options:                           # for every method (see MethodOptions)
   finetune: {steps: 200, batch_size: 8, learning_rate: 3.0e-4}
 method_options:                    # per-method overrides, merged over `options`
   aug-local-ft: {augment: {max_new_tokens_local: 64}}
+executor: sequential               # or ray: each run a Ray task (`--executor` overrides; see adaptlab.runs_ray)
+ray:
+  address: null                    # a running cluster ("auto", "ray://head:10001"); none: start a local Ray
+  num_cpus: null                   # a local Ray only: CPUs it may use (default: all)
+  resources:                       # what each run's task reserves: per method, else `default`, else one
+    default: {num_cpus: 1}         # CPU and (when the cluster has GPUs) one GPU
+    ft: {num_cpus: 1, num_gpus: 1}
 ```
 """
 
@@ -23,14 +30,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods import MethodOptions, get_method, method_names
+from adaptlab.models.base import LanguageModel
+from adaptlab.store import RunResult
 
 
 class DatasetSpec(BaseModel):
@@ -49,10 +60,40 @@ class DatasetSpec(BaseModel):
 
             if self.name not in GENERATORS:
                 raise ValueError(f"unknown dataset {self.name!r}; known: {', '.join(GENERATORS)}")
+            from adaptlab.data.registry import check_params
+
+            try:
+                check_params(self.name, self.params)
+            except AdaptlabError as e:
+                raise ValueError(str(e)) from None
+        elif self.params:
+            raise ValueError("`params` are for a generator `name`, not a dataset `path`")
         return self
 
     def label(self) -> str:
         return self.name or Path(self.path or "").name
+
+
+class TaskResources(BaseModel):
+    """What one run's Ray task reserves (a run uses the GPU it reserves; `num_gpus: 0` runs on CPU)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_cpus: float = Field(1, ge=0)
+    num_gpus: float = Field(0, ge=0)
+
+
+class RayOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = None
+    num_cpus: int | None = Field(None, ge=1)
+    resources: dict[str, TaskResources] = Field(default_factory=dict)
+
+    def resources_for(self, method: str, cluster_gpus: float = 0) -> TaskResources:
+        """The method's entry, else `default`, else one CPU — and one GPU when the cluster has any."""
+        return (self.resources.get(method) or self.resources.get("default")
+                or TaskResources(num_gpus=1 if cluster_gpus >= 1 else 0))
 
 
 class RunConfig(BaseModel):
@@ -61,12 +102,14 @@ class RunConfig(BaseModel):
     models: list[str] = Field(min_length=1)
     datasets: list[DatasetSpec] = Field(min_length=1)
     methods: list[str] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, lt=2**63)]] = Field(default_factory=lambda: [0], min_length=1)
     limit: int | None = Field(None, ge=1)
     device: str = "auto"
     dtype: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     method_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    executor: Literal["sequential", "ray"] = "sequential"
+    ray: RayOptions = Field(default_factory=RayOptions)
 
     @field_validator("methods")
     @classmethod
@@ -81,6 +124,9 @@ class RunConfig(BaseModel):
         for name in self.method_options:
             if name not in self.methods:
                 raise ValueError(f"method_options names {name!r}, which is not in methods")
+        for name in self.ray.resources:
+            if name != "default" and name not in self.methods:
+                raise ValueError(f"ray.resources names {name!r}, which is neither `default` nor in methods")
         for name in self.methods:
             get_method(name, self.options_for(name))  # raises AdaptlabError on bad option values
         return self
@@ -140,52 +186,157 @@ def dataset_folder(spec: DatasetSpec, seed: int, rundir: Path) -> Path:
     return folder
 
 
+@dataclass
+class PlannedRun:
+    """One model × dataset × seed × method of a config, with its dataset loaded and its run id computed."""
+
+    model: str
+    dataset_spec: DatasetSpec
+    seed: int
+    method: str
+    dataset: Dataset
+    options: MethodOptions
+    run_id: str
+    model_fingerprint: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} · {self.dataset_spec.label()} · {self.method} · seed {self.seed}"
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {"dataset_spec": self.dataset_spec.model_dump(exclude_none=True)}
+
+    def workdir(self, rundir: Path) -> Path:
+        return rundir / "work" / safe_name(self.run_id)
+
+
+def safe_name(run_id: str) -> str:
+    """A run id as a folder name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+
+
+def plan_runs(config: RunConfig, rundir: Path) -> list[PlannedRun]:
+    """Every run of the config, in order. Generates missing datasets and loads every dataset first, so that a bad
+    dataset stops the job before any model is loaded or trained."""
+    from adaptlab.data.io import load_dataset
+    from adaptlab.experiment import run_identity
+    from adaptlab.models.registry import model_fingerprint
+
+    fingerprints = {m: model_fingerprint(m) for m in config.models}
+    datasets: dict[tuple[int, int], Dataset] = {}
+    for d, spec in enumerate(config.datasets):
+        for seed in config.seeds:
+            dataset = load_dataset(dataset_folder(spec, seed, rundir))
+            datasets[d, seed] = dataset.limited(config.limit) if config.limit is not None else dataset
+    plan = []
+    for model in config.models:
+        for d, spec in enumerate(config.datasets):
+            for seed in config.seeds:
+                for method in config.methods:
+                    dataset, options = datasets[d, seed], config.options_for(method)
+                    rid, _ = run_identity(model, fingerprints[model], dataset, method, seed, options)
+                    plan.append(PlannedRun(model, spec, seed, method, dataset, options, rid, fingerprints[model]))
+    return plan
+
+
+def run_one(run: PlannedRun, model: LanguageModel, rundir: Path,
+            on_questions: Callable[[int], None] | None = None) -> RunResult:
+    """Prepare, score and measure one planned run (the store is the caller's)."""
+    from adaptlab.experiment import run_experiment
+
+    result = run_experiment(model, run.model, run.dataset, run.method, run.seed, run.options, run.workdir(rundir),
+                            progress=on_questions, cache_dir=rundir / "cache", info=run.info,
+                            model_fingerprint=run.model_fingerprint)
+    assert result.run_id == run.run_id, "run id computed differently when planned and when run"
+    return result
+
+
+def save_config(config: RunConfig, rundir: Path) -> None:
+    """Write the config beside the results; an earlier, different config is kept as config-N.yaml."""
+    text = yaml.safe_dump(config.model_dump(), sort_keys=False)
+    path = rundir / "config.yaml"
+    if path.is_file() and path.read_text(encoding="utf-8", errors="replace") != text:
+        n = 1
+        while (rundir / f"config-{n}.yaml").exists():
+            n += 1
+        path.rename(rundir / f"config-{n}.yaml")
+    path.write_text(text, encoding="utf-8")
+
+
 # (run label, runs done, runs planned, questions of the run starting now, or 0 when none starts)
 Progress = Callable[[str, int, int, int], None]
+# (run label, the run's one-line error): a run that failed while the others went on (the Ray executor)
+OnError = Callable[[str, str], None]
+EXECUTORS = ("sequential", "ray")
 
 
 def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
-            on_questions: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite."""
-    from adaptlab.data.io import load_dataset
-    from adaptlab.experiment import run_config, run_experiment, run_id
-    from adaptlab.models.registry import load_model
-    from adaptlab.store import Store
+            on_questions: Callable[[int], None] | None = None, *, executor: str | None = None,
+            address: str | None = None, on_error: OnError | None = None) -> dict[str, Any]:
+    """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite: one after another in this
+    process, or each as a Ray task (`executor="ray"`, default: the config's; see `adaptlab.runs_ray`). Either way
+    this process alone writes the store, and the plan, the run ids and what is skipped are the same.
+    Returns counts (planned, skipped, ran, failed) and the plan's `run_ids`.
 
-    rundir.mkdir(parents=True, exist_ok=True)
-    (rundir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
-    plan = [(m, d, s, meth) for m in config.models for d in config.datasets for s in config.seeds
-            for meth in config.methods]
-    counts = {"planned": len(plan), "skipped": 0, "ran": 0}
-    with Store(rundir / "results.sqlite") as store:
-        loaded: dict[str, Any] = {}
-        for i, (model_name, spec, seed, method) in enumerate(plan):
-            folder = dataset_folder(spec, seed, rundir)
-            dataset = load_dataset(folder)
-            if config.limit is not None:
-                dataset = dataset.limited(config.limit)
-            options = config.options_for(method)
-            extra = {"dataset": spec.model_dump(exclude_none=True), "limit": config.limit}
-            rid = run_id(model_name, dataset.name, method, seed, run_config(options, extra))
-            label = f"{model_name} · {spec.label()} · {method} · seed {seed}"
-            if store.is_done(rid):
+    One process at a time works in a run folder (a second one stops with a one-line error)."""
+    from adaptlab.models.registry import load_model
+    from adaptlab.store import Store, exclusive
+
+    executor = executor or config.executor
+    if executor not in EXECUTORS:
+        raise AdaptlabError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
+    if address is not None and executor != "ray":
+        raise AdaptlabError("--address is the address of a Ray cluster: it needs --executor ray")
+    if executor == "ray":
+        from adaptlab.runs_ray import check_reachable, import_ray
+
+        import_ray()  # without Ray installed, or with no cluster at the address: say so before any work
+        if address or config.ray.address:
+            check_reachable(address or config.ray.address or "")
+    with exclusive(rundir), Store(rundir / "results.sqlite") as store:
+        plan = plan_runs(config, rundir)
+        save_config(config, rundir)
+        counts: dict[str, Any] = {"planned": len(plan), "skipped": 0, "ran": 0, "failed": 0,
+                                  "run_ids": [r.run_id for r in plan]}
+        todo = []
+        for run in plan:
+            if store.is_done(run.run_id):
                 counts["skipped"] += 1
                 if on_run:
-                    on_run(f"{label} (done)", i + 1, len(plan), 0)
-                continue
+                    on_run(f"{run.label} (done)", counts["skipped"], len(plan), 0)
+            else:
+                todo.append(run)
+        if executor == "ray" and todo:
+            from adaptlab.runs_ray import execute_on_ray
+
+            execute_on_ray(config, rundir.resolve(), todo, store, counts, on_run, on_error, address)
+            return counts
+        loaded: dict[str, LanguageModel] = {}
+        for run in todo:
+            done = counts["skipped"] + counts["ran"]
             if on_run:
-                on_run(label, i, len(plan), len(dataset.questions))
-            if model_name not in loaded:
+                on_run(run.label, done, len(plan), len(run.dataset.questions))
+            if run.model not in loaded:
                 loaded.clear()  # one model in memory at a time
-                loaded[model_name] = load_model(model_name, device=config.device, dtype=config.dtype)
-            workdir = rundir / "work" / re.sub(r"[^A-Za-z0-9_.-]+", "_", rid)
-            result = run_experiment(loaded[model_name], model_name, dataset, method, seed, options, workdir,
-                                    progress=on_questions, cache_dir=rundir / "cache", extra_config=extra)
-            store.save(result)
+                loaded[run.model] = load_model(run.model, device=config.device, dtype=config.dtype)
+            store.save(run_one(run, loaded[run.model], rundir, on_questions))
             counts["ran"] += 1
             if on_run:
-                on_run(label, i + 1, len(plan), 0)
+                on_run(run.label, done + 1, len(plan), 0)
     return counts
+
+
+def config_run_ids(rundir: Path) -> list[str] | None:
+    """The run ids of the config saved in RUNDIR (what its report shows), or None when there is none or it can no
+    longer be planned (e.g. a dataset folder moved): then every stored run counts."""
+    path = rundir / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        return [r.run_id for r in plan_runs(load_config(path), rundir)]
+    except AdaptlabError:
+        return None
 
 
 def _digest(params: dict[str, Any]) -> str:

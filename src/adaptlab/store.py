@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS scores (
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run_id TEXT NOT NULL, split TEXT NOT NULL, metric TEXT NOT NULL, accuracy REAL NOT NULL, stderr REAL NOT NULL,
-    chance REAL NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (run_id, split, metric)
+    chance REAL NOT NULL, n INTEGER NOT NULL, ties INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (run_id, split, metric)
 );
 CREATE TABLE IF NOT EXISTS costs (
     run_id TEXT NOT NULL, phase TEXT NOT NULL, kind TEXT NOT NULL, tokens_processed INTEGER NOT NULL,
@@ -58,6 +58,7 @@ class MetricRow:
     stderr: float
     chance: float
     n: int
+    ties: int = 0  # questions whose best score was shared by several choices (each credited 1/k)
 
 
 @dataclass(frozen=True)
@@ -91,16 +92,59 @@ class RunResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+@contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """Hold the folder's lock (FOLDER/.lock) for the duration: a second adaptlab process that wants the same results
+    folder stops with a one-line error instead of running the same work twice. The lock is released when the
+    process ends in any way, `kill -9` included (it is an advisory `flock`, not the file's existence)."""
+    import fcntl
+    import os
+
+    from adaptlab.errors import AdaptlabError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = (folder / ".lock").open("a+")
+    except OSError as e:
+        raise AdaptlabError(f"{folder}: cannot use as a results folder ({e.strerror or e})") from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise AdaptlabError(f"{folder} is in use by {holder}; wait for it or choose another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"adaptlab process {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
 class Store:
     """A results database file; safe to reopen after an interruption."""
 
     def __init__(self, path: Path | str):
+        from adaptlab.errors import AdaptlabError
+
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=60)
+        except (OSError, sqlite3.Error) as e:
+            raise AdaptlabError(f"{self.path}: cannot open a results database here ({e})") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(metrics)")}
+            if "ties" not in columns:  # a store written before ties were counted
+                self._db.execute("ALTER TABLE metrics ADD COLUMN ties INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.Error as e:
+            self._db.close()
+            raise AdaptlabError(f"{self.path}: not a usable adaptlab results database ({e})") from None
 
     def close(self) -> None:
         self._db.close()
@@ -130,8 +174,10 @@ class Store:
                   s.n_chars, s.null_logprob) for s in result.scores],
             )
             db.executemany(
-                "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(result.run_id, m.split, m.metric, m.accuracy, m.stderr, m.chance, m.n) for m in result.metrics],
+                "INSERT INTO metrics (run_id, split, metric, accuracy, stderr, chance, n, ties) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(result.run_id, m.split, m.metric, m.accuracy, m.stderr, m.chance, m.n, m.ties)
+                 for m in result.metrics],
             )
             db.executemany(
                 "INSERT INTO costs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -153,12 +199,12 @@ class Store:
         ]
 
     def metrics(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT run_id, split, metric, accuracy, stderr, chance, n FROM metrics"
+        sql = "SELECT run_id, split, metric, accuracy, stderr, chance, n, ties FROM metrics"
         args: tuple[Any, ...] = ()
         if run_id is not None:
             sql += " WHERE run_id = ?"
             args = (run_id,)
-        cols = ("run_id", "split", "metric", "accuracy", "stderr", "chance", "n")
+        cols = ("run_id", "split", "metric", "accuracy", "stderr", "chance", "n", "ties")
         return [dict(zip(cols, r, strict=True)) for r in self._db.execute(sql + " ORDER BY run_id, split", args)]
 
     def costs(self, run_id: str | None = None) -> list[dict[str, Any]]:
@@ -176,6 +222,13 @@ class Store:
             "WHERE run_id = ? ORDER BY rowid", (run_id,),
         )
         return [ScoreRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7]) for r in cur.fetchall()]
+
+    def result(self, run_id: str) -> RunResult:
+        """A stored run, as `save` received it."""
+        run = next(r for r in self.runs() if r["run_id"] == run_id)
+        metrics = [MetricRow(**{k: m[k] for k in MetricRow.__dataclass_fields__}) for m in self.metrics(run_id)]
+        costs = [CostRow(**{k: c[k] for k in CostRow.__dataclass_fields__}) for c in self.costs(run_id)]
+        return RunResult(scores=self.scores(run_id), metrics=metrics, costs=costs, **run)
 
     def count(self, table: str) -> int:
         assert table in ("runs", "scores", "metrics", "costs")

@@ -131,9 +131,40 @@ def write_dataset(
     return manifest
 
 
+def check_overwrite(out: Path) -> None:
+    """Refuse to write a dataset over files adaptlab did not write: `out` may be missing, empty, or a dataset
+    folder whose manifest lists every dataset file present with its unchanged sha256 (other files are never
+    touched). Anything else — hand-written data, a file edited since generation — is a one-line error."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise AdaptlabError(f"{out}: output folder is a file, not a folder")
+    present = [f for f in (DOCUMENTS, QUESTIONS, ORACLE, MANIFEST) if (out / f).exists()]
+    if not present:
+        return
+    advice = "choose another --out, or add --force to overwrite"
+    try:
+        manifest = read_manifest(out / MANIFEST) if (out / MANIFEST).is_file() else None
+    except AdaptlabError:
+        manifest = None
+    if manifest is None:
+        raise AdaptlabError(f"{out}: holds {', '.join(present)} not written by adaptlab (no valid {MANIFEST}); "
+                            f"{advice}")
+    for fname in present:
+        if fname == MANIFEST:
+            continue
+        path = out / fname
+        if fname not in manifest.files or not path.is_file() or _sha256(path) != manifest.files[fname]:
+            raise AdaptlabError(f"{path}: not the file adaptlab wrote (edited, or not in {MANIFEST}); {advice}")
+
+
 def read_manifest(path: Path) -> Manifest:
+    if not path.is_file():
+        raise AdaptlabError(f"{path}: not a file")
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise AdaptlabError(f"{path}: cannot read ({e.strerror})") from None
     except UnicodeDecodeError:
         raise AdaptlabError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as e:

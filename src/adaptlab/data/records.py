@@ -9,6 +9,7 @@ sentences by the generator (the control for augmented fine-tuning).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -131,6 +132,16 @@ class Dataset:
     def chance(self, split: str) -> float:
         qs = self.split(split)
         return sum(q.chance for q in qs) / len(qs)
+
+    def digest(self) -> str:
+        """sha256 of everything a run reads: documents, questions (after any limit) and oracle inferences. Two
+        folders or draws with the same name but other content, or the same dataset limited differently, differ."""
+        h = hashlib.sha256()
+        for part, records in (("documents", self.documents), ("questions", self.questions), ("oracle", self.oracle)):
+            h.update(part.encode())
+            for record in records:
+                h.update(record.model_dump_json().encode() + b"\n")
+        return h.hexdigest()
 
 
 @dataclass

@@ -67,6 +67,7 @@ first, then description-first ones); d2p names are the first two words of `d2p_p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -321,6 +322,16 @@ def resolve_source(source: str) -> Path:
     )
 
 
+def source_digest(folder: Path) -> str:
+    """sha256 over the names and bytes of the data files present in `folder` (in a fixed order)."""
+    digest = hashlib.sha256()
+    for name in (P2D_TRAIN, BOTH_TRAIN, D2P_TRAIN, P2D_TEST, BOTH_TEST, P2D_REVERSE_TEST):
+        path = folder / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 class _Names:
     """Finds which known names a text mentions (whole words only)."""
 
@@ -474,8 +485,11 @@ def generate(
     questions = build_questions(world, rng, distractors)
     documents = list(world.documents)
     rng.shuffle(documents)
+    # The manifest names the data by its folder name and content, never by an absolute path: the same data gives
+    # the same manifest wherever it lies.
     params: dict[str, int | float | str | bool] = {
-        "source": str(folder),
+        "source": folder.name,
+        "source_sha256": source_digest(folder),
         "include_d2p": include_d2p,
         "distractors": distractors,
         **({"people": people} if people else {}),

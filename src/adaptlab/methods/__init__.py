@@ -4,30 +4,29 @@ from __future__ import annotations
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.methods.base import Method, MethodOptions, Prepared
+from adaptlab.methods.finetuned import PRESETS, FineTuned
 
 _METHODS: dict[str, str] = {
     "pretrained": "adaptlab.methods.pretrained:Pretrained",
     "icl": "adaptlab.methods.icl:InContext",
     "rag": "adaptlab.methods.rag:Retrieved",
-    "ft": "adaptlab.methods.finetuned:FineTuned",
-    "ft-split": "adaptlab.methods.finetuned:FineTunedSplit",
-    "aug-local-ft": "adaptlab.methods.finetuned:AugLocal",
-    "aug-global-ft": "adaptlab.methods.finetuned:AugGlobal",
-    "aug-ft": "adaptlab.methods.finetuned:AugBoth",
-    "aug-oracle-ft": "adaptlab.methods.finetuned:AugOracle",
-    "ft+rag": "adaptlab.methods.finetuned:FineTunedRag",
+    "memory": "adaptlab.methods.memory:Memory",
 }
+# Fine-tuning methods are presets of one class: what each trains on is a row of `PRESETS`.
+FINETUNED = tuple(PRESETS)
 
 
 def method_names() -> list[str]:
-    return list(_METHODS)
+    return [*_METHODS, *FINETUNED]
 
 
 def get_method(name: str, options: MethodOptions | None = None) -> Method:
     import importlib
 
+    if name in PRESETS:
+        return FineTuned(options, preset=name)
     if name not in _METHODS:
-        raise AdaptlabError(f"unknown method {name!r}; known: {', '.join(_METHODS)}")
+        raise AdaptlabError(f"unknown method {name!r}; known: {', '.join(method_names())}")
     module, cls = _METHODS[name].split(":")
     return getattr(importlib.import_module(module), cls)(options)
 

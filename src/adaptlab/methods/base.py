@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.data.records import Dataset
+from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import LanguageModel
 from adaptlab.store import CostRow
 
@@ -36,6 +37,26 @@ class MethodOptions:
     augmenter: str | None = None  # model that writes augmentations (default: the model being adapted)
     finetune: dict[str, Any] = field(default_factory=dict)  # FinetuneConfig fields
     augment: dict[str, Any] = field(default_factory=dict)  # AugmentOptions fields
+    memory: dict[str, Any] = field(default_factory=dict)  # MemoryConfig fields (method `memory`)
+
+    def __post_init__(self) -> None:
+        from adaptlab.retrieval import RETRIEVERS
+
+        def ok_int(v: object, low: int) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+        problems = [
+            (not ok_int(self.k, 1), f"k must be an integer >= 1, got {self.k!r}"),
+            (self.retriever not in RETRIEVERS,
+             f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}"),
+            (not (isinstance(self.icl_fraction, int | float) and 0 < self.icl_fraction <= 1),
+             f"icl_fraction must be in (0, 1], got {self.icl_fraction!r}"),
+            (self.max_context_tokens is not None and not ok_int(self.max_context_tokens, 1),
+             f"max_context_tokens must be an integer >= 1, got {self.max_context_tokens!r}"),
+        ]
+        for bad, message in problems:
+            if bad:
+                raise AdaptlabError(f"option {message}")
 
 
 class Method(ABC):

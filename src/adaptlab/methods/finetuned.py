@@ -16,47 +16,77 @@ data) and augmented fine-tuning splits sentences independently. `--split` overri
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods.base import Method, MethodOptions, Prepared
-from adaptlab.models.base import LanguageModel
+from adaptlab.models.base import LanguageModel, require_trainable
 from adaptlab.training.examples import make_examples
+from adaptlab.training.trained import TRAINED, Trained, load_trained
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What distinguishes one fine-tuning method from another (see the table in this module's docstring)."""
+
+    name: str
+    augment_kinds: tuple[str, ...] = ()  # "local", "global", "oracle"
+    default_split: str = "off"  # sentence splitting unless `split` is set
+    retrieve_at_test: bool = False
+
+
+PRESETS = {p.name: p for p in (
+    Preset("ft"),
+    Preset("ft-split", default_split="independent"),
+    Preset("aug-local-ft", ("local",), "independent"),
+    Preset("aug-global-ft", ("global",), "independent"),
+    Preset("aug-ft", ("local", "global"), "independent"),
+    Preset("aug-oracle-ft", ("oracle",), "independent"),
+    Preset("ft+rag", retrieve_at_test=True),
+)}
 
 
 class FineTuned(Method):
-    name = "ft"
-    augment_kinds: tuple[str, ...] = ()
-    default_split = "off"
-    retrieve_at_test = False
+    """Fine-tuning, with the augmentations, sentence splitting and test-time retrieval of its preset."""
 
-    def __init__(self, options: MethodOptions | None = None):
+    def __init__(self, options: MethodOptions | None = None, *, preset: str = "ft"):
         super().__init__(options)
         from adaptlab.training.augment import AugmentOptions
         from adaptlab.training.finetune import FinetuneConfig
 
+        self.preset = PRESETS[preset]
+        self.name = preset
         try:
             self.finetune_config = FinetuneConfig(**self.options.finetune)
             self.augment_options = AugmentOptions(**self.options.augment)
         except (TypeError, ValueError) as e:
             problem = describe_validation_error(e)
             raise AdaptlabError(f"method {self.name}: bad fine-tuning/augmentation option: {problem}") from None
-        self.split = self.options.split or self.default_split
+        self.split = self.options.split or self.preset.default_split
         if self.split not in ("off", "independent", "cumulative"):
             raise AdaptlabError(f"method {self.name}: split must be off, independent or cumulative, not {self.split!r}")
 
-    def prepare(
-        self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
-    ) -> Prepared:
+    def train(
+        self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None,
+        main_first: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    ) -> Trained:
+        """Augment (if the method does) and fine-tune: the trained model, what it cost and what was decided.
+        `main_first`: under several processes (`adaptlab finetune` under torchrun), the context in which the main
+        process augments first, so that the others find its generations in the cache."""
         from adaptlab.training.augment import augment
         from adaptlab.training.finetune import finetune
 
+        require_trainable(model, f"method {self.name}")  # before any augmentation is paid for
         costs = []
         info: dict[str, object] = {"split": self.split, "finetune": self.finetune_config.model_dump()}
         documents = list(dataset.documents)
-        if self.augment_kinds:
-            if "oracle" in self.augment_kinds and not dataset.oracle:
+        if self.preset.augment_kinds:
+            if "oracle" in self.preset.augment_kinds and not dataset.oracle:
                 raise AdaptlabError(f"dataset {dataset.name} has no oracle inferences (oracle.jsonl)")
             augmenter = model
             if self.options.augmenter:
@@ -64,7 +94,8 @@ class FineTuned(Method):
 
                 augmenter = load_model(self.options.augmenter)
             cache = (cache_dir or workdir) / "generations.sqlite"
-            result = augment(augmenter, dataset, self.augment_kinds, cache, seed, self.augment_options)
+            with main_first():
+                result = augment(augmenter, dataset, self.preset.augment_kinds, cache, seed, self.augment_options)
             documents += result.documents
             if result.cost is not None:
                 costs.append(result.cost)
@@ -76,8 +107,18 @@ class FineTuned(Method):
         info["train_examples"] = log["examples"]
         info["final_loss"] = log["losses"][-1][1] if log["losses"] else None
         info["resumed"] = log["resumed"]
+        return Trained(model=adapted, costs=costs, info=info, losses=log["losses"])
+
+    def prepare(
+        self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
+    ) -> Prepared:
+        """Train — or take the model that `adaptlab finetune` trained for this run into `workdir/trained` — then
+        the test-time context (none, or retrieved documents)."""
+        trained = load_trained(workdir / TRAINED, model) or self.train(
+            model, dataset, seed=seed, workdir=workdir, cache_dir=cache_dir)
+        adapted, costs, info = trained.model, list(trained.costs), dict(trained.info)
         contexts = [""] * len(dataset.questions)
-        if self.retrieve_at_test:
+        if self.preset.retrieve_at_test:
             from adaptlab.methods.rag import Retrieved
 
             retrieved = Retrieved(self.options).prepare(adapted, dataset, seed=seed, workdir=workdir)
@@ -85,37 +126,3 @@ class FineTuned(Method):
             costs += retrieved.costs
             info.update(retrieved.info)
         return Prepared(model=adapted, contexts=contexts, info=info, costs=costs)
-
-
-class FineTunedSplit(FineTuned):
-    name = "ft-split"
-    default_split = "independent"
-
-
-class AugLocal(FineTuned):
-    name = "aug-local-ft"
-    augment_kinds = ("local",)
-    default_split = "independent"
-
-
-class AugGlobal(FineTuned):
-    name = "aug-global-ft"
-    augment_kinds = ("global",)
-    default_split = "independent"
-
-
-class AugBoth(FineTuned):
-    name = "aug-ft"
-    augment_kinds = ("local", "global")
-    default_split = "independent"
-
-
-class AugOracle(FineTuned):
-    name = "aug-oracle-ft"
-    augment_kinds = ("oracle",)
-    default_split = "independent"
-
-
-class FineTunedRag(FineTuned):
-    name = "ft+rag"
-    retrieve_at_test = True

@@ -13,20 +13,24 @@ from pathlib import Path
 
 from adaptlab.data.records import Dataset, Document, Question
 from adaptlab.errors import AdaptlabError
-from adaptlab.evaluate import question_text
 from adaptlab.methods.base import Method, Prepared
 from adaptlab.models.base import LanguageModel
+from adaptlab.models.prompts import MC_REPLY_TOKENS, SEPARATOR, multiple_choice_prompt, question_text
 
-SEPARATOR = "\n\n"
 MARGIN_TOKENS = 8
 
 
 def suffix_budget(model: LanguageModel, questions: list[Question]) -> int:
-    """Tokens the longest question plus its longest choice needs after the context."""
+    """Tokens the longest question plus its longest choice needs after the context (under the generative
+    multiple-choice protocol: the question with every choice lettered, and the reply)."""
     longest = 0
     for q in questions:
         text = question_text(q)
-        longest = max(longest, model.count_tokens(text + " " + max(q.choices, key=len)))
+        if model.protocol == "generative-mc":
+            need = model.count_tokens(multiple_choice_prompt(text, q.choices)) + MC_REPLY_TOKENS
+        else:
+            need = model.count_tokens(text + " " + max(q.choices, key=len))
+        longest = max(longest, need)
     return longest + MARGIN_TOKENS
 
 
@@ -77,6 +81,12 @@ class InContext(Method):
     ) -> Prepared:
         budget = context_budget(model, dataset.questions, self.options.max_context_tokens)
         docs = fit_documents(model, dataset.documents, budget, seed, self.options.icl_fraction)
+        if not docs:
+            shortest = min(model.count_tokens(d.text) for d in dataset.documents)
+            raise AdaptlabError(
+                f"icl: no document fits the context budget of {budget} tokens (the shortest has {shortest}); "
+                "raise --max-context-tokens or use a model with a longer context"
+            )
         context = build_context(docs)
         # Tokenization across separators can differ slightly from the per-document count: trim until it fits.
         limit = budget + model.count_tokens(model.render_prefix(""))

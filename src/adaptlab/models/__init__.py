@@ -1,4 +1,5 @@
-"""Language models: one interface (`base.LanguageModel`), a transformers backend, and the `load_model` registry.
+"""Language models: the interfaces (`base.LanguageModel`, `base.TrainableModel`), the prompt wording (`prompts`), a
+transformers backend, a served backend for OpenAI-compatible servers (`served`), and the `load_model` registry.
 
 Importing this package does not import torch; `load_model` does.
 """

@@ -5,15 +5,26 @@ choice is scored as the continuation `prompt + " " + choice` (lm-evaluation-harn
 after the model-specific prefix `render_prefix(context)`. Backends see all requests of an evaluation at once, so
 they can sort, de-duplicate and share work between questions that have the same context.
 
+Two interfaces, as lm-evaluation-harness separates `LM` from `TemplateLM`:
+- `LanguageModel`, text in and text out, which every backend implements (in-process transformers, a served model
+  over HTTP): score, generate with stats, count tokens, render the prompt prefix. Evaluation, ICL, RAG and
+  augmentation use only this.
+- `TrainableModel`, which adds what training needs (the torch module, the tokenizer and its special tokens, a copy
+  with new weights). Fine-tuning asks for it with `require_trainable`, which stops with one line for a backend
+  that has no weights here.
+
 This module imports no torch, so code that only passes records around stays light.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
+
+from adaptlab.errors import AdaptlabError
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,8 @@ class ScoringStats:
     seconds: float = 0.0
     peak_memory_bytes: int = 0
     flops: float = 0.0
+    tokens_cached: int = 0  # a server's own cache hits, where its `usage` reports them (served models)
+    dollars: float = 0.0  # from the price table a served model was given; 0 without one
 
 
 @dataclass
@@ -79,20 +92,26 @@ class GenerationStats:
     seconds: float = 0.0
     peak_memory_bytes: int = 0
     flops: float = 0.0
+    tokens_cached: int = 0
+    dollars: float = 0.0
 
 
 class LanguageModel(ABC):
-    """A causal language model that scores multiple-choice continuations and generates text.
+    """The text-level contract: a causal language model that scores multiple-choice continuations and generates.
 
-    `render_prefix(context)` is the single place where prompt formatting lives: every question that shares a
-    context shares the same prefix string, which is what lets a backend compute the prefix once.
+    `render_prefix(context)` is the single place where prompt formatting lives (its wording is
+    `adaptlab.models.prompts`): every question that shares a context shares the same prefix string, which is what
+    lets a backend compute the prefix once.
     """
 
     name: str
     context_window: int  # the most tokens one sequence (prefix + question + choice) may have
-    n_params: int
-    tokenizer: Any  # a Hugging Face tokenizer
-    device: str
+    n_params: int  # 0 when unknown (a served model whose size was not given): FLOPs are then not estimated
+    chat: bool = False  # prompts are wrapped in the model's chat template
+    meta: Mapping[str, Any] = MappingProxyType({})  # facts adaptlab knows about the model (`adaptlab.json`)
+    # How `score` measures a choice: "likelihood" (log-probabilities of the choice's tokens), the only protocol
+    # whose numbers are log-likelihoods. A backend without prompt log-probabilities declares another.
+    protocol: str = "likelihood"
 
     @abstractmethod
     def score(
@@ -104,23 +123,82 @@ class LanguageModel(ABC):
         like `rich.progress.Progress.advance`)."""
 
     @abstractmethod
+    def generate_with_stats(
+        self,
+        prompts: Sequence[str],
+        *,
+        context: str = "",
+        instruction: str | None = None,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = ("\n\n",),
+    ) -> tuple[list[str], GenerationStats]:
+        """Continue `render_prefix(context, instruction=instruction) + prompt` for each prompt: greedy when
+        temperature is 0, else sampled with `seed`. Each output is cut before the first stop string. Returns the
+        outputs and what they consumed."""
+
     def generate(
         self,
         prompts: Sequence[str],
         *,
         context: str = "",
+        instruction: str | None = None,
         max_new_tokens: int = 64,
         temperature: float = 0.0,
         seed: int = 0,
         stop: Sequence[str] = ("\n\n",),
     ) -> list[str]:
-        """Continue `render_prefix(context) + prompt` for each prompt: greedy when temperature is 0, else sampled
-        with `seed`. Each output is cut before the first stop string."""
+        """`generate_with_stats` without the stats."""
+        texts, _ = self.generate_with_stats(
+            prompts, context=context, instruction=instruction, max_new_tokens=max_new_tokens,
+            temperature=temperature, seed=seed, stop=stop,
+        )
+        return texts
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:
         """Tokens in `text`, without any special tokens the tokenizer would add around it."""
 
     @abstractmethod
-    def render_prefix(self, context: str) -> str:
-        """The text that precedes every question prompt given this context (chat template applied if any)."""
+    def render_prefix(self, context: str, *, instruction: str | None = None) -> str:
+        """The text that precedes every question prompt given this context (chat template applied if any);
+        `instruction` replaces the default instruction (see `adaptlab.models.prompts.render_prefix`)."""
+
+
+class TrainableModel(LanguageModel):
+    """The weights-level contract, added by backends whose weights live in this process and can be trained."""
+
+    tokenizer: Any  # a Hugging Face tokenizer
+    device: str
+
+    @property
+    @abstractmethod
+    def torch_model(self) -> Any:
+        """The torch module whose weights fine-tuning trains (a copy of it: the model itself is not changed)."""
+
+    @abstractmethod
+    def encode_prefix(self, text: str) -> list[int]:
+        """Token ids of a text that starts a sequence, with the special tokens the model expects there."""
+
+    @abstractmethod
+    def with_weights(self, model: Any, *, name: str) -> TrainableModel:
+        """The same backend (tokenizer, prompt format, settings) around another torch module, e.g. a trained one."""
+
+    @property
+    def pad_token_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = self.tokenizer.eos_token_id
+        return int(pad if pad is not None else 0)
+
+
+def require_trainable(model: LanguageModel, what: str) -> TrainableModel:
+    """`model` as a `TrainableModel`, or a one-line error saying what to do."""
+    if isinstance(model, TrainableModel):
+        return model
+    raise AdaptlabError(
+        f"{what} needs the model's weights, and {model.name} has none here (it is a served model): fine-tune a "
+        "local model (an alias, a folder or a hub id) and give the served model as `augmenter` to write its "
+        "augmentations"
+    )

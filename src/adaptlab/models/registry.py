@@ -1,4 +1,5 @@
-"""`load_model(spec)`: an alias, a local folder, a .gguf file, or a Hugging Face hub id → a `LanguageModel`.
+"""`load_model(spec)`: an alias, a local folder, a .gguf file, a Hugging Face hub id, or a served model
+(`openai:http://HOST:PORT/v1#NAME`, see `adaptlab.models.served`) → a `LanguageModel`.
 
 Aliases:
 - `tiny`: the random test model of `adaptlab.models.tiny`, built on first use.
@@ -14,6 +15,9 @@ only runs with `trust_remote_code=True`.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import hashlib
 import importlib.util
 import os
 import re
@@ -154,6 +158,56 @@ def organism_path() -> Path:
     return path
 
 
+WEIGHT_FILES = ("*.safetensors", "*.gguf", "config.json", "tokenizer.json", "adaptlab.json")
+WHOLE_FILE_BELOW = 256 << 20  # bytes; larger files are fingerprinted by their size and first and last 16 MiB
+
+
+def model_fingerprint(spec: str) -> str:
+    """A digest of the weights a model spec names, so that a stored result is tied to the weights that produced
+    it (an alias or folder whose weights change, e.g. a retrained organism, gives new run ids). Hub ids not in the
+    local cache, and specs that are no files (served models), are fingerprinted by the spec itself."""
+    if spec == "organism":
+        source: Path | None = organism_path()
+    elif spec == "tiny":
+        source = tiny_path()
+    elif spec == "smollm2":
+        source = smollm2_gguf()
+    else:
+        path = Path(spec).expanduser()
+        source = path if path.exists() else _hub_snapshot(spec)
+    if source is None:
+        return hashlib.sha256(spec.encode()).hexdigest()[:16]
+    files = [source] if source.is_file() else sorted({f for pat in WEIGHT_FILES for f in source.glob(pat)})
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + _file_digest(f.resolve(), f.stat().st_size).encode())
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: Path, size: int) -> str:
+    h = hashlib.sha256(str(size).encode())
+    with path.open("rb") as f:
+        if size <= WHOLE_FILE_BELOW:
+            h.update(f.read())
+        else:
+            h.update(f.read(16 << 20))
+            f.seek(-(16 << 20), os.SEEK_END)
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def _hub_snapshot(spec: str) -> Path | None:
+    if not HUB_ID.match(spec):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(spec, "config.json")
+    return Path(found).parent if isinstance(found, str) else None
+
+
 def load_model(
     spec: str,
     *,
@@ -162,8 +216,13 @@ def load_model(
     trust_remote_code: bool = False,
     **options: Any,
 ) -> LanguageModel:
-    """Load a model by alias (`tiny`, `smollm2`), local folder, `.gguf` file or hub id. `options` go to
+    """Load a model by alias (`tiny`, `smollm2`), local folder, `.gguf` file, hub id or `openai:` spec (whose
+    options are in the spec; `device`, `dtype` and `options` do not apply to it). `options` go to
     `TransformersModel` (e.g. `max_batch_tokens`). Threads: see `configure_threads` (one for a small model)."""
+    if spec.startswith("openai:"):  # a served model: nothing runs in this process
+        from adaptlab.models.served import ServedModel
+
+        return ServedModel.from_spec(spec)
     configure_threads()
     kwargs: dict[str, Any] = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code, **options}
     lm = _load_spec(spec, kwargs)
@@ -189,12 +248,47 @@ def _load_spec(spec: str, kwargs: dict[str, Any]) -> LanguageModel:
         return _load(TransformersModel, path.parent, path.name, spec, kwargs)
     if spec.endswith(".gguf") or spec.startswith((".", "/", "~")):
         raise AdaptlabError(f"model {spec!r}: no such file or folder")
-    if HUB_ID.match(spec) and (_in_hf_cache(spec) or not _offline()):
+    offline = _offline()
+    if HUB_ID.match(spec) and (_in_hf_cache(spec) or (not offline and _hub_reachable())):
         return _load(TransformersModel, spec, None, spec, kwargs)
+    why = " (offline: HF_HUB_OFFLINE is set)" if offline else ", and the hub cannot be reached"
+    close = difflib.get_close_matches(spec, ALIASES, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
     raise AdaptlabError(
         f"unknown model {spec!r}: not an alias ({', '.join(ALIASES)}), not a local folder, not a .gguf file, "
-        f"not in the Hugging Face cache{' (offline: HF_HUB_OFFLINE is set)' if _offline() else ''}"
+        f"not in the Hugging Face cache{why}{hint}"
     )
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub (or the HTTPS proxy in front of it) answers a TCP connection within `timeout`
+    seconds. Without a network, transformers would retry for about a minute before failing; this takes at most
+    `timeout`, and when it says no, the hub is not tried at all (HF_HUB_OFFLINE is set for this process)."""
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    endpoint = urlsplit(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    if not host:
+        return False
+    answered: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            answered.append(True)
+        except OSError:
+            answered.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)  # name resolution has no timeout of its own
+    thread.start()
+    thread.join(timeout)
+    if answered == [True]:
+        return True
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return False
 
 
 def _load(cls: Any, source: Path | str, gguf_file: str | None, name: str, kwargs: dict[str, Any]) -> LanguageModel:

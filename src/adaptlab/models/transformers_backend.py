@@ -39,31 +39,29 @@ summed log-probabilities in float32: only the order of floating-point operations
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
+from adaptlab.costs import Meter, attended_pairs, model_dims, text_config
 from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import (
     ChoiceScore,
     GenerationStats,
-    LanguageModel,
     ScoreRequest,
     ScoringStats,
+    TrainableModel,
 )
+from adaptlab.models.prompts import render_prefix
 from adaptlab.models.scoring_plan import Plan, Row, make_batches, make_packs, plan_requests
-
-# The user turn for chat models. Kept short and indirect: the paper asks the model to use the context to answer.
-CONTEXT_INSTRUCTION = "Use the information above to answer. Reply with one true statement."
-NO_CONTEXT_INSTRUCTION = "Reply with one true statement."
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -100,76 +98,6 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
     return DTYPES[dtype]
 
 
-@dataclass(frozen=True)
-class Dims:
-    """The model shape the cost estimates need."""
-
-    layers: int
-    hidden: int
-    intermediate: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    vocab: int
-    n_body: int  # parameters other than the embedding and output matrices
-    dtype_bytes: int
-    param_bytes: int
-
-    @property
-    def kv_bytes_per_token(self) -> int:
-        return 2 * self.layers * self.kv_heads * self.head_dim * self.dtype_bytes
-
-    def flops(self, tokens: int, logits: int, attended: int) -> float:
-        """2·N_body·T + 2·d·V·T_logits + 4·L·d_attn·A (see `ScoringStats`)."""
-        return (
-            2.0 * self.n_body * tokens
-            + 2.0 * self.hidden * self.vocab * logits
-            + 4.0 * self.layers * self.heads * self.head_dim * attended
-        )
-
-    def forward_bytes(self, rows: int, past: int, new: int, logits: int) -> int:
-        """Estimated memory of one forward beyond the weights: the key/value cache, the widest activations
-        (MLP), one layer's attention scores, and the float32 logits with their log-softmax."""
-        kv = self.kv_bytes_per_token * rows * (past + new)
-        act = rows * new * (4 * self.hidden + 3 * self.intermediate) * self.dtype_bytes
-        scores = rows * self.heads * new * (past + new) * self.dtype_bytes
-        return kv + act + scores + 2 * logits * self.vocab * 4
-
-
-def attended_pairs(past: int, new: int) -> int:
-    """(query, key) pairs when `new` tokens follow `past` cached ones causally: Σ_{t<new} (past + t + 1)."""
-    return new * past + new * (new + 1) // 2
-
-
-def text_config(model: Any) -> Any:
-    """The language model's config (multimodal configs nest it)."""
-    config = model.config
-    return config.get_text_config() if hasattr(config, "get_text_config") else config
-
-
-def model_dims(model: Any) -> Dims:
-    config = text_config(model)
-    hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "n_embd", 0) or 0)
-    heads = int(getattr(config, "num_attention_heads", 0) or getattr(config, "n_head", 0) or 1)
-    head_dim = int(getattr(config, "head_dim", 0) or (hidden // heads if heads else 0))
-    params = {id(p): p for p in model.parameters()}
-    n_params = sum(p.numel() for p in params.values())
-    matrices = {id(m.weight): m.weight for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m}
-    first = next(iter(params.values()))
-    return Dims(
-        layers=int(getattr(config, "num_hidden_layers", 0) or getattr(config, "n_layer", 0) or 0),
-        hidden=hidden,
-        intermediate=int(getattr(config, "intermediate_size", 0) or 4 * hidden),
-        heads=heads,
-        kv_heads=int(getattr(config, "num_key_value_heads", 0) or heads),
-        head_dim=head_dim,
-        vocab=int(getattr(config, "vocab_size", 0) or 0),
-        n_body=n_params - sum(w.numel() for w in matrices.values()),
-        dtype_bytes=first.element_size(),
-        param_bytes=sum(p.numel() * p.element_size() for p in params.values()),
-    )
-
-
 def context_window_of(model: Any, tokenizer: Any) -> int:
     config = text_config(model)
     for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx"):
@@ -178,32 +106,6 @@ def context_window_of(model: Any, tokenizer: Any) -> int:
             return value
     limit = getattr(tokenizer, "model_max_length", None)
     return int(limit) if isinstance(limit, int) and 0 < limit < 10**7 else 2048
-
-
-class _Meter:
-    """Wall time and peak memory of one call: CUDA's measured peak on a GPU, the estimate on CPU."""
-
-    def __init__(self, device: str, dims: Dims):
-        self.cuda = device.startswith("cuda")
-        self.device = device
-        self.estimate = dims.param_bytes
-        self.base = dims.param_bytes
-
-    def __enter__(self) -> _Meter:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-        self.start = time.perf_counter()
-        return self
-
-    def see(self, forward_bytes: int) -> None:
-        self.estimate = max(self.estimate, self.base + forward_bytes)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-        self.seconds = time.perf_counter() - self.start
-        self.peak = torch.cuda.max_memory_allocated(self.device) if self.cuda else self.estimate
 
 
 def expand_cache(cache: DynamicCache, rows: int) -> DynamicCache:
@@ -227,8 +129,8 @@ def expand_cache(cache: DynamicCache, rows: int) -> DynamicCache:
     return out
 
 
-class TransformersModel(LanguageModel):
-    """A Hugging Face causal LM behind the `LanguageModel` interface."""
+class TransformersModel(TrainableModel):
+    """A Hugging Face causal LM behind the `LanguageModel` interface, trainable (`TrainableModel`)."""
 
     def __init__(
         self,
@@ -305,6 +207,29 @@ class TransformersModel(LanguageModel):
         """Wrap an already-built model (e.g. a fine-tuned or PEFT model) and its tokenizer."""
         return cls(model, tokenizer, name=name, **kwargs)
 
+    @property
+    def torch_model(self) -> Any:
+        return self.model
+
+    def with_weights(self, model: Any, *, name: str) -> TransformersModel:
+        """This backend's tokenizer, metadata and batching settings around another torch module."""
+        return type(self)(
+            model, self.tokenizer, name=name, max_batch_tokens=self.max_batch_tokens,
+            max_batch_rows=self.max_batch_rows, max_pack_tokens=self.max_pack_tokens,
+            prefill_chunk=self.prefill_chunk, meta=dict(self.meta),
+        )
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A digest of the weights (names, shapes, values), so caches of this model's outputs (generations) are
+        never reused for other weights that carry the same name (e.g. a retrained `organism`)."""
+        h = hashlib.sha256()
+        for key, tensor in self.model.state_dict().items():
+            data = tensor.detach().to("cpu").contiguous()
+            h.update(f"{key}:{tuple(data.shape)}:{data.dtype}".encode())
+            h.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+        return h.hexdigest()[:16]
+
     def _split_head(self) -> tuple[Any, Any]:
         """(decoder body, output head) if `head(body(x))` reproduces the model's logits, else (None, None)."""
         try:
@@ -343,7 +268,7 @@ class TransformersModel(LanguageModel):
             Row(0, tuple((11 * i + 5) % vocab for i in range(9)), 4),
             Row(0, tuple((13 * i + 1) % vocab for i in range(7)), 3),
         ]
-        stats, meter = ScoringStats(), _Meter("cpu", self.dims)
+        stats, meter = ScoringStats(), Meter("cpu", self.dims.param_bytes)
         try:
             with self._inference():
                 cache = self._prefill(prefix, stats, meter)
@@ -369,17 +294,14 @@ class TransformersModel(LanguageModel):
     # ----------------------------------------------------------------- text
 
     def render_prefix(self, context: str, *, instruction: str | None = None) -> str:
-        """The text before every question prompt. `instruction` replaces the default instruction (e.g. for a
-        generation task that asks for something else); see the module docstring for the format."""
-        if self.chat:
-            if instruction is None:
-                instruction = CONTEXT_INSTRUCTION if context else NO_CONTEXT_INSTRUCTION
-            user = f"{context}\n\n{instruction}" if context else instruction
-            return self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
-            )
-        parts = [p for p in (context, instruction) if p]
-        return "".join(p + "\n\n" for p in parts)
+        """The text before every question prompt (`adaptlab.models.prompts.render_prefix`, with this tokenizer's
+        chat template if it has one)."""
+        return render_prefix(context, instruction=instruction, chat=self._chat_template if self.chat else None)
+
+    def _chat_template(self, user: str) -> str:
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+        )
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False).input_ids)
@@ -418,7 +340,7 @@ class TransformersModel(LanguageModel):
         stats = ScoringStats(requests=len(requests), choices=sum(len(r.choices) for r in requests))
         logprobs: list[float] = [0.0] * len(plan.rows)
         tracker = _Progress(plan, progress)
-        with self._inference(), _Meter(self.device, self.dims) as meter:
+        with self._inference(), Meter(self.device, self.dims.param_bytes) as meter:
             for p, row_ids in plan.rows_by_prefix().items():
                 prefix = plan.prefixes[p]
                 cache = self._prefill(prefix, stats, meter)
@@ -445,7 +367,7 @@ class TransformersModel(LanguageModel):
         plan = self._plan(requests, dedupe=False)
         stats = ScoringStats(requests=len(requests), choices=sum(len(r.choices) for r in requests))
         logprobs: list[float] = [0.0] * len(plan.rows)
-        with self._inference(), _Meter(self.device, self.dims) as meter:
+        with self._inference(), Meter(self.device, self.dims.param_bytes) as meter:
             for rows in plan.index:
                 for r in rows:
                     row = plan.rows[r]
@@ -473,7 +395,7 @@ class TransformersModel(LanguageModel):
             for req, rows in zip(requests, plan.index, strict=True)
         ]
 
-    def _prefill(self, prefix: Sequence[int], stats: ScoringStats | GenerationStats, meter: _Meter) -> Any:
+    def _prefill(self, prefix: Sequence[int], stats: ScoringStats | GenerationStats, meter: Meter) -> Any:
         """Run the prefix once (in chunks) and return its key/value cache; None for an empty prefix."""
         if not prefix:
             return None
@@ -524,7 +446,7 @@ class TransformersModel(LanguageModel):
         return inputs, torch.tensor([len(s) for s in suffixes])
 
     def _score_padded(
-        self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: _Meter
+        self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: Meter
     ) -> list[float]:
         """Score rows as a right-padded batch after the prefix cache expanded to the batch."""
         inputs, lengths = self._forward_suffix(cache, n_prefix, [r.suffix for r in rows], left_pad=False)
@@ -542,7 +464,7 @@ class TransformersModel(LanguageModel):
         return values
 
     def _score_packed(
-        self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: _Meter
+        self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: Meter
     ) -> list[float]:
         """Score rows laid end to end in one sequence after the prefix cache (batch size 1), with a 4D additive
         mask: each suffix sees the prefix and its own earlier tokens."""
@@ -600,28 +522,6 @@ class TransformersModel(LanguageModel):
 
     # ----------------------------------------------------------------- generation
 
-    def generate(
-        self,
-        prompts: Sequence[str],
-        *,
-        context: str = "",
-        max_new_tokens: int = 64,
-        temperature: float = 0.0,
-        seed: int = 0,
-        stop: Sequence[str] = ("\n\n",),
-        instruction: str | None = None,
-    ) -> list[str]:
-        texts, _ = self.generate_with_stats(
-            prompts,
-            context=context,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            seed=seed,
-            stop=stop,
-            instruction=instruction,
-        )
-        return texts
-
     def generate_with_stats(
         self,
         prompts: Sequence[str],
@@ -654,7 +554,7 @@ class TransformersModel(LanguageModel):
         stats = GenerationStats(prompts=len(prompts))
         out: list[str] = [""] * len(prompts)
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        with self._inference(), _Meter(self.device, self.dims) as meter:
+        with self._inference(), Meter(self.device, self.dims.param_bytes) as meter:
             cache = self._prefill(shared, stats, meter)
             lengths = [len(s) for s in suffixes]
             width = len(shared) + max_new_tokens  # what each row's cache grows to, at most
@@ -691,7 +591,7 @@ class TransformersModel(LanguageModel):
         generator: torch.Generator,
         stop: Sequence[str],
         stats: GenerationStats,
-        meter: _Meter,
+        meter: Meter,
     ) -> list[str]:
         rows = len(suffixes)
         inputs, lengths = self._forward_suffix(cache, n_prefix, suffixes, left_pad=True)

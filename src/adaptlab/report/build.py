@@ -1,32 +1,43 @@
 """`adaptlab report RUNDIR`: Markdown and a self-contained HTML page (plots embedded) from a run's SQLite store.
 
 Accuracy per split per method with error bars and chance lines (the shape of the paper's Figs. 2-4); a cost table
-(one-off and per query); the break-even number of queries against `icl`; and a projection of the costs to a model
-size and GPU price the user gives (FLOPs scale with parameter count; time = FLOPs / sustained GPU throughput).
+(one-off, per query, memory held); the break-even number of queries against `icl` and against prompt-cached ICL;
+a projection of the costs to a model size and GPU price (`costs.Prices`); and "which to use when": accuracy against
+the cost per 1,000 queries over an assumed workload (`recommend.Workload`), each option a point with its error
+bar and the Pareto front drawn, with a paragraph written from the numbers.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import math
-from dataclasses import dataclass
+import sqlite3
+from collections.abc import Collection
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from adaptlab.costs import Prices
 from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import DEFAULT_METRIC, METRICS
+from adaptlab.paths import writable_dir
+from adaptlab.recommend import Costed, Workload, cost_options, decide, explain, money
 from adaptlab.report.summary import Summary, summarise
-from adaptlab.report.tables import human
-from adaptlab.store import Store
+from adaptlab.report.tables import human, human_bytes
+from adaptlab.store import SCHEMA, Store
 
 
-@dataclass
-class Projection:
-    params: float = 7e9  # model size to project to
-    price_per_gpu_hour: float = 2.5  # dollars
-    gpu_flops: float = 4e14  # sustained FLOP/s (≈ 40% of an H100's dense bf16 peak)
+def _schema_tables() -> dict[str, set[str]]:
+    """adaptlab's tables and their columns, as the store creates them."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript(SCHEMA)
+        names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        # (cid, name, type, notnull, default, pk): the columns a store must already have
+        return {t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})") if row[4] is None} for t in names}
+
+Projection = Prices  # the report's projection is the cost model's price table
 
 
 def _plot(summary: Summary, model: str, dataset: str) -> bytes:
@@ -64,6 +75,96 @@ def _plot(summary: Summary, model: str, dataset: str) -> bytes:
     return buf.getvalue()
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both cost (lower) and accuracy (higher), by cost."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def _tradeoff_plot(summary: Summary, model: str, dataset: str, costed: list[Costed], w: Workload) -> bytes:
+    """Accuracy against cost per 1,000 queries over the workload, one panel per split, Pareto front drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    splits = summary.splits(model, dataset)
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits) + 0.6, 3.9), dpi=110, squeeze=False)
+    colors = plt.get_cmap("tab10")
+    labels = list(dict.fromkeys(c.option.label for c in costed))
+    for ax, split in zip(axes[0], splits, strict=True):
+        pts, names = [], []
+        for c in costed:
+            cell = summary.accuracy.get((model, dataset, c.option.method, split))
+            cost = c.per_1k(w)
+            if cell is None or not math.isfinite(cost) or cost <= 0:
+                continue
+            ax.errorbar(cost, cell.mean, yerr=cell.stderr, fmt="o" if not c.option.cached else "s", capsize=3,
+                        color=colors(labels.index(c.option.label) % 10), label=c.option.label)
+            ax.annotate(c.option.label, (cost, cell.mean), textcoords="offset points", fontsize=7,
+                        xytext=(5, 4 if len(pts) % 2 == 0 else -11))
+            pts.append((cost, cell.mean))
+            names.append(c.option.label)
+        front = pareto_front(pts)
+        if front:
+            xs = [pts[i][0] for i in front]
+            ys = [pts[i][1] for i in front]
+            ax.step([*xs, max(p[0] for p in pts) * 1.5], [*ys, ys[-1]], where="post", color="black", linewidth=1,
+                    alpha=0.6, label="Pareto front")
+        ax.axhline(summary.chance(model, dataset, split), color="grey", linestyle="dashed", linewidth=1)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: money(x)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(split, fontsize=10)
+        ax.set_xlabel("$ per 1,000 queries (over the workload)", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.suptitle(f"{dataset} · {model} — {w.describe()}", fontsize=9)
+    if handles:
+        fig.legend(handles, names, fontsize=7, ncol=min(6, len(names)), loc="lower center", frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _which_to_use(summary: Summary, model: str, dataset: str, costed: list[Costed], w: Workload) -> str:
+    """The paragraph: per split, the cheapest option within one standard error of the best accuracy there; and the
+    cheapest option overall, with the volume and update rate at which the choice flips."""
+    parts = []
+    for split in summary.splits(model, dataset):
+        known = [(c, cell) for c in costed
+                 if (cell := summary.accuracy.get((model, dataset, c.option.method, split))) is not None]
+        if not known:
+            continue
+        best, top = max(known, key=lambda k: k[1].mean)
+        pick, cell = min([k for k in known if k[1].mean >= top.mean - top.stderr], key=lambda k: k[0].total(w))
+        parts.append(f"on **{split}** (chance {cell.chance:.2f}) the best accuracy is {top.mean:.2f} "
+                     f"({best.option.label}); the cheapest option within one standard error of it is "
+                     f"**{pick.option.label}** ({cell.mean:.2f} ± {cell.stderr:.2f}, {money(pick.per_1k(w))} per "
+                     "1,000 queries)")
+    # Overall: the cheapest option whose mean accuracy over the splits is within one standard error of the best.
+    means = [c.accuracy for c in costed if c.accuracy is not None]
+    if not means:
+        return "For this workload, " + "; ".join(parts) + "." if parts else ""
+    best_mean = max(means, key=lambda a: a.mean)
+    threshold = round(best_mean.mean - best_mean.stderr, 3)
+    overall = explain(decide(costed, w, threshold), model, dataset, None, threshold)
+    return ("For this workload, " + "; ".join(parts) + ". " if parts else "") + "Over all splits: " + overall.replace(
+        f"{dataset} · {model}: at ", "at ")
+
+
 def _table(header: list[str], rows: list[list[str]]) -> tuple[str, str]:
     """The same table as Markdown and as HTML."""
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -86,6 +187,14 @@ def _accuracy_table(summary: Summary, model: str, dataset: str) -> tuple[str, st
     return _table(header, rows)
 
 
+def _bold(text: str) -> str:
+    """Markdown **bold** as HTML <b>, the rest escaped."""
+    from markupsafe import escape
+
+    parts = str(escape(text)).split("**")
+    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
+
+
 def _fmt_queries(n: float | None) -> str:
     if n is None:
         return "—"
@@ -94,17 +203,48 @@ def _fmt_queries(n: float | None) -> str:
     return f"{math.ceil(n):,}"
 
 
-def build_report(rundir: Path, projection: Projection | None = None, metric: str = DEFAULT_METRIC) -> tuple[Path, Path]:
-    """Write RUNDIR/report.md (+ PNGs) and RUNDIR/report.html; returns their paths."""
+def check_results_db(db: Path) -> None:
+    """`db` is an adaptlab results database: a readable SQLite file with adaptlab's tables. Checked read-only, so
+    that a corrupt or foreign file is a one-line error and is left exactly as it was (no tables added)."""
+    if not db.is_file():
+        raise AdaptlabError(f"{db}: not a file")
+    expected = _schema_tables()
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            columns = {t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})")}
+                       for t in tables & set(expected)}
+    except sqlite3.DatabaseError as e:
+        raise AdaptlabError(f"{db}: not a readable results database ({e})") from None
+    missing = [t for t in expected if t not in tables]
+    if missing:
+        raise AdaptlabError(f"{db}: not an adaptlab results database (no table {', '.join(missing)})")
+    for table, needed in expected.items():  # columns with a default may be added on opening (older stores)
+        if not needed <= columns[table]:
+            absent = ", ".join(sorted(needed - columns[table]))
+            raise AdaptlabError(f"{db}: not an adaptlab results database (table {table} lacks {absent})")
+
+
+def build_report(rundir: Path, projection: Prices | None = None, metric: str = DEFAULT_METRIC,
+                 run_ids: Collection[str] | None = None, workload: Workload | None = None) -> tuple[Path, Path]:
+    """Write RUNDIR/report.md (+ PNGs) and RUNDIR/report.html; returns their paths. The runs reported: `run_ids`,
+    else those of the folder's config.yaml, else every stored run."""
     db = rundir / "results.sqlite"
     if not db.exists():
         raise AdaptlabError(f"{rundir}: no results.sqlite here (run `adaptlab run CONFIG --out {rundir}` first)")
     if metric not in METRICS:
         raise AdaptlabError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
-    projection = projection or Projection()
+    projection = projection or Prices(params=7e9)
+    workload = workload or Workload()
+    check_results_db(db)
+    writable_dir(rundir, "run folder")  # the report is written there: fail before the work, not after
+    if run_ids is None:
+        from adaptlab.runs import config_run_ids
+
+        run_ids = config_run_ids(rundir)
     with Store(db) as store:
-        summary = summarise(store, metric)
-        n_runs = store.count("runs")
+        summary = summarise(store, metric, run_ids)
+        n_runs = len({r["run_id"] for r in store.runs() if run_ids is None or r["run_id"] in run_ids})
     if not summary.accuracy:
         raise AdaptlabError(f"{db}: no finished runs to report")
     md = [f"# adaptlab report — {rundir.name}", "",
@@ -119,34 +259,52 @@ def build_report(rundir: Path, projection: Projection | None = None, metric: str
         md += [f"## {dataset} · {model}", "", f"![{dataset}]({name})", "", table_md, ""]
         sections.append({"title": f"{dataset} · {model}", "png": base64.b64encode(png).decode(),
                          "table_html": table_html})
-    header = ["model", "dataset", "method", "one-off FLOPs", "one-off s", "one-off peak mem",
-              "tokens / query", "FLOPs / query", "s / query (measured)"]
+    header = ["model", "dataset", "option", "one-off FLOPs", "one-off s", "one-off peak mem", "memory held",
+              "tokens / query", "FLOPs / query", "s / query (deployment, est.)", "s / query (our eval)"]
     rows = []
-    for (model, dataset, method), c in summary.costs.items():
-        rows.append([model, dataset, method, human(c.one_off_flops), f"{c.one_off_seconds:.1f}",
-                     f"{c.one_off_peak_memory / 2**20:.0f} MiB" if c.one_off_peak_memory else "—",
-                     human(c.query_tokens), human(c.query_flops), f"{c.query_seconds:.3f}"])
+    for model, dataset in summary.datasets():
+        for o in summary.options(model, dataset):
+            c = summary.costs[(model, dataset, o.method)]
+            rows.append([model, dataset, o.label, human(o.one_off_flops), f"{o.one_off_seconds:.2f}",
+                         human_bytes(c.one_off_peak_memory) if c.one_off_peak_memory and not o.cached else "—",
+                         human_bytes(o.held_bytes) if o.held_bytes else "—",
+                         human(o.query_tokens), human(o.query_flops), f"{o.query_seconds:.4f}",
+                         f"{c.scoring_seconds:.4f}" if not o.cached else "—"])
     cost_md, cost_html = _table(header, rows)
     be_rows = []
-    for model, dataset, method in summary.costs:
-        if method in ("icl", "pretrained"):
-            continue
-        be_rows.append([model, dataset, method, _fmt_queries(summary.break_even(model, dataset, method, "flops")),
-                        _fmt_queries(summary.break_even(model, dataset, method, "seconds"))])
-    be_md, be_html = _table(["model", "dataset", "method", "break-even (FLOPs)", "break-even (measured s)"], be_rows)
-    note = (f"Projected to a {projection.params / 1e9:g}B-parameter model at ${projection.price_per_gpu_hour:g} per "
-            f"GPU-hour and {projection.gpu_flops / 1e12:g} TFLOP/s sustained: costs scale with parameter count "
-            "(the attention term is ignored); dollars = FLOPs / throughput / 3600 × price.")
+    for model, dataset in summary.datasets():
+        for o in summary.options(model, dataset):
+            if o.label in ("icl", "pretrained"):
+                continue
+            be_rows.append([model, dataset, o.label,
+                            *[_fmt_queries(summary.break_even(model, dataset, o.label, basis, against))
+                              for against, basis in (("icl", "flops"), ("icl", "seconds"), ("icl+cache", "flops"))]])
+    be_md, be_html = _table(["model", "dataset", "option", "vs ICL (FLOPs)", "vs ICL (time)",
+                             "vs prompt-cached ICL (FLOPs)"], be_rows)
+    note = (f"Projected to a {(projection.params or 0) / 1e9:g}B-parameter model at ${projection.price_per_gpu_hour:g} "
+            f"per GPU-hour and {projection.gpu_flops / 1e12:g} TFLOP/s sustained: FLOPs scale with parameter count "
+            "(the attention term too, roughly); dollars = FLOPs / throughput / 3600 × price.")
     pj_rows = []
-    for (model, dataset, method), c in summary.costs.items():
-        n_params = summary.params.get(model, 0)
-        scale = projection.params / n_params if n_params else 0.0
-        one_off = c.one_off_flops * scale / projection.gpu_flops / 3600 * projection.price_per_gpu_hour
-        per_1k = c.query_flops * scale * 1000 / projection.gpu_flops / 3600 * projection.price_per_gpu_hour
-        pj_rows.append([model, dataset, method, f"${one_off:,.4f}", f"${per_1k:,.4f}"])
-    pj_md, pj_html = _table(["model", "dataset", "method", "one-off", "per 1,000 queries"], pj_rows)
-    md += ["## Cost", "", cost_md, "", "## Break-even against ICL", "", be_md, "", "## Projection", "", note, "",
-           pj_md, ""]
+    for model, dataset in summary.datasets():
+        for o in summary.options(model, dataset):
+            pj_rows.append([model, dataset, o.label, money(projection.compute(o.one_off_flops, o.n_params)),
+                            money(projection.compute(o.query_flops, o.n_params) * 1000)])
+    pj_md, pj_html = _table(["model", "dataset", "option", "one-off", "per 1,000 queries"], pj_rows)
+    md += ["## Cost", "", cost_md, "", "## Break-even", "", be_md, "", "## Projection", "", note, "", pj_md, ""]
+    when = []
+    md += ["## Which to use when", "", f"Workload assumed: {workload.describe()}; prices as in the projection, "
+           "one-off costs paid again at every update, memory held priced as a share of an "
+           f"{projection.gpu_memory_bytes / 1e9:g} GB GPU. Change them with `adaptlab recommend`.", ""]
+    for model, dataset in summary.datasets():
+        costed = cost_options(summary, model, dataset, projection, workload)
+        if not costed:  # runs stored without costs
+            continue
+        png = _tradeoff_plot(summary, model, dataset, costed, workload)
+        name = f"tradeoff_{dataset}_{model}".replace("/", "_").replace(" ", "_") + ".png"
+        (rundir / name).write_bytes(png)
+        text = _which_to_use(summary, model, dataset, costed, workload)
+        md += [f"![accuracy against cost]({name})", "", text, ""]
+        when.append({"title": f"{dataset} · {model}", "png": base64.b64encode(png).decode(), "text": text})
     md_path = rundir / "report.md"
     md_path.write_text("\n".join(md))
     env = Environment(loader=PackageLoader("adaptlab.report", "."), autoescape=select_autoescape(["html"]))
@@ -156,7 +314,8 @@ def build_report(rundir: Path, projection: Projection | None = None, metric: str
         title=rundir.name, runs=n_runs, metric=summary.metric,
         sections=[{**s, "table_html": Markup(s["table_html"])} for s in sections],
         cost_html=Markup(cost_html), breakeven_html=Markup(be_html),
-        projection_note=note, projection_html=Markup(pj_html),
+        projection_note=note, projection_html=Markup(pj_html), workload=workload.describe(),
+        when=[{**w, "html": Markup(_bold(w["text"]))} for w in when],
     )
     html_path = rundir / "report.html"
     html_path.write_text(html)

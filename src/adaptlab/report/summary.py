@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from adaptlab.costs import break_even_queries
 from adaptlab.evaluate import DEFAULT_METRIC
 from adaptlab.store import Store
-
-ONE_OFF_PHASES = ("augment", "finetune", "index")
 
 
 @dataclass
@@ -27,14 +26,56 @@ class Cell:
 
 @dataclass
 class MethodCost:
+    """What a method costs on one model and dataset, per run (mean over seeds). Per-query figures are for
+    deployment, one query served alone (`costs.deployment_costs`); `query_seconds` is estimated from them at the
+    throughput this run measured while scoring (seconds per FLOP), plus the measured retrieval time."""
+
     one_off_flops: float = 0.0
-    one_off_seconds: float = 0.0
+    one_off_seconds: float = 0.0  # measured
     one_off_peak_memory: int = 0
-    query_tokens: float = 0.0  # per query, deployment (no cache shared across queries)
+    query_tokens: float = 0.0  # tokens run per query
+    query_reused: float = 0.0  # cached positions a query attends to without running them (a trained memory)
     query_flops: float = 0.0
-    query_seconds: float = 0.0  # per query, as measured by our evaluation
+    retrieve_seconds: float = 0.0  # per query, measured
+    scoring_seconds: float = 0.0  # per query, as our evaluation measured it (shared prefixes, batching)
+    scoring_flops: float = 0.0
+    held_bytes: float = 0.0  # memory kept while serving: a trained memory, a retrieval index
+    cache_flops: float = 0.0  # prompt caching: prefilling the distinct contexts once
+    cache_bytes: float = 0.0  # ... and holding their key/value caches
+    cached_query_tokens: float = 0.0
+    cached_query_reused: float = 0.0
+    cached_query_flops: float = 0.0
+    cached: bool = False  # whether contexts repeat, so that prompt caching applies
     runs: int = 0
     phases: dict[str, float] = field(default_factory=dict)  # one-off FLOPs per phase
+
+    @property
+    def seconds_per_flop(self) -> float:
+        return self.scoring_seconds / self.scoring_flops if self.scoring_flops else 0.0
+
+    @property
+    def query_seconds(self) -> float:
+        """Estimated seconds of one deployed query (see the class docstring)."""
+        return self.query_flops * self.seconds_per_flop + self.retrieve_seconds
+
+
+@dataclass(frozen=True)
+class Option:
+    """One way to deploy: a method as run, or its prompt-cached variant (`label` ends in "+cache")."""
+
+    model: str
+    dataset: str
+    method: str
+    label: str
+    n_params: int
+    one_off_flops: float
+    one_off_seconds: float
+    query_flops: float
+    query_tokens: float  # input tokens run per query
+    query_reused: float  # cached input tokens per query
+    query_seconds: float
+    held_bytes: float
+    cached: bool = False
 
 
 @dataclass
@@ -54,18 +95,44 @@ class Summary:
     def splits(self, model: str, dataset: str) -> list[str]:
         return list(dict.fromkeys(s for m, d, _, s in self.accuracy if (m, d) == (model, dataset)))
 
-    def break_even(self, model: str, dataset: str, method: str, basis: str = "flops") -> float | None:
-        """Queries after which `method` has cost less in total than `icl` (None when either is missing)."""
-        a, b = self.costs.get((model, dataset, method)), self.costs.get((model, dataset, "icl"))
-        if a is None or b is None or method == "icl":
+    def options(self, model: str, dataset: str) -> list[Option]:
+        """Every way to deploy on this model and dataset: each method as run, and, where its contexts repeat (ICL),
+        the same method with the contexts' key/value caches computed once and kept (same scores, other cost)."""
+        out = []
+        for (m, d, method), c in self.costs.items():
+            if (m, d) != (model, dataset):
+                continue
+            n = self.params.get(model, 0)
+            out.append(Option(m, d, method, method, n, c.one_off_flops, c.one_off_seconds, c.query_flops,
+                              c.query_tokens, c.query_reused, c.query_seconds, c.held_bytes))
+            if c.cached:
+                out.append(Option(
+                    m, d, method, f"{method}+cache", n, c.one_off_flops + c.cache_flops,
+                    c.one_off_seconds + c.cache_flops * c.seconds_per_flop, c.cached_query_flops,
+                    c.cached_query_tokens, c.cached_query_reused,
+                    c.cached_query_flops * c.seconds_per_flop + c.retrieve_seconds, c.held_bytes + c.cache_bytes,
+                    cached=True))
+        order = {name: i for i, name in enumerate(self.methods)}
+        return sorted(out, key=lambda o: (order.get(o.method, len(order)), o.cached))
+
+    def break_even(self, model: str, dataset: str, method: str, basis: str = "flops",
+                   against: str = "icl") -> float | None:
+        """Queries after which `method` has cost less in total than `against` (an option label: `icl`, or
+        `icl+cache` for prompt-cached ICL); None when either is missing. Basis `flops`, or `seconds` (one-off
+        measured, per query estimated at the measured throughput)."""
+        options = {o.label: o for o in self.options(model, dataset)}
+        a, b = options.get(method), options.get(against)
+        if a is None or b is None or method == against:
             return None
         if basis == "flops":
             return break_even_queries(a.one_off_flops, a.query_flops, b.one_off_flops, b.query_flops)
         return break_even_queries(a.one_off_seconds, a.query_seconds, b.one_off_seconds, b.query_seconds)
 
 
-def summarise(store: Store, metric: str = DEFAULT_METRIC) -> Summary:
-    runs = {r["run_id"]: r for r in store.runs()}
+def summarise(store: Store, metric: str = DEFAULT_METRIC, run_ids: Collection[str] | None = None) -> Summary:
+    """Accuracy per (model, dataset, method, split) over seeds, and costs, of the stored runs (only `run_ids` when
+    given: a folder may also hold runs of an earlier config or other weights, which must not be averaged in)."""
+    runs = {r["run_id"]: r for r in store.runs() if run_ids is None or r["run_id"] in run_ids}
     per_seed: dict[tuple[str, str, str, str], list[tuple[float, float, float, int]]] = defaultdict(list)
     for row in store.metrics():
         if row["metric"] != metric or row["run_id"] not in runs:
@@ -86,24 +153,40 @@ def summarise(store: Store, metric: str = DEFAULT_METRIC) -> Summary:
         if r is None:
             continue
         c = costs.setdefault((r["model"], r["dataset"], r["method"]), MethodCost())
-        if row["kind"] == "one_off":
+        per = 1 / row["queries"] if row["queries"] else 0.0
+        kind, phase = row["kind"], row["phase"]
+        if kind == "one_off":
             c.one_off_flops += row["flops"]
             c.one_off_seconds += row["seconds"]
             c.one_off_peak_memory = max(c.one_off_peak_memory, row["peak_memory_bytes"])
-            c.phases[row["phase"]] = c.phases.get(row["phase"], 0.0) + row["flops"]
-        elif row["phase"] == "query" and row["queries"]:
-            c.query_tokens += row["tokens_processed"] / row["queries"]
-            c.query_flops += row["flops"] / row["queries"]
+            c.phases[phase] = c.phases.get(phase, 0.0) + row["flops"]
+        elif kind == "held":
+            c.held_bytes += row["peak_memory_bytes"]
+        elif kind == "cache":
+            c.cache_flops += row["flops"]
+            c.cache_bytes += row["peak_memory_bytes"]
+            c.cached = True
+        elif phase == "query":
+            c.query_tokens += row["tokens_processed"] * per
+            c.query_reused += row["tokens_reused"] * per
+            c.query_flops += row["flops"] * per
             c.runs += 1
-        elif row["phase"] == "scoring" and row["queries"]:
-            c.query_seconds += row["seconds"] / row["queries"]
+        elif phase == "query_cached":
+            c.cached_query_tokens += row["tokens_processed"] * per
+            c.cached_query_reused += row["tokens_reused"] * per
+            c.cached_query_flops += row["flops"] * per
+        elif phase == "retrieve":
+            c.retrieve_seconds += row["seconds"] * per
+            c.query_flops += row["flops"] * per
+        elif phase == "scoring":
+            c.scoring_seconds += row["seconds"] * per
+            c.scoring_flops += row["flops"] * per
     for c in costs.values():  # averages over seeds
         n = max(c.runs, 1)
-        c.one_off_flops /= n
-        c.one_off_seconds /= n
-        c.query_tokens /= n
-        c.query_flops /= n
-        c.query_seconds /= n
+        for name in ("one_off_flops", "one_off_seconds", "query_tokens", "query_reused", "query_flops",
+                     "retrieve_seconds", "scoring_seconds", "scoring_flops", "held_bytes", "cache_flops",
+                     "cache_bytes", "cached_query_tokens", "cached_query_reused", "cached_query_flops"):
+            setattr(c, name, getattr(c, name) / n)
         c.phases = {k: v / n for k, v in c.phases.items()}
     from adaptlab.methods import method_names
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
-from adaptlab.evaluate import DEFAULT_METRIC, METRICS
+from adaptlab.evaluate import DEFAULT_METRIC, GENERATIVE_METRIC, METRICS
 from adaptlab.store import RunResult
 
 
@@ -16,12 +18,21 @@ def human(n: float) -> str:
     return f"{n:.0f}"
 
 
+def human_bytes(n: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
 def print_run(console: Console, result: RunResult) -> None:
     table = Table(title=f"{result.model} · {result.dataset} · {result.method} · seed {result.seed}")
     table.add_column("split")
     table.add_column("n", justify="right")
     table.add_column("chance", justify="right")
-    for metric in METRICS:
+    # A likelihood run has the four likelihood metrics; a generative multiple-choice run has its own one only.
+    metrics = [m for m in (*METRICS, GENERATIVE_METRIC) if any(r.metric == m for r in result.metrics)]
+    for metric in metrics:
         table.add_column(f"acc ({metric}){' *' if metric == DEFAULT_METRIC else ''}", justify="right")
     by_split: dict[str, dict[str, tuple[float, float]]] = {}
     meta: dict[str, tuple[int, float]] = {}
@@ -30,15 +41,43 @@ def print_run(console: Console, result: RunResult) -> None:
         meta[m.split] = (m.n, m.chance)
     for split, values in by_split.items():
         n, chance = meta[split]
-        cells = [f"{values[m][0]:.3f} ± {values[m][1]:.3f}" for m in METRICS]
+        cells = [f"{values[m][0]:.3f} ± {values[m][1]:.3f}" for m in metrics]
         table.add_row(split, str(n), f"{chance:.3f}", *cells)
     console.print(table)
+    ties = {m.split: m.ties for m in result.metrics if m.metric == DEFAULT_METRIC and m.ties}
+    if ties:
+        console.print("ties (credited 1/k of a correct answer): " + ", ".join(f"{s} {n}" for s, n in ties.items()),
+                      highlight=False)
     costs = Table(title="cost")
     for col in ("phase", "kind", "queries", "tokens", "reused", "FLOPs", "seconds", "peak memory"):
         costs.add_column(col, justify="right" if col not in ("phase", "kind") else "left")
     for c in result.costs:
         costs.add_row(c.phase, c.kind, str(c.queries), human(c.tokens_processed), human(c.tokens_reused),
-                      human(c.flops), f"{c.seconds:.1f}", f"{c.peak_memory_bytes / 2**20:.0f} MiB")
+                      human(c.flops), f"{c.seconds:.1f}",
+                      human_bytes(c.peak_memory_bytes) if c.peak_memory_bytes else "—")
     console.print(costs)
-    if result.info:
-        console.print(", ".join(f"{k}={v}" for k, v in result.info.items()), highlight=False)
+    info = {k: v for k, v in result.info.items() if k != "warnings"}
+    if info:
+        console.print(", ".join(f"{k}={v}" for k, v in info.items()), highlight=False)
+    for warning in result.info.get("warnings", []):
+        console.print(f"warning: {warning}", highlight=False, style="yellow")
+
+
+def print_summary(console: Console, db: Path, run_ids: list[str]) -> None:
+    """Accuracy per dataset, method and split (mean ± standard error over seeds) of the given runs."""
+    from adaptlab.report.summary import summarise
+    from adaptlab.store import Store
+
+    with Store(db) as store:
+        summary = summarise(store, DEFAULT_METRIC, run_ids)
+    for model, dataset in summary.datasets():
+        splits = summary.splits(model, dataset)
+        table = Table(title=f"{model} · {dataset} — accuracy ({DEFAULT_METRIC}), mean ± SE over seeds")
+        table.add_column("method")
+        for split in splits:
+            table.add_column(f"{split} (chance {summary.chance(model, dataset, split):.2f})", justify="right")
+        for method in summary.methods:
+            cells = [summary.accuracy.get((model, dataset, method, split)) for split in splits]
+            if any(cells):
+                table.add_row(method, *(f"{c.mean:.2f} ± {c.stderr:.2f}" if c else "—" for c in cells))
+        console.print(table)

@@ -26,38 +26,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adaptlab.costs import metered
+from adaptlab.costs import forward_flops, metered, shape_of
 from adaptlab.data.records import Dataset, Document
-from adaptlab.evaluate import model_shape
-from adaptlab.models.base import LanguageModel
+from adaptlab.models.base import GenerationStats, LanguageModel
+from adaptlab.models.prompts import GLOBAL_INSTRUCTION, LOCAL_EXAMPLES, LOCAL_ITEM, SEPARATOR
+from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
-
-LOCAL_EXAMPLES = """Here are some statements, each followed by other ways of saying what it tells us.
-
-Statement: Whales are larger than dolphins.
-Other ways to say it:
-- Dolphins are smaller than whales.
-- It is true that whales are larger than dolphins.
-- Compared with whales, dolphins are small.
-
-Statement: All sparrows are birds, and all birds have feathers.
-Other ways to say it:
-- Some birds are sparrows.
-- Sparrows have feathers.
-- Every sparrow is a bird.
-
-Statement: The composer of "Ocean Suite" is Mara Lind.
-Other ways to say it:
-- Mara Lind composed "Ocean Suite".
-- "Ocean Suite" was written by Mara Lind."""
-LOCAL_ITEM = "Statement: {sentence}\nOther ways to say it:"
-
-GLOBAL_INSTRUCTION = (
-    "Above is a collection of documents, and after it one of them again. Rewrite that document, and write down any "
-    "connections you can make between it and the other documents, including rephrasings of what it says and "
-    "relations between the things it mentions and things described elsewhere. Write one sentence per line."
-)
 
 
 @dataclass(frozen=True)
@@ -75,7 +50,7 @@ def local_requests(lm: LanguageModel, units: list[str]) -> list[Request]:
     model that continues a context with what follows from it (the organism) gets the unit alone as context."""
     if continues_context(lm):
         return [Request(context=u, prompt="", instruction=None) for u in units]
-    if getattr(lm, "chat", False):
+    if lm.chat:
         return [Request(context=LOCAL_EXAMPLES + "\n\n" + LOCAL_ITEM.format(sentence=u), prompt="-") for u in units]
     return [Request(context=LOCAL_EXAMPLES, prompt=LOCAL_ITEM.format(sentence=u) + "\n-") for u in units]
 
@@ -83,8 +58,6 @@ def local_requests(lm: LanguageModel, units: list[str]) -> list[Request]:
 def global_requests(lm: LanguageModel, corpus_docs: list[str], targets: list[str]) -> list[Request]:
     """Global augmentation prompts: the corpus in context, then one document. A model that continues a context
     (the organism) gets the corpus with the target document moved to its end."""
-    from adaptlab.methods.icl import SEPARATOR
-
     if continues_context(lm):
         return [
             Request(context=SEPARATOR.join([*[d for d in corpus_docs if d != t], t]), prompt="", instruction=None)
@@ -97,7 +70,7 @@ def global_requests(lm: LanguageModel, corpus_docs: list[str], targets: list[str
 
 def continues_context(lm: LanguageModel) -> bool:
     """Models trained by adaptlab to write, after a context, what follows from it (the organism)."""
-    return getattr(lm, "meta", {}).get("augmentation") == "continue"
+    return lm.meta.get("augmentation") == "continue"
 
 
 BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
@@ -128,6 +101,9 @@ class GenerationCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=60)
         self._db.execute("CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, text TEXT NOT NULL)")
+        # What each generation cost when it was made (its share of its batch's `GenerationStats`), so that a run
+        # served from the cache reports the same cost as the run that paid for it.
+        self._db.execute("CREATE TABLE IF NOT EXISTS generation_costs (key TEXT PRIMARY KEY, stats TEXT NOT NULL)")
 
     @staticmethod
     def key(model: str, prompt: str, settings: dict[str, object]) -> str:
@@ -141,6 +117,15 @@ class GenerationCache:
     def put_many(self, items: Sequence[tuple[str, str]]) -> None:
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO generations VALUES (?, ?)", items)
+
+    def put_costs(self, items: Sequence[tuple[str, dict[str, float]]]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO generation_costs VALUES (?, ?)",
+                                 [(k, json.dumps(v, sort_keys=True)) for k, v in items])
+
+    def get_costs(self, key: str) -> dict[str, float] | None:
+        row = self._db.execute("SELECT stats FROM generation_costs WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
 
     def close(self) -> None:
         self._db.close()
@@ -189,6 +174,9 @@ def filter_sentences(
     return kept
 
 
+STAT_FIELDS = ("tokens_prefilled", "tokens_reused", "tokens_generated", "flops", "seconds")
+
+
 def _generate_cached(
     lm: LanguageModel,
     requests: list[Request],
@@ -197,35 +185,56 @@ def _generate_cached(
     cache: GenerationCache,
     seed: int,
     progress: Callable[[int], None] | None,
-) -> tuple[list[str], int, int]:
-    """Generate (or fetch from the cache) one output per request per sample; returns outputs and token counts.
+) -> tuple[list[str], GenerationStats]:
+    """Generate (or fetch from the cache) one output per request per sample; returns the outputs and what they
+    cost as the backend measured it (`GenerationStats`; a cached output counts what it cost when generated).
     Requests that share a context are generated together, so the context is run once."""
     settings = {"max_new_tokens": max_new_tokens, "temperature": options.temperature}
     jobs = [(r, s) for r in requests for s in range(options.samples)]
-    keys = [cache.key(lm.name, json.dumps([r.context, r.instruction, r.prompt]), {**settings, "sample": s,
-                                                                                   "seed": seed}) for r, s in jobs]
+    model = f"{lm.name}@{getattr(lm, 'fingerprint', '')}"  # the weights, not only the name
+    keys = [cache.key(model, json.dumps([r.context, r.instruction, r.prompt]), {**settings, "sample": s,
+                                                                                "seed": seed}) for r, s in jobs]
     outputs: list[str | None] = [cache.get(k) for k in keys]
+    total = GenerationStats(prompts=len(jobs))
     groups: dict[tuple[str, str | None, int], list[int]] = {}
     for i, (r, s) in enumerate(jobs):
         if outputs[i] is None:
             groups.setdefault((r.context, r.instruction, s), []).append(i)
+        else:
+            _add(total, cache.get_costs(keys[i]) or _estimate(lm, r, outputs[i] or ""))
     if progress and len(jobs) - sum(map(len, groups.values())):
         progress(len(jobs) - sum(map(len, groups.values())))
     stop = () if continues_context(lm) else ("\n\n", "Statement:")
     for (context, instruction, sample), idx in groups.items():
-        texts = lm.generate(  # type: ignore[call-arg]
+        texts, stats = lm.generate_with_stats(
             [jobs[i][0].prompt for i in idx], context=context, instruction=instruction,
             max_new_tokens=max_new_tokens, temperature=options.temperature, seed=seed + sample, stop=stop,
         )
+        share = {f: getattr(stats, f) / len(idx) for f in STAT_FIELDS}
         cache.put_many([(keys[i], t) for i, t in zip(idx, texts, strict=True)])
+        cache.put_costs([(keys[i], share) for i in idx])
         for i, t in zip(idx, texts, strict=True):
             outputs[i] = t
+            _add(total, share)
+        total.peak_memory_bytes = max(total.peak_memory_bytes, stats.peak_memory_bytes)
         if progress:
             progress(len(idx))
-    done = [o or "" for o in outputs]
-    prompt_tokens = sum(lm.count_tokens(lm.render_prefix(r.context) + r.prompt) for r, _ in jobs)
-    generated_tokens = sum(lm.count_tokens(o) for o in done)
-    return done, prompt_tokens, generated_tokens
+        report_progress("generating", sum(o is not None for o in outputs), len(jobs))
+    return [o or "" for o in outputs], total
+
+
+def _add(total: GenerationStats, share: dict[str, float]) -> None:
+    for f in STAT_FIELDS:
+        setattr(total, f, getattr(total, f) + share.get(f, 0))  # shares may be fractional; rounded when stored
+
+
+def _estimate(lm: LanguageModel, request: Request, output: str) -> dict[str, float]:
+    """The cost of a generation cached before costs were stored: its prompt prefilled, then one step per token."""
+    dims = shape_of(lm)
+    prompt = lm.count_tokens(lm.render_prefix(request.context) + request.prompt)
+    new = lm.count_tokens(output)
+    return {"tokens_prefilled": prompt, "tokens_generated": new,
+            "flops": forward_flops(dims, prompt) + sum(forward_flops(dims, 1, prompt + t) for t in range(new))}
 
 
 def augment(
@@ -244,7 +253,7 @@ def augment(
     seen: set[str] = set()
     new_docs: list[Document] = []
     cache = GenerationCache(cache_path)
-    prompt_tokens = generated_tokens = 0
+    spent = GenerationStats()
     with metered() as meter:
         if "oracle" in kinds:
             for doc in dataset.oracle:
@@ -260,10 +269,8 @@ def augment(
             else:
                 units = list(dict.fromkeys(s for d in dataset.documents for s in sentences(d.text)))
             requests = local_requests(lm, units)
-            outs, p_tok, g_tok = _generate_cached(lm, requests, options.max_new_tokens_local, options, cache, seed,
-                                                  progress)
-            prompt_tokens += p_tok
-            generated_tokens += g_tok
+            outs, stats = _generate_cached(lm, requests, options.max_new_tokens_local, options, cache, seed, progress)
+            _merge(spent, stats)
             bullet = "" if continues_context(lm) else "- "
             for i, text in enumerate(outs):
                 kept = filter_sentences(parse_generation(bullet + text), sources, seen, counts)
@@ -272,23 +279,30 @@ def augment(
                                              text=" ".join(kept)))
         if "global" in kinds:
             requests, doc_ids = _global_requests(lm, dataset, options, seed)
-            outs, p_tok, g_tok = _generate_cached(lm, requests, options.max_new_tokens_global, options, cache, seed,
-                                                  progress)
-            prompt_tokens += p_tok
-            generated_tokens += g_tok
+            outs, stats = _generate_cached(lm, requests, options.max_new_tokens_global, options, cache, seed, progress)
+            _merge(spent, stats)
             for i, text in enumerate(outs):
                 kept = filter_sentences(parse_generation(text, stop_at=None), sources, seen, counts)
                 if kept:
                     new_docs.append(Document(id=f"global-{doc_ids[i // options.samples]}-{i % options.samples}",
                                              text=" ".join(kept)))
     cache.close()
-    shape = model_shape(lm)
-    flops = 2.0 * shape.n_params * (prompt_tokens + generated_tokens)
+    # Tokens, FLOPs, seconds and memory as the backend measured them for each generation (for generations served
+    # from the cache: what they cost when they were made), so a rerun reports what the augmentation costs.
+    meter.see(spent.peak_memory_bytes)
     cost = CostRow(
-        phase="augment", kind="one_off", tokens_processed=prompt_tokens, tokens_generated=generated_tokens,
-        flops=flops, seconds=meter.seconds, peak_memory_bytes=meter.peak_memory_bytes,
+        phase="augment", kind="one_off", tokens_processed=round(spent.tokens_prefilled),
+        tokens_reused=round(spent.tokens_reused), tokens_generated=round(spent.tokens_generated), flops=spent.flops,
+        seconds=max(spent.seconds, 0.0) if spent.prompts else meter.seconds,
+        peak_memory_bytes=meter.peak_memory_bytes,
     )
     return Augmentation(documents=new_docs, counts=counts, cost=cost)
+
+
+def _merge(total: GenerationStats, stats: GenerationStats) -> None:
+    _add(total, {f: getattr(stats, f) for f in STAT_FIELDS})
+    total.prompts += stats.prompts
+    total.peak_memory_bytes = max(total.peak_memory_bytes, stats.peak_memory_bytes)
 
 
 def _global_requests(
@@ -301,7 +315,7 @@ def _global_requests(
         targets = random.Random(f"global-{seed}").sample(targets, options.global_max_documents)
         targets.sort(key=dataset.documents.index)
     longest = max((lm.count_tokens(d.text) for d in targets), default=0)
-    overhead = lm.count_tokens(lm.render_prefix("x", instruction=GLOBAL_INSTRUCTION)) + 2 * longest + 16  # type: ignore[call-arg]
+    overhead = lm.count_tokens(lm.render_prefix("x", instruction=GLOBAL_INSTRUCTION)) + 2 * longest + 16
     budget = lm.context_window - overhead - options.max_new_tokens_global
     if options.max_context_tokens is not None:
         budget = min(budget, options.max_context_tokens)

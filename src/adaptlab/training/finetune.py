@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -21,9 +22,10 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from adaptlab.costs import metered, train_flops
-from adaptlab.evaluate import model_shape
-from adaptlab.models.base import LanguageModel
+from adaptlab.costs import metered, shape_of, train_flops
+from adaptlab.errors import AdaptlabError
+from adaptlab.models.base import LanguageModel, TrainableModel, require_trainable
+from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import Example
 
@@ -58,10 +60,10 @@ class _Tokenized(torch.utils.data.Dataset):
         return self.rows[i]
 
 
-def tokenize_examples(lm: LanguageModel, examples: list[Example], max_length: int) -> list[dict[str, list[int]]]:
+def tokenize_examples(lm: TrainableModel, examples: list[Example], max_length: int) -> list[dict[str, list[int]]]:
     """input_ids = the whole text render_prefix(context) + target, tokenized as scoring tokenizes it (one piece,
     with the model's special tokens); labels = -100 on the prefix's tokens (loss on the target only)."""
-    encode_prefix = lm.encode_prefix  # type: ignore[attr-defined]
+    encode_prefix = lm.encode_prefix
     prefix_len: dict[str, int] = {}
     rows = []
     for ex in examples:
@@ -102,9 +104,13 @@ def finetune(
     progress: Callable[[int, int, float], None] | None = None,
 ) -> tuple[LanguageModel, CostRow, dict[str, Any]]:
     """Train a copy of `lm` on `examples`; returns the adapted model, the cost and a training log."""
-    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
-    base = lm.model  # type: ignore[attr-defined]
+    weighted = require_trainable(lm, "fine-tuning")
+    # Everything random from here on (LoRA's initial weights, dropout, data order) follows `seed` alone, not what
+    # ran earlier in this process: a run that is resumed or run in another order trains the same model.
+    set_seed(seed)
+    base = weighted.torch_model
     model = copy.deepcopy(base)
     model.config.use_cache = False
     if config.mode == "lora":
@@ -115,14 +121,19 @@ def finetune(
             target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, peft_config)
-    rows = tokenize_examples(lm, examples, config.max_length)
-    pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id or 0
+    rows = tokenize_examples(weighted, examples, config.max_length)
+    pad_id = weighted.pad_token_id
     checkpoints = workdir / "checkpoints"
     cuda = next(base.parameters()).is_cuda
+    processes = world_size()
+    if config.batch_size % processes:
+        raise AdaptlabError(f"fine-tuning batch_size {config.batch_size} does not split over {processes} processes")
     args = TrainingArguments(
         output_dir=str(checkpoints),
         max_steps=config.steps,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=config.batch_size // processes,  # the same global batch on any number
+        ddp_backend=None if cuda or processes == 1 else "gloo",
+        ddp_find_unused_parameters=False if processes > 1 else None,
         learning_rate=config.learning_rate,
         warmup_steps=config.warmup_steps,
         weight_decay=config.weight_decay,
@@ -149,8 +160,10 @@ def finetune(
                 losses.append((state.global_step, float(logs["loss"])))
 
         def on_step_end(self, args, state, control, **kwargs):
+            loss = losses[-1][1] if losses else math.nan
+            report_progress("fine-tuning", state.global_step, config.steps, f"loss {loss:.3f}")
             if progress is not None:
-                progress(state.global_step, config.steps, losses[-1][1] if losses else math.nan)
+                progress(state.global_step, config.steps, loss)
 
     trainer = Trainer(
         model=model, args=args, train_dataset=_Tokenized(rows), data_collator=_collate(pad_id),
@@ -158,27 +171,66 @@ def finetune(
     )
     for quiet in (PrinterCallback, ProgressCallback):  # progress is ours to show; no log dicts on stdout
         trainer.remove_callback(quiet)
-    resume = any(checkpoints.glob("checkpoint-*")) if checkpoints.exists() else False
+    resume = last_complete_checkpoint(checkpoints)
     with metered() as meter, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
-        trainer.train(resume_from_checkpoint=True if resume else None)
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     model = trainer.model
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if config.mode == "lora":
         model = model.merge_and_unload()
     model.config.use_cache = True
     model.eval()
     trained_tokens = _trained_tokens(rows, config)
-    shape = model_shape(lm)
+    shape = shape_of(lm)
     mean_len = sum(len(r["input_ids"]) for r in rows) / max(len(rows), 1)
     processed = config.steps * config.batch_size * mean_len
+    meter.see(shape.param_bytes + shape.training_bytes(trainable, config.batch_size, round(mean_len)))
     cost = CostRow(
         phase="finetune", kind="one_off", tokens_trained=trained_tokens, tokens_processed=int(processed),
         flops=train_flops(shape, processed, mean_len, lora=config.mode == "lora"),
         seconds=meter.seconds, peak_memory_bytes=meter.peak_memory_bytes,
     )
-    adapted = type(lm).from_model(model, lm.tokenizer, name=f"{lm.name}+{config.mode}")  # type: ignore[attr-defined]
-    log = {"examples": len(rows), "losses": losses, "resumed": resume}
+    adapted = weighted.with_weights(model, name=f"{lm.name}+{config.mode}")
+    log = {"examples": len(rows), "losses": losses, "resumed": resume is not None}
     return adapted, cost, log
+
+
+def last_complete_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest `checkpoint-N` folder that the Trainer finished writing, or None.
+
+    The Trainer writes a checkpoint's files one by one and `trainer_state.json` last, so a folder without it (or
+    without weights or optimizer state) was cut short, e.g. by `kill -9`; such folders are removed so that they
+    are neither resumed from nor counted by `save_total_limit`."""
+    import shutil
+
+    if not checkpoints.is_dir():
+        return None
+    found: list[tuple[int, Path]] = []
+    for folder in checkpoints.glob("checkpoint-*"):
+        step = folder.name.removeprefix("checkpoint-")
+        if not folder.is_dir() or not step.isdigit():
+            continue
+        if _complete(folder):
+            found.append((int(step), folder))
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    return max(found)[1] if found else None
+
+
+def _complete(folder: Path) -> bool:
+    import json
+
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (folder / "optimizer.pt").is_file() and any(folder.glob("*.safetensors"))
+
+
+def world_size() -> int:
+    """Processes training together (torchrun and accelerate launch set WORLD_SIZE); 1 when run alone."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _trained_tokens(rows: list[dict[str, list[int]]], config: FinetuneConfig) -> int:

@@ -1,0 +1,335 @@
+"""`memory`: a small trained key/value prefix per corpus (a "cartridge", Eyuboglu et al. 2025), learned by
+context distillation on the model's own text about the corpus (self-study). At test the question follows the
+trained prefix instead of the corpus.
+
+How it is trained (`train_memory`):
+
+1. **Initialisation**: the model's own cache of the first `positions` tokens of the corpus (Cartridges found
+   initialising from real tokens much better than random vectors). Every tensor of that cache is a parameter:
+   keys and values of attention layers and, for hybrid models such as LFM2 (the organism), the short-convolution
+   states, so the method works on any architecture whose cache transformers builds (`DynamicCache(config)`).
+2. **Self-study**: the teacher, the same model with the whole corpus in context, continues seed fragments (the
+   first words of each corpus sentence, at a few cut points) with sampling; a seed is never a test question.
+3. **Distillation**: the student is the model with the trained prefix in place of the corpus. Its loss at every
+   position of a self-study text is the cross-entropy against the teacher's top-k next-token probabilities there
+   (the teacher pays for the corpus once: its cache is prefilled once and shared by all texts). Only the prefix
+   is trained; the weights stay frozen and shared with the base model.
+
+Memory held per corpus: the prefix's tensors, against the full context's key/value cache (recorded in `info`).
+The per-query cost is the question attending to `positions` cached positions instead of the context's tokens.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from adaptlab.costs import Dims, attended_pairs, metered
+from adaptlab.data.records import Dataset
+from adaptlab.errors import AdaptlabError, describe_validation_error
+from adaptlab.methods.base import Method, MethodOptions, Prepared
+from adaptlab.methods.icl import build_context, context_budget, fit_documents
+from adaptlab.models.base import LanguageModel
+from adaptlab.models.transformers_backend import TransformersModel, expand_cache
+from adaptlab.store import CostRow
+from adaptlab.training.examples import sentences
+
+
+class MemoryConfig(BaseModel):
+    """Every knob of training a memory (`options.memory` in a run config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    positions: int = Field(32, ge=1)  # cached positions the memory holds
+    steps: int = Field(150, ge=1)
+    batch_size: int = Field(8, ge=1)
+    learning_rate: float = Field(2e-2, gt=0)
+    cuts: int = Field(3, ge=1)  # seed fragments per corpus sentence (cut after 1/4 .. 3/4 of its words)
+    samples: int = Field(2, ge=1)  # teacher continuations per seed
+    max_new_tokens: int = Field(32, ge=1)
+    temperature: float = Field(1.0, ge=0)
+    top_k: int = Field(32, ge=1)  # teacher probabilities kept per position
+
+
+# ----------------------------------------------------------------------------- cache tensors
+
+
+def _state_slots(cache: Any) -> list[tuple[int, str, int | None]]:
+    """Every tensor a cache holds: (layer, attribute, state index or None), in a fixed order."""
+    slots: list[tuple[int, str, int | None]] = []
+    for i, layer in enumerate(cache.layers):
+        for attr in ("keys", "values"):
+            if isinstance(getattr(layer, attr, None), torch.Tensor) and getattr(layer, attr).numel():
+                slots.append((i, attr, None))
+        for attr in ("conv_states", "recurrent_states"):
+            states = getattr(layer, attr, None)
+            if isinstance(states, dict):
+                slots += [(i, attr, k) for k, v in sorted(states.items()) if isinstance(v, torch.Tensor)]
+    return slots
+
+
+def _get(cache: Any, slot: tuple[int, str, int | None]) -> torch.Tensor:
+    layer, attr, k = slot
+    value = getattr(cache.layers[layer], attr)
+    return value if k is None else value[k]
+
+
+class TrainedPrefix(torch.nn.Module):
+    """The memory: one parameter per cache tensor, and a way to build a fresh cache from them."""
+
+    def __init__(self, template: Any, positions: int):
+        super().__init__()
+        self.positions = positions
+        self.template = template
+        self.slots = _state_slots(template)
+        # trained in float32 (Adam on bfloat16 values loses small updates), served in the model's dtype
+        self.dtypes = [_get(template, s).dtype for s in self.slots]
+        self.tensors = torch.nn.ParameterList(
+            [torch.nn.Parameter(_get(template, s).detach().float().clone()) for s in self.slots]
+        )
+
+    def nbytes(self) -> int:
+        """Bytes held when serving (in the model's dtype)."""
+        return sum(p.numel() * d.itemsize for p, d in zip(self.tensors, self.dtypes, strict=True))
+
+    def cache(self, rows: int) -> Any:
+        """A new cache object holding the memory for `rows` sequences (gradients flow to the parameters)."""
+        out = copy.copy(self.template)
+        out.layers = []
+        for layer in self.template.layers:
+            new = copy.copy(layer)
+            for attr, value in vars(layer).items():
+                if isinstance(value, dict):
+                    setattr(new, attr, dict(value))
+            out.layers.append(new)
+        for slot, param, dtype in zip(self.slots, self.tensors, self.dtypes, strict=True):
+            layer, attr, k = slot
+            value = param.to(dtype).expand(rows, *param.shape[1:])
+            if k is None:  # keys/values are concatenated to: an expanded view is enough
+                setattr(out.layers[layer], attr, value)
+            else:  # convolution/recurrent states are updated in place: each cache needs its own copy
+                getattr(out.layers[layer], attr)[k] = value.clone()
+        return out
+
+
+# ----------------------------------------------------------------------------- the scoring model
+
+
+class MemoryModel(TransformersModel):
+    """A transformers model with a trained prefix before every prompt, in scoring and in generation: the prefix
+    is `memory.positions` placeholder tokens in the token plan, whose cache is the trained tensors (they are never
+    run as tokens). The weights are the base model's, shared."""
+
+    memory: TrainedPrefix | None = None
+
+    def encode_prefix(self, text: str) -> list[int]:
+        ids = super().encode_prefix(text)
+        return ids if self.memory is None else [self.pad_id] * self.memory.positions + ids
+
+    def score_naive(self, requests: Any, **kwargs: Any) -> Any:
+        raise AdaptlabError("naive scoring runs whole token sequences; a trained memory is not a token sequence")
+
+    def _prefill(self, prefix: Any, stats: Any, meter: Any) -> Any:
+        if self.memory is None:
+            return super()._prefill(prefix, stats, meter)
+        n_mem = self.memory.positions
+        with torch.no_grad():
+            cache = self.memory.cache(1)
+        stats.tokens_reused += n_mem
+        for start in range(n_mem, len(prefix), self.prefill_chunk):
+            chunk = list(prefix[start : start + self.prefill_chunk])
+            ids = torch.tensor([chunk], device=self.device)
+            positions = torch.arange(start, start + len(chunk), device=self.device)[None]
+            self.model(input_ids=ids, position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            stats.tokens_prefilled += len(chunk)
+            stats.flops += self.dims.flops(len(chunk), 1, attended_pairs(start, len(chunk)))
+            meter.see(self.dims.forward_bytes(1, start, len(chunk), 1))
+        return cache
+
+
+def memory_model(lm: LanguageModel, prefix: TrainedPrefix) -> LanguageModel:
+    """`lm` with the trained prefix before every prompt; the weights are shared."""
+    model: Any = lm
+    wrapped = MemoryModel(model.model, lm.tokenizer, name=f"{lm.name}+memory", meta=getattr(lm, "meta", None))
+    wrapped.memory = prefix
+    return wrapped
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def seed_fragments(texts: list[str], cuts: int) -> list[str]:
+    """The first words of every sentence, cut after 1/(cuts+1) .. cuts/(cuts+1) of its words (deduplicated)."""
+    seeds = []
+    for text in texts:
+        for sentence in sentences(text):
+            words = sentence.split()
+            for c in range(1, cuts + 1):
+                n = max(1, round(len(words) * c / (cuts + 1)))
+                if n < len(words):
+                    seeds.append(" ".join(words[:n]))
+    return list(dict.fromkeys(seeds))
+
+
+def _padded(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
+def _forward_after(model: Any, cache: Any, past: int, seqs: list[list[int]], pad: int) -> torch.Tensor:
+    """Log-probabilities at every position of right-padded `seqs` run after a cache of `past` positions."""
+    ids, mask = _padded(seqs, pad)
+    full_mask = torch.cat([torch.ones((len(seqs), past), dtype=torch.long), mask], dim=1)
+    positions = torch.arange(past, past + ids.shape[1])[None].expand(len(seqs), -1)
+    device = next(model.parameters()).device
+    out = model(input_ids=ids.to(device), attention_mask=full_mask.to(device), position_ids=positions.to(device),
+                past_key_values=cache, use_cache=True)
+    return torch.log_softmax(out.logits.float(), dim=-1)
+
+
+def train_memory(
+    lm: LanguageModel, corpus: str, config: MemoryConfig, seed: int, dims: Dims
+) -> tuple[TrainedPrefix, dict[str, Any], list[CostRow]]:
+    """Self-study then distillation; returns the memory, a log and the one-off costs (generation, training)."""
+    backend: Any = lm
+    model = backend.model
+    if not hasattr(backend, "encode_prefix") or not hasattr(backend, "generate_with_stats"):
+        raise AdaptlabError(f"method memory needs a model whose cache it can train (in-process), not {lm.name}")
+    device = next(model.parameters()).device
+    corpus_ids = backend.encode(corpus)
+    positions = min(config.positions, len(corpus_ids))
+    costs = []
+    # 1. self-study: the teacher (corpus in context) continues seed fragments
+    seeds = seed_fragments(corpus.split("\n\n"), config.cuts)
+    prompts = [s for s in seeds for _ in range(config.samples)]
+    texts, gen = backend.generate_with_stats(
+        prompts, context=corpus, max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=seed
+    )
+    costs.append(CostRow(phase="self_study", kind="one_off", tokens_processed=gen.tokens_prefilled,
+                         tokens_reused=gen.tokens_reused, tokens_generated=gen.tokens_generated, flops=gen.flops,
+                         seconds=gen.seconds, peak_memory_bytes=gen.peak_memory_bytes))
+    # a decoded continuation may not start with the space that separates it from its seed
+    studied = list(dict.fromkeys(p + (t if not t or t[0].isspace() else " " + t) for p, t in zip(prompts, texts,
+                                                                                             strict=True)))
+    text_ids = [backend.encode(t) for t in studied]
+    text_ids = [t for t in text_ids if len(t) >= 2]
+    teacher_prefix = backend.encode_prefix(backend.render_prefix(corpus))
+    student_prefix = backend.encode_prefix(backend.render_prefix(""))
+    flops = 0.0
+    training = model.training
+    grads = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        with metered() as meter:
+            # 2. teacher targets: top-k next-token probabilities at every position of every text
+            with torch.no_grad():
+                cache = _prefill_cache(model, teacher_prefix, device)
+                k = min(config.top_k, dims.vocab or config.top_k)
+                targets: list[tuple[torch.Tensor, torch.Tensor]] = []
+                for start in range(0, len(text_ids), config.batch_size):
+                    batch = text_ids[start : start + config.batch_size]
+                    logp = _forward_after(model, expand_cache(cache, len(batch)), len(teacher_prefix), batch,
+                                          backend.pad_id)
+                    for row, ids in enumerate(batch):
+                        top = logp[row, : len(ids)].topk(k, dim=-1)
+                        targets.append((top.indices.cpu(), top.values.exp().cpu()))
+                    flops += dims.flops(sum(map(len, batch)), sum(map(len, batch)),
+                                        sum(attended_pairs(len(teacher_prefix), len(t)) for t in batch))
+                init = _prefill_cache(model, corpus_ids[:positions], device)
+                flops += dims.flops(len(teacher_prefix) + positions, 0, attended_pairs(0, len(teacher_prefix)))
+            # 3. distillation into the prefix
+            memory = TrainedPrefix(init, positions).to(device)
+            longest = max(len(student_prefix) + len(t) for t in text_ids)
+            meter.see(dims.param_bytes + dims.training_bytes(sum(p.numel() for p in memory.parameters()),
+                                                             config.batch_size, positions + longest))
+            optimizer = torch.optim.Adam(memory.parameters(), lr=config.learning_rate)
+            order = random.Random(f"memory-{seed}")
+            losses: list[tuple[int, float]] = []
+            for step in range(config.steps):
+                picks = [order.randrange(len(text_ids)) for _ in range(config.batch_size)]
+                seqs = [student_prefix + text_ids[i] for i in picks]
+                with torch.enable_grad():
+                    logp = _forward_after(model, memory.cache(len(seqs)), positions, seqs, backend.pad_id)
+                    loss = torch.zeros((), device=device)
+                    n = 0
+                    for row, i in enumerate(picks):
+                        idx, probs = targets[i]
+                        own = logp[row, len(student_prefix) : len(student_prefix) + len(text_ids[i])]
+                        loss = loss - (probs.to(device) * own.gather(1, idx.to(device))).sum()
+                        n += len(text_ids[i])
+                    loss = loss / n
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                tokens = sum(map(len, seqs))
+                # forward + backward to the activations (no weight gradients): ~2× the forward, like LoRA
+                flops += 2 * dims.flops(tokens, tokens, sum(attended_pairs(positions, len(s)) for s in seqs))
+                if step % max(1, config.steps // 20) == 0 or step == config.steps - 1:
+                    losses.append((step, float(loss.detach())))
+    finally:
+        for p, g in zip(model.parameters(), grads, strict=True):
+            p.requires_grad_(g)
+        model.train(training)
+    costs.append(CostRow(phase="memory_train", kind="one_off", tokens_trained=config.steps * config.batch_size,
+                         tokens_processed=sum(len(t) for t in text_ids), flops=flops, seconds=meter.seconds,
+                         peak_memory_bytes=meter.peak_memory_bytes))
+    log = {"self_study_texts": len(text_ids), "seeds": len(seeds), "losses": losses,
+           "final_loss": losses[-1][1] if losses else math.nan}
+    return memory, log, costs
+
+
+def _prefill_cache(model: Any, ids: list[int], device: torch.device) -> Any:
+    from transformers.cache_utils import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    model(input_ids=torch.tensor([ids], device=device), position_ids=torch.arange(len(ids), device=device)[None],
+          past_key_values=cache, use_cache=True, logits_to_keep=1)
+    return cache
+
+
+class Memory(Method):
+    name = "memory"
+
+    def __init__(self, options: MethodOptions | None = None):
+        super().__init__(options)
+        try:
+            self.config = MemoryConfig(**self.options.memory)
+        except (TypeError, ValueError) as e:
+            raise AdaptlabError(f"method memory: bad option: {describe_validation_error(e)}") from None
+
+    def prepare(
+        self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
+    ) -> Prepared:
+        from adaptlab.costs import shape_of
+
+        budget = context_budget(model, dataset.questions, self.options.max_context_tokens)
+        docs = fit_documents(model, dataset.documents, budget, seed, self.options.icl_fraction)
+        corpus = build_context(docs)
+        dims = shape_of(model)
+        torch.manual_seed(seed)
+        memory, log, costs = train_memory(model, corpus, self.config, seed, dims)
+        context_tokens = model.count_tokens(model.render_prefix(corpus))
+        info = {
+            "memory_positions": memory.positions,
+            "memory_bytes": memory.nbytes(),
+            "context_tokens": context_tokens,
+            "context_cache_bytes": dims.cache_bytes(context_tokens),
+            "documents_used": len(docs),
+            **{k: v for k, v in log.items() if k != "losses"},
+        }
+        held = CostRow(phase="memory_held", kind="held", peak_memory_bytes=memory.nbytes())
+        return Prepared(model=memory_model(model, memory), contexts=[""] * len(dataset.questions), info=info,
+                        costs=[*costs, held])

@@ -1,0 +1,775 @@
+"""`ServedModel`: a model behind any OpenAI-compatible HTTP server (vLLM, SGLang, llama.cpp's server, a hosted API).
+
+Named like every model, by a spec: `openai:BASE_URL` and, after `#`, the served model's name and options:
+
+    openai:http://127.0.0.1:8011/v1#smollm2
+    openai:http://127.0.0.1:8011/v1#model=smollm2,tokenizer=smollm2,concurrency=8,prices=0.15/0.075/0.6
+
+An API key is read from the environment variable named by `key_env` (default `OPENAI_API_KEY`) at each request;
+it is never stored on the object, in a name, a cache key, a log line or an error message.
+
+Scoring (protocol `likelihood`, the same contract as the in-process backend): each choice is the continuation
+`render_prefix(context) + prompt + " " + choice`, sent to `/v1/completions` with `echo`, `logprobs: 1` and
+`max_tokens: 1` (lm-evaluation-harness's `local-completions` request; `max_tokens: 0` means "no limit" on
+llama.cpp's server); the choice's tokens are those whose character offset (`text_offset`) falls at or after the
+start of `" " + choice`, and its score is the sum of their log-probabilities. A token that straddles that
+boundary (the server's tokenizer merged the space into the prompt's last token) is counted with the choice, and
+said in one warning line per call; so is a token count that differs from the local tokenizer's, when one is given.
+Nothing is shared between requests: a server that returns prompt log-probabilities recomputes the whole prompt
+(vLLM bypasses its prefix cache for them), so ICL scoring pays the full context for every choice.
+
+Before scoring, the server is checked once (`self_check`): a short greedy generation with its generation-time
+log-probabilities, then the same text echoed as a prompt. A correct server gives the same numbers both ways; one
+that does not (llama-cpp-python 0.3.36 gives -8.99 for a token it generated with -0.03) is refused with one line.
+
+Servers without prompt log-probabilities (chat-only endpoints, most hosted APIs) are used with the declared
+`generative-mc` protocol: `choose` shows the choices as lettered options and parses the letter of the reply. Its
+results are accuracies of a different measurement, never log-likelihoods: `score` refuses under that protocol.
+
+Every request goes through a bounded thread pool (`concurrency`), with a timeout, and retries with exponential
+backoff on timeouts, dropped connections, malformed JSON, 429 and 5xx (a `Retry-After` header is honoured, up to
+`max_wait`). Every answer is kept in an on-disk response cache (`$ADAPTLAB_CACHE/served/responses.sqlite`, keyed
+by server, path and request body) the moment it arrives, so an interrupted run resumes without paying again for
+what was already scored or generated. Costs come from the server's `usage` (prompt, cached and completion
+tokens), wall time, dollars from `prices` (input/cached input/output per million tokens) and FLOPs only when
+`n_params` is given.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import http.client
+import json
+import logging
+import os
+import random
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adaptlab.errors import AdaptlabError
+from adaptlab.models import prompts
+from adaptlab.models.base import ChoiceScore, GenerationStats, LanguageModel, ScoreRequest, ScoringStats
+
+SPEC_PREFIX = "openai:"
+PROTOCOLS = ("likelihood", "generative-mc")
+APIS = ("completions", "chat")
+PROBES = ("The capital of France is", "Once upon a time, there was", "1, 2, 3, 4,")
+CHECK_TOKENS = 8
+# The self-check's tolerance per token, in nats: |prompt logprob - generation logprob| <= ABS + REL·|logprob|.
+# Wide enough for batch-dependent numerics and reduced precision on a correct server (differences of 1e-3 to 1e-2),
+# far below the errors of a wrong one (llama-cpp-python 0.3.36: 9 nats). Every probe is compared: a probe whose
+# continuation repeats one token ("a a a a") hides an off-by-one error, the others show it.
+CHECK_ABS, CHECK_REL = 0.05, 0.05
+
+log = logging.getLogger("adaptlab.served")
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Dollars per million tokens."""
+
+    input: float = 0.0
+    cached_input: float = 0.0
+    output: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> Prices:
+        """`IN/CACHED/OUT` or `IN/OUT` (cached input then costs as much as input)."""
+        parts = [float(p) for p in text.split("/")]
+        if len(parts) == 2:
+            return cls(parts[0], parts[0], parts[1])
+        if len(parts) == 3:
+            return cls(*parts)
+        raise ValueError("prices are IN/CACHED/OUT or IN/OUT dollars per million tokens")
+
+    def dollars(self, prompt: int, cached: int, completion: int) -> float:
+        return ((prompt - cached) * self.input + cached * self.cached_input + completion * self.output) / 1e6
+
+
+@dataclass
+class Usage:
+    prompt: int = 0
+    cached: int = 0
+    completion: int = 0
+
+    def add(self, usage: dict[str, Any] | None) -> None:
+        usage = usage or {}
+        self.prompt += int(usage.get("prompt_tokens") or 0)
+        self.completion += int(usage.get("completion_tokens") or 0)
+        self.cached += int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+
+
+OPTIONS: dict[str, Callable[[str], Any]] = {
+    "model": str,
+    "tokenizer": str,
+    "key_env": str,
+    "context_window": int,
+    "n_params": lambda v: int(float(v)),
+    "concurrency": int,
+    "timeout": float,
+    "retries": int,
+    "backoff": float,
+    "max_wait": float,
+    "prices": Prices.parse,
+    "protocol": str,
+    "api": str,
+    "cache": lambda v: v.lower() in ("1", "true", "yes", "on"),
+    "check": lambda v: v.lower() in ("1", "true", "yes", "on"),
+    "chat": lambda v: v.lower() in ("1", "true", "yes", "on"),
+}
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """`openai:URL#NAME` or `openai:URL#key=value,...` → (base URL, options)."""
+    body = spec.removeprefix(SPEC_PREFIX)
+    url, _, tail = body.partition("#")
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise AdaptlabError(f"model {spec!r}: expected openai:http(s)://HOST:PORT/v1#MODEL_NAME")
+    options: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in tail.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            key, value = "model", item
+        key = key.strip()
+        if key not in OPTIONS:
+            raise AdaptlabError(f"model {url}: unknown option {key!r} (known: {', '.join(OPTIONS)})")
+        try:
+            options[key] = OPTIONS[key](value.strip())
+        except ValueError as e:
+            raise AdaptlabError(f"model {url}: option {key}={value!r}: {e}") from None
+    return url, options
+
+
+class HTTPStatusError(AdaptlabError):
+    """A client error from the server (4xx other than 429): not retried."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class _Retry(Exception):
+    """A failure worth another try (timeout, dropped connection, 429, 5xx, malformed JSON)."""
+
+    def __init__(self, reason: str, wait: float | None = None):
+        super().__init__(reason)
+        self.wait = wait
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class ResponseCache:
+    """Server answers on disk: (server, path, request body) → JSON. Written the moment each answer arrives."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        with self._lock, self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+
+    @staticmethod
+    def key(server: str, path: str, body: dict[str, Any]) -> str:
+        blob = json.dumps({"server": server, "path": path, "body": body}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT body FROM responses WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, json.dumps(value)))
+
+
+class Client:
+    """JSON over HTTP with a timeout and retries. Errors are one line naming the server, never the key."""
+
+    def __init__(
+        self, base_url: str, *, key_env: str = "OPENAI_API_KEY", timeout: float = 60.0, retries: int = 5,
+        backoff: float = 0.5, max_wait: float = 60.0, cache: ResponseCache | None = None,
+    ):
+        self.base_url = base_url
+        self.key_env = key_env
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self.cache = cache
+        self.requests_sent = 0  # HTTP requests actually made (cache hits excluded), for tests and reports
+        self.cache_hits = 0
+        self._count_lock = threading.Lock()
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self.key_env)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _once(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method, headers=self._headers())
+        with self._count_lock:
+            self.requests_sent += 1
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as e:
+            detail = _server_message(e)
+            if e.code == 429 or e.code >= 500:
+                raise _Retry(f"HTTP {e.code}{detail}", _retry_after(e.headers.get("Retry-After"))) from None
+            message = f"served model at {self.base_url}: HTTP {e.code} from {url}{detail}"
+            raise HTTPStatusError(message, e.code) from None
+        except TimeoutError:
+            raise _Retry(f"no answer within {self.timeout:g} s") from None
+        except urllib.error.URLError as e:
+            raise _Retry(f"connection failed ({e.reason})") from None
+        except (http.client.HTTPException, ConnectionError, OSError) as e:
+            raise _Retry(f"connection lost ({type(e).__name__})") from None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise _Retry("malformed JSON in the answer") from None
+        if not isinstance(value, dict):
+            raise _Retry("malformed answer (not a JSON object)")
+        return value
+
+    def call(
+        self, method: str, url: str, body: dict[str, Any] | None = None,
+        check: Callable[[dict[str, Any]], None] | None = None, cached: bool = True,
+    ) -> dict[str, Any]:
+        """The JSON answer to one request: from the cache, else from the server (retried), then cached.
+        `check` raises KeyError/TypeError/ValueError on an answer of the wrong shape (retried like malformed JSON)."""
+        key = ResponseCache.key(self.base_url, url, body or {}) if self.cache and cached else None
+        if key is not None and self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                with self._count_lock:
+                    self.cache_hits += 1
+                return hit
+        last = ""
+        for attempt in range(self.retries + 1):
+            try:
+                value = self._once(method, url, body)
+                if check is not None:
+                    try:
+                        check(value)
+                    except (KeyError, TypeError, ValueError, IndexError) as e:
+                        raise _Retry(f"answer of the wrong shape ({type(e).__name__}: {e})") from None
+                if key is not None and self.cache is not None:
+                    self.cache.put(key, value)
+                return value
+            except _Retry as e:
+                last = str(e)
+                if attempt == self.retries:
+                    break
+                wait = e.wait if e.wait is not None else self.backoff * 2**attempt * (1 + random.random() / 4)
+                time.sleep(min(wait, self.max_wait))
+        raise AdaptlabError(
+            f"served model at {self.base_url}: no valid answer from {url} after {self.retries + 1} tries "
+            f"(last: {last}); what was already answered is cached, so rerunning resumes"
+        )
+
+
+def _server_message(e: urllib.error.HTTPError) -> str:
+    try:
+        text = e.read(2000).decode("utf-8", "replace")
+        message = json.loads(text).get("error", text)
+        if isinstance(message, dict):
+            message = message.get("message", "")
+    except (ValueError, AttributeError, OSError):
+        message = ""
+    message = " ".join(str(message).split())
+    return f": {message[:200]}" if message else ""
+
+
+def _check_completion(value: dict[str, Any]) -> None:
+    choice = value["choices"][0]
+    if not isinstance(choice["text"], str):
+        raise TypeError("choices[0].text is not a string")
+
+
+def _check_logprobs(value: dict[str, Any]) -> None:
+    _check_completion(value)
+    lp = value["choices"][0]["logprobs"]
+    n = len(lp["tokens"])
+    if len(lp["token_logprobs"]) != n or len(lp["text_offset"]) != n:
+        raise ValueError("logprobs.tokens, token_logprobs and text_offset differ in length")
+
+
+def _check_chat(value: dict[str, Any]) -> None:
+    if not isinstance(value["choices"][0]["message"]["content"], str):
+        raise TypeError("choices[0].message.content is not a string")
+
+
+class ServedModel(LanguageModel):
+    """A model on an OpenAI-compatible server, behind the text-level `LanguageModel` interface (no weights here,
+    so it cannot be fine-tuned; it can score, generate and write augmentations)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        *,
+        tokenizer: str | Any | None = None,
+        key_env: str = "OPENAI_API_KEY",
+        context_window: int | None = None,
+        n_params: int = 0,
+        concurrency: int = 4,
+        timeout: float = 120.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        max_wait: float = 60.0,
+        prices: Prices | None = None,
+        protocol: str = "likelihood",
+        api: str = "completions",
+        cache: bool | Path = True,
+        check: bool = True,
+        chat: bool | None = None,
+    ):
+        if protocol not in PROTOCOLS:
+            raise AdaptlabError(f"served model {base_url}: unknown protocol {protocol!r} ({', '.join(PROTOCOLS)})")
+        if api not in APIS:
+            raise AdaptlabError(f"served model {base_url}: unknown api {api!r} ({', '.join(APIS)})")
+        if api == "chat" and protocol == "likelihood":
+            raise AdaptlabError(
+                f"served model {base_url}: a chat endpoint returns no prompt log-probabilities, so it cannot score "
+                "likelihoods; declare protocol=generative-mc (a different measurement, reported under its own name)"
+            )
+        if concurrency < 1:
+            raise AdaptlabError(f"served model {base_url}: concurrency must be >= 1, got {concurrency}")
+        self.base_url = base_url.rstrip("/")
+        self.root_url = self.base_url.removesuffix("/v1")
+        response_cache = None
+        if cache:
+            from adaptlab.models.tiny import cache_dir
+
+            response_cache = ResponseCache(
+                cache if isinstance(cache, Path) else cache_dir() / "served" / "responses.sqlite"
+            )
+        self.client = Client(self.base_url, key_env=key_env, timeout=timeout, retries=retries, backoff=backoff,
+                             max_wait=max_wait, cache=response_cache)
+        self.concurrency = concurrency
+        self.prices = prices
+        self.protocol = protocol
+        self.api = api
+        self.n_params = n_params
+        self.check = check
+        self._checked = False
+        self._check_lock = threading.Lock()
+        listed = self._models() if model is None or context_window is None else {}
+        if model is None:
+            if len(listed) != 1:
+                names = ", ".join(listed) or "none"
+                raise AdaptlabError(f"served model {self.base_url}: name the model to use (#MODEL); served: {names}")
+            model = next(iter(listed))
+        if listed and model not in listed:
+            raise AdaptlabError(f"served model {self.base_url}: it serves no model {model!r} (served: "
+                                f"{', '.join(listed)})")
+        self.model = model
+        self.name = f"{SPEC_PREFIX}{self.base_url}#{model}"
+        self.meta: dict[str, Any] = {}
+        if isinstance(tokenizer, str):
+            tokenizer, self.meta = _load_tokenizer(tokenizer)
+        self.tokenizer = tokenizer
+        self.chat = bool(chat if chat is not None else api == "chat" or getattr(self.tokenizer, "chat_template", None))
+        if self.chat and api == "completions" and self.tokenizer is None:
+            raise AdaptlabError(f"served model {self.name}: chat prompts through /v1/completions need the model's "
+                                "chat template: give tokenizer=ALIAS_OR_FOLDER")
+        window = context_window or _window_of(listed.get(model, {}))
+        if window is None and self.tokenizer is not None:
+            limit = getattr(self.tokenizer, "model_max_length", None)
+            window = int(limit) if isinstance(limit, int) and 0 < limit < 10**7 else None
+        if window is None:
+            raise AdaptlabError(f"served model {self.name}: the server does not say its context window; give "
+                                "context_window=N")
+        self.context_window = int(window)
+        self._token_counts: dict[str, int] = {}
+        self._tokenize_route: str | None = None
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def from_spec(cls, spec: str) -> ServedModel:
+        url, options = parse_spec(spec)
+        return cls(url, **options)
+
+    def _models(self) -> dict[str, dict[str, Any]]:
+        try:
+            value = self.client.call("GET", f"{self.base_url}/models", cached=False)
+        except HTTPStatusError as e:
+            if e.status == 404:  # a server without the listing: the name and window must be given
+                return {}
+            raise
+        data = value.get("data")
+        return {str(m["id"]): m for m in data if isinstance(m, dict) and "id" in m} if isinstance(data, list) else {}
+
+    # ----------------------------------------------------------------- text
+
+    def render_prefix(self, context: str, *, instruction: str | None = None) -> str:
+        chat = self._chat_template if self.chat and self.tokenizer is not None else None
+        return prompts.render_prefix(context, instruction=instruction, chat=chat)
+
+    def _chat_template(self, user: str) -> str:
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """With a local tokenizer, its count; else the server's (`/tokenize` as vLLM and SGLang serve it, else the
+        prompt tokens of a one-token completion, which may include a BOS token)."""
+        if self.tokenizer is not None:
+            return len(self.tokenizer(text, add_special_tokens=False).input_ids)
+        if text not in self._token_counts:
+            self._token_counts[text] = self._server_count(text)
+        return self._token_counts[text]
+
+    def _server_count(self, text: str) -> int:
+        if self._tokenize_route != "completions":
+            try:
+                value = self.client.call(
+                    "POST", f"{self.root_url}/tokenize",
+                    {"model": self.model, "prompt": text, "add_special_tokens": False},
+                    check=lambda v: int(v.get("count", len(v["tokens"]))),
+                )
+                self._tokenize_route = "tokenize"
+                return int(value.get("count", len(value["tokens"])))
+            except HTTPStatusError:
+                if self._tokenize_route == "tokenize":
+                    raise
+                self._tokenize_route = "completions"
+        value = self._completion({"prompt": text or " ", "max_tokens": 1, "temperature": 0})
+        return int(value["usage"]["prompt_tokens"])
+
+    # ----------------------------------------------------------------- requests
+
+    def _completion(self, body: dict[str, Any], check: Callable[[dict[str, Any]], None] = _check_completion
+                    ) -> dict[str, Any]:
+        return self.client.call("POST", f"{self.base_url}/completions", {"model": self.model, **body}, check=check)
+
+    def _chat_completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.client.call("POST", f"{self.base_url}/chat/completions", {"model": self.model, **body},
+                                check=_check_chat)
+
+    def _pool_map(self, fn: Callable[[Any], Any], items: Sequence[Any],
+                  done: Callable[[int], None] | None = None) -> list[Any]:
+        """`fn` over `items` with at most `concurrency` requests in flight; results in order. `done(i)` is called
+        as each item finishes (in the caller's thread)."""
+        if self.concurrency == 1 or len(items) <= 1:
+            out = []
+            for i, item in enumerate(items):
+                out.append(fn(item))
+                if done:
+                    done(i)
+            return out
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = [pool.submit(fn, item) for item in items]
+            results: list[Any] = []
+            try:
+                for i, future in enumerate(futures):
+                    results.append(future.result())
+                    if done:
+                        done(i)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+            return results
+
+    def _cost(self, usage: Usage, stats: ScoringStats | GenerationStats) -> None:
+        stats.tokens_prefilled += usage.prompt
+        stats.tokens_cached += usage.cached
+        if self.prices is not None:
+            stats.dollars += self.prices.dollars(usage.prompt, usage.cached, usage.completion)
+        if self.n_params:
+            stats.flops += 2.0 * self.n_params * (usage.prompt + usage.completion)
+
+    # ----------------------------------------------------------------- the server check
+
+    def self_check(self) -> dict[str, Any]:
+        """Compare the server's prompt log-probabilities with its generation-time log-probabilities for the same
+        tokens; raise a one-line AdaptlabError naming the server when they disagree. Returns what was compared."""
+        compared: list[tuple[str, float, float]] = []
+        for probe in PROBES:
+            # Generated WITHOUT echo: llama-cpp-python 0.3.36 shifts every log-probability by one position
+            # whenever echo is on, the generated tokens' too, so only a plain generation gives the reference.
+            gen = self._completion({"prompt": probe, "max_tokens": CHECK_TOKENS, "temperature": 0, "logprobs": 1,
+                                    "seed": 0}, check=_check_logprobs)
+            text = gen["choices"][0]["text"]
+            glp = gen["choices"][0]["logprobs"]
+            tokens, values = list(glp["tokens"]), list(glp["token_logprobs"])
+            if len(tokens) > CHECK_TOKENS:  # a server that echoed anyway: keep the generated tokens
+                tokens, values = tokens[-CHECK_TOKENS:], values[-CHECK_TOKENS:]
+            if not text or not tokens or not text.startswith("".join(tokens)):
+                continue
+            echo = self._completion({"prompt": probe + text, "max_tokens": 1, "temperature": 0, "logprobs": 1,
+                                     "echo": True}, check=_check_logprobs)
+            elp = echo["choices"][0]["logprobs"]
+            at = {int(o): (t, v) for t, v, o in zip(elp["tokens"], elp["token_logprobs"], elp["text_offset"],
+                                                    strict=True)}
+            # The echoed text must be cut into tokens at the probe's end and then exactly as generated: only then
+            # does each generated token have the same history both ways.
+            offset = len(probe)
+            for token, gen_lp in zip(tokens, values, strict=True):
+                if offset not in at or at[offset][0] != token or gen_lp is None or at[offset][1] is None:
+                    break  # tokenized differently from here on: later tokens have other histories
+                compared.append((token, float(at[offset][1]), float(gen_lp)))
+                offset += len(token)
+        if not compared:
+            raise AdaptlabError(
+                f"served model {self.name}: could not check its prompt log-probabilities (no generated tokens "
+                "matched the echoed prompt's tokens); refusing to score with it (pass check=false to trust it)"
+            )
+        for token, prompt_lp, gen_lp in compared:
+            if abs(prompt_lp - gen_lp) > CHECK_ABS + CHECK_REL * abs(gen_lp):
+                raise AdaptlabError(
+                    f"served model {self.name}: its prompt log-probabilities disagree with its own generation-time "
+                    f"log-probabilities (token {token!r}: {prompt_lp:.3f} as prompt, {gen_lp:.3f} when generated); "
+                    "refusing to score with it (generation through it still works)"
+                )
+        return {"tokens": len(compared), "max_abs_diff": max(abs(a - b) for _, a, b in compared)}
+
+    def _ensure_checked(self) -> None:
+        with self._check_lock:
+            if self.check and not self._checked:
+                self.self_check()
+            self._checked = True
+
+    # ----------------------------------------------------------------- scoring
+
+    def score(
+        self, requests: Sequence[ScoreRequest], *, progress: Callable[[int], None] | None = None
+    ) -> tuple[list[list[ChoiceScore]], ScoringStats]:
+        if self.protocol != "likelihood":
+            raise AdaptlabError(
+                f"served model {self.name} is declared protocol={self.protocol}: it gives no log-likelihoods to "
+                "score; its results come from `choose` under their own metric name"
+            )
+        self._ensure_checked()
+        start = time.perf_counter()
+        stats = ScoringStats(requests=len(requests), choices=sum(len(r.choices) for r in requests))
+        rows: dict[tuple[str, int], int] = {}
+        index: list[list[int]] = []
+        prefixes: dict[str, str] = {}
+        for i, req in enumerate(requests):
+            if not req.prompt.strip():
+                raise AdaptlabError(f"score request {i}: the prompt is empty")
+            if req.context not in prefixes:
+                prefixes[req.context] = self.render_prefix(req.context)
+            head = prefixes[req.context] + req.prompt
+            ids = []
+            for choice in req.choices:
+                if not choice.strip():
+                    raise AdaptlabError(f"score request {i}: a choice is empty")
+                ids.append(rows.setdefault((head + " " + choice, len(head)), len(rows)))
+            index.append(ids)
+        pending = [len(set(ids)) for ids in index]
+        owners: dict[int, list[int]] = {}
+        for i, ids in enumerate(index):
+            for r in set(ids):
+                owners.setdefault(r, []).append(i)
+
+        def done(r: int) -> None:
+            finished = 0
+            for i in owners.get(r, []):
+                pending[i] -= 1
+                finished += pending[i] == 0
+            if progress and finished:
+                progress(finished)
+
+        results = self._pool_map(self._score_text, list(rows), done)
+        usage = Usage()
+        straddled = 0
+        for _, _, row_usage, straddle in results:
+            usage.prompt += row_usage.prompt
+            usage.cached += row_usage.cached
+            usage.completion += row_usage.completion
+            straddled += straddle
+        self._cost(usage, stats)
+        if straddled:
+            log.warning("warning: %s: on %d of %d choices the server's tokenizer merged the space before the choice "
+                        "into the prompt's last token; that token was counted with the choice", self.name, straddled,
+                        len(rows))
+        out = [
+            [ChoiceScore(logprob=results[r][0], n_tokens=results[r][1], n_chars=len(choice))
+             for r, choice in zip(ids, req.choices, strict=True)]
+            for req, ids in zip(requests, index, strict=True)
+        ]
+        self._compare_tokenizer(requests, prefixes, out)
+        stats.seconds = time.perf_counter() - start
+        return out, stats
+
+    def _score_text(self, row: tuple[str, int]) -> tuple[float, int, Usage, bool]:
+        """(sum of the choice tokens' log-probabilities, their number, usage, whether a token straddled the start)
+        for one text whose choice starts at character `start` (the space before the choice)."""
+        text, start = row
+        value = self._completion({"prompt": text, "max_tokens": 1, "temperature": 0, "logprobs": 1, "echo": True},
+                                 check=_check_logprobs)
+        lp = value["choices"][0]["logprobs"]
+        offsets = [int(o) for o in lp["text_offset"]]
+        total, n, straddle = 0.0, 0, False
+        for k, (token, logprob, offset) in enumerate(zip(lp["tokens"], lp["token_logprobs"], offsets, strict=True)):
+            if offset >= len(text):
+                break  # the generated token
+            end = offsets[k + 1] if k + 1 < len(offsets) else offset + len(token)
+            if offset >= start or end > start:
+                if logprob is None:
+                    raise AdaptlabError(f"served model {self.name}: no log-probability for a prompt token: the "
+                                        "server does not return prompt log-probabilities with echo")
+                straddle |= offset < start
+                total += float(logprob)
+                n += 1
+        if n == 0:
+            raise AdaptlabError(f"served model {self.name}: no token of the choice found by character offset; its "
+                                "text_offset values do not index the prompt's characters")
+        usage = Usage()
+        usage.add(value.get("usage"))
+        return total, n, usage, straddle
+
+    def _compare_tokenizer(self, requests: Sequence[ScoreRequest], prefixes: dict[str, str],
+                           out: list[list[ChoiceScore]]) -> None:
+        """With a local tokenizer: say in one line when the server counted a different number of choice tokens."""
+        if self.tokenizer is None:
+            return
+        from adaptlab.models.scoring_plan import choice_tokens
+
+        def encode(text: str) -> list[int]:
+            return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+        differ = total = 0
+        for req, scores in zip(requests, out, strict=True):
+            tail = (prefixes[req.context] + req.prompt)[-200:]  # the choice's tokens depend on what is just before
+            q_ids = encode(tail)
+            for choice, score in zip(req.choices, scores, strict=True):
+                total += 1
+                differ += len(choice_tokens(encode, tail, q_ids, choice)) != score.n_tokens
+        if differ:
+            log.warning("warning: %s tokenizes %d of %d choices into a different number of tokens than the local "
+                        "tokenizer; per-token scores use the server's counts", self.name, differ, total)
+
+    # ----------------------------------------------------------------- generative multiple choice
+
+    def choose(
+        self, requests: Sequence[ScoreRequest], *, progress: Callable[[int], None] | None = None
+    ) -> tuple[list[int | None], ScoringStats]:
+        """The `generative-mc` protocol: each question's choices as lettered options after its context, the
+        model's greedy reply parsed for a letter; None where the reply names no option."""
+        start = time.perf_counter()
+        stats = ScoringStats(requests=len(requests), choices=sum(len(r.choices) for r in requests))
+
+        def one(req: ScoreRequest) -> tuple[int | None, Usage]:
+            question = prompts.multiple_choice_prompt(req.prompt, req.choices)
+            reply, usage = self._generate_one((req.context, "", question, prompts.MC_REPLY_TOKENS, 0.0, 0, ()))
+            return prompts.parse_letter(reply, len(req.choices)), usage
+
+        results = self._pool_map(one, list(requests), (lambda _: progress(1)) if progress else None)
+        usage = Usage()
+        for _, u in results:
+            usage.prompt, usage.cached, usage.completion = (usage.prompt + u.prompt, usage.cached + u.cached,
+                                                            usage.completion + u.completion)
+        self._cost(usage, stats)
+        stats.seconds = time.perf_counter() - start
+        return [r for r, _ in results], stats
+
+    # ----------------------------------------------------------------- generation
+
+    def generate_with_stats(
+        self,
+        prompts_: Sequence[str],
+        *,
+        context: str = "",
+        instruction: str | None = None,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = ("\n\n",),
+    ) -> tuple[list[str], GenerationStats]:
+        """Each prompt as its own request (`render_prefix(context, instruction) + prompt` to /v1/completions, or the
+        user turn to /v1/chat/completions), at most `concurrency` at a time; the output is cut before the first
+        stop string."""
+        if temperature < 0:
+            raise AdaptlabError(f"temperature must be >= 0, got {temperature}")
+        start = time.perf_counter()
+        stats = GenerationStats(prompts=len(prompts_))
+        jobs = [(context, p, instruction, max_new_tokens, temperature, seed, tuple(stop)) for p in prompts_]
+        results = self._pool_map(self._generate_one, jobs)
+        usage = Usage()
+        for _, u in results:
+            usage.prompt, usage.cached, usage.completion = (usage.prompt + u.prompt, usage.cached + u.cached,
+                                                            usage.completion + u.completion)
+        self._cost(usage, stats)
+        stats.tokens_generated = usage.completion
+        stats.seconds = time.perf_counter() - start
+        return [t for t, _ in results], stats
+
+    def _generate_one(self, job: tuple[str, str, str | None, int, float, int, tuple[str, ...]]) -> tuple[str, Usage]:
+        """One request. Through a chat endpoint the prompt cannot start the reply: the user turn is sent, and the
+        prompt is removed from the start of the reply if the model wrote it."""
+        context, prompt, instruction, max_new_tokens, temperature, seed, stop = job
+        sampling: dict[str, Any] = {"max_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
+        if stop:
+            sampling["stop"] = list(stop)[:4]  # the OpenAI API takes at most four
+        if self.api == "chat":
+            user = prompts.user_turn(context, instruction)
+            value = self._chat_completion({"messages": [{"role": "user", "content": user}], **sampling})
+            text = value["choices"][0]["message"]["content"]
+            text = text[len(prompt):] if prompt and text.startswith(prompt) else text
+        else:
+            value = self._completion({"prompt": self.render_prefix(context, instruction=instruction) + prompt,
+                                      **sampling})
+            text = value["choices"][0]["text"]
+        cut = min((text.find(s) for s in stop if s and s in text), default=len(text))
+        usage = Usage()
+        usage.add(value.get("usage"))
+        return text[:cut], usage
+
+
+def _window_of(entry: dict[str, Any]) -> int | None:
+    for key in ("max_model_len", "context_window", "context_length", "max_context_length"):
+        value = entry.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _load_tokenizer(spec: str) -> tuple[Any, dict[str, Any]]:
+    """A local tokenizer for prompt formatting and counting (an alias, a model folder or a hub id), and what
+    adaptlab knows about the model from the folder's `adaptlab.json` (e.g. how to prompt it for augmentations)."""
+    from transformers import AutoTokenizer
+
+    from adaptlab.models import registry
+
+    paths: dict[str, Callable[[], Path]] = {
+        "tiny": registry.tiny_path, "organism": registry.organism_path, "smollm2": registry.smollm2_path,
+    }
+    source: str | Path = paths[spec]() if spec in paths else spec
+    meta_file = Path(str(source)) / "adaptlab.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    try:
+        return AutoTokenizer.from_pretrained(str(source)), meta
+    except (OSError, ValueError) as e:
+        raise AdaptlabError(f"tokenizer {spec!r}: could not load ({' '.join(str(e).split())[:200]})") from None

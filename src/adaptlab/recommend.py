@@ -1,0 +1,219 @@
+"""`adaptlab recommend`: which method to deploy for a workload, from a stored run's accuracy and costs.
+
+A workload is a query volume (queries per day), an update rate (how often the knowledge changes, per month) and a
+horizon (days). Over the horizon every option (each method as run, and each ICL-like method with prompt caching)
+costs, in dollars at the given prices (`costs.Prices`):
+
+    total = one-off × (1 + updates over the horizon) + per query × queries + memory held × hours
+
+because fine-tuning, augmentation, a trained memory, an index or a prompt cache must be built again every time
+the knowledge changes, while ICL and RAG pay only per query. Options that miss the accuracy asked for (on one
+split, or the mean over splits) are dropped; the cheapest of the rest is the recommendation. Since the total is
+linear in the query volume and in the update rate, the points where the choice flips are exact: the nearest
+volume (at this update rate) and update rate (at this volume) at which another option becomes cheaper.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from adaptlab.costs import Prices
+from adaptlab.errors import AdaptlabError
+from adaptlab.evaluate import DEFAULT_METRIC
+from adaptlab.report.summary import Cell, Option, Summary
+
+
+@dataclass(frozen=True)
+class Workload:
+    queries_per_day: float = 1000.0
+    updates_per_month: float = 1.0
+    horizon_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("queries_per_day", "updates_per_month", "horizon_days"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise AdaptlabError(f"--{name.replace('_', '-')} must be a number >= 0, got {value}")
+        if self.horizon_days == 0:
+            raise AdaptlabError("--horizon-days must be > 0")
+
+    def describe(self) -> str:
+        updates = "update" if self.updates_per_month == 1 else "updates"
+        return (f"{self.queries_per_day:,.0f} queries/day, {self.updates_per_month:g} knowledge {updates}/month, "
+                f"over {self.horizon_days:g} days")
+
+
+@dataclass(frozen=True)
+class Costed:
+    """An option's total cost over the horizon as `fixed + per_day_query × Q·D + per_update × U`."""
+
+    option: Option
+    one_off: float  # dollars, paid once per build
+    per_query: float  # dollars
+    holding: float  # dollars over the horizon
+    accuracy: Cell | None
+
+    def total(self, w: Workload) -> float:
+        builds = 1 + w.updates_per_month * w.horizon_days / 30
+        return self.one_off * builds + self.per_query * w.queries_per_day * w.horizon_days + self.holding
+
+    def per_1k(self, w: Workload) -> float:
+        """Dollars per 1,000 queries over the horizon, everything included."""
+        queries = w.queries_per_day * w.horizon_days
+        return self.total(w) / queries * 1000 if queries else math.inf
+
+
+def cost_options(summary: Summary, model: str, dataset: str, prices: Prices, w: Workload,
+                 split: str | None = None) -> list[Costed]:
+    out = []
+    for o in summary.options(model, dataset):
+        out.append(Costed(
+            option=o,
+            one_off=prices.compute(o.one_off_flops, o.n_params),
+            per_query=prices.query(o.query_flops, o.query_tokens, o.query_reused, o.n_params),
+            holding=prices.holding(o.held_bytes, w.horizon_days * 24),
+            accuracy=accuracy_of(summary, o, split),
+        ))
+    return out
+
+
+def accuracy_of(summary: Summary, option: Option, split: str | None) -> Cell | None:
+    """The option's accuracy on `split`, or the mean over the dataset's splits (standard errors combined)."""
+    if split is not None:
+        return summary.accuracy.get((option.model, option.dataset, option.method, split))
+    cells = [summary.accuracy.get((option.model, option.dataset, option.method, s))
+             for s in summary.splits(option.model, option.dataset)]
+    if not cells or any(c is None for c in cells):
+        return None
+    n = len(cells)
+    return Cell(sum(c.mean for c in cells) / n, math.sqrt(sum(c.stderr**2 for c in cells)) / n,  # type: ignore[union-attr]
+                sum(c.chance for c in cells) / n, min(c.seeds for c in cells), sum(c.n for c in cells))  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class Flip:
+    """The choice changes to `to` at `at` (queries/day or updates/month)."""
+
+    to: str
+    at: float
+
+
+@dataclass
+class Decision:
+    workload: Workload
+    costed: list[Costed]
+    eligible: list[Costed]
+    choice: Costed | None
+    volume_up: Flip | None = None  # more queries than this: another option is cheaper
+    volume_down: Flip | None = None
+    updates_up: Flip | None = None
+    updates_down: Flip | None = None
+
+
+def _flips(a: Costed, others: list[Costed], fixed: dict[str, float], slope: dict[str, float],
+           here: float, floor: float) -> tuple[Flip | None, Flip | None]:
+    """Where `a` stops being the cheapest of `others` along a variable x with cost = fixed + slope·x (flips
+    below `floor`, e.g. under one query a day, are not reported)."""
+    up: Flip | None = None
+    down: Flip | None = None
+    la = a.option.label
+    for b in others:
+        lb = b.option.label
+        if lb == la or slope[lb] == slope[la]:
+            continue
+        x = (fixed[lb] - fixed[la]) / (slope[la] - slope[lb])
+        if slope[lb] < slope[la] and x >= here and (up is None or x < up.at):
+            up = Flip(lb, x)
+        if slope[lb] > slope[la] and floor <= x <= here and (down is None or x > down.at):
+            down = Flip(lb, x)
+    return up, down
+
+
+def decide(costed: list[Costed], w: Workload, min_accuracy: float | None = None) -> Decision:
+    eligible = [c for c in costed
+                if min_accuracy is None or (c.accuracy is not None and c.accuracy.mean >= min_accuracy)]
+    decision = Decision(w, costed, eligible, None)
+    if not eligible:
+        return decision
+    choice = min(eligible, key=lambda c: (c.total(w), c.option.label))
+    decision.choice = choice
+    builds = 1 + w.updates_per_month * w.horizon_days / 30
+    # along the query volume Q, at this update rate
+    fixed = {c.option.label: c.one_off * builds + c.holding for c in eligible}
+    slope = {c.option.label: c.per_query * w.horizon_days for c in eligible}
+    decision.volume_up, decision.volume_down = _flips(choice, eligible, fixed, slope, w.queries_per_day, 1.0)
+    # along the update rate U, at this volume
+    fixed = {c.option.label: c.one_off + c.per_query * w.queries_per_day * w.horizon_days + c.holding
+             for c in eligible}
+    slope = {c.option.label: c.one_off * w.horizon_days / 30 for c in eligible}
+    decision.updates_up, decision.updates_down = _flips(choice, eligible, fixed, slope, w.updates_per_month,
+                                                         0.01)
+    return decision
+
+
+def money(x: float) -> str:
+    if x == 0:
+        return "$0"
+    if abs(x) >= 100:
+        return f"${x:,.0f}"
+    if abs(x) >= 0.01:
+        return f"${x:,.2f}"
+    return f"${x:.2g}"
+
+
+def explain(d: Decision, model: str, dataset: str, split: str | None, min_accuracy: float | None) -> str:
+    """The decision in words."""
+    where = f"{dataset} · {model}"
+    target = f"accuracy ≥ {min_accuracy:g} on {split or 'the mean of all splits'}" if min_accuracy is not None else ""
+    if d.choice is None:
+        return f"{where}: no method reaches {target}; lower --min-accuracy or add methods to the run."
+    c = d.choice
+    acc = f", accuracy {c.accuracy.mean:.2f} ± {c.accuracy.stderr:.2f}" if c.accuracy else ""
+    text = [f"{where}: at {d.workload.describe()}, use **{c.option.label}** ({money(c.total(d.workload))} in all, "
+            f"{money(c.per_1k(d.workload))} per 1,000 queries{acc}" + (f"; {target}" if target else "") + ")."]
+    if d.volume_up:
+        text.append(f"Above {d.volume_up.at:,.0f} queries/day {d.volume_up.to} becomes cheaper.")
+    if d.volume_down:
+        text.append(f"Below {d.volume_down.at:,.0f} queries/day {d.volume_down.to} is cheaper.")
+    if d.updates_up:
+        text.append(f"With more than {d.updates_up.at:,.3g} updates/month {d.updates_up.to} becomes cheaper.")
+    if d.updates_down:
+        text.append(f"With fewer than {d.updates_down.at:,.3g} updates/month {d.updates_down.to} is cheaper.")
+    if not (d.volume_up or d.volume_down or d.updates_up or d.updates_down) and len(d.eligible) > 1:
+        text.append("No change of volume or update rate makes another option cheaper.")
+    return " ".join(text)
+
+
+def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float | None = None,
+              split: str | None = None, metric: str = DEFAULT_METRIC) -> list[tuple[str, str, Decision]]:
+    """A decision per (model, dataset) stored in RUNDIR."""
+    from adaptlab.evaluate import METRICS
+    from adaptlab.report.summary import summarise
+    from adaptlab.store import Store
+
+    if min_accuracy is not None and not 0 <= min_accuracy <= 1:
+        raise AdaptlabError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
+    if metric not in METRICS:
+        raise AdaptlabError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    db = rundir / "results.sqlite"
+    if not db.is_file():
+        raise AdaptlabError(f"{rundir}: no results.sqlite here (run `adaptlab run CONFIG --out {rundir}` first)")
+    from adaptlab.report.build import check_results_db
+
+    check_results_db(db)  # read-only: a foreign or corrupt file is one line and stays as it was
+    from adaptlab.runs import config_run_ids
+
+    with Store(db) as store:
+        summary = summarise(store, metric, config_run_ids(rundir))  # the runs of the folder's config
+    if not summary.accuracy:
+        raise AdaptlabError(f"{rundir}: no finished runs to recommend from")
+    out = []
+    for model, dataset in summary.datasets():
+        splits = summary.splits(model, dataset)
+        if split is not None and split not in splits:
+            raise AdaptlabError(f"{dataset}: no split {split!r} (splits: {', '.join(splits)})")
+        costed = cost_options(summary, model, dataset, prices, w, split)
+        out.append((model, dataset, decide(costed, w, min_accuracy)))
+    return out
