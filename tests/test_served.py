@@ -50,7 +50,7 @@ def reversals() -> Dataset:
     return Dataset("simple-reversals", g.documents, g.questions, g.oracle)
 
 
-def test_spec_names_server_model_and_options(server, tmp_path: Path, monkeypatch):
+def test_spec_names_server_model_and_options(server, organism, tmp_path: Path, monkeypatch):
     url, options = parse_spec("openai:http://127.0.0.1:8011/v1/#model=m,concurrency=8,prices=0.15/0.075/0.6,"
                               "n_params=135e6")
     assert url == "http://127.0.0.1:8011/v1"
@@ -64,7 +64,7 @@ def test_spec_names_server_model_and_options(server, tmp_path: Path, monkeypatch
     lm = load_model(f"openai:{server.url}")  # the one served model is found by listing /v1/models
     assert isinstance(lm, ServedModel) and not isinstance(lm, TrainableModel)
     assert lm.name == f"openai:{server.url}#organism"
-    assert lm.context_window == 512  # the server's max_model_len
+    assert lm.context_window == organism.context_window  # the server's max_model_len
     lm = load_model(f"openai:{server.url}#tokenizer=organism")
     assert lm.count_tokens("The cat sat.") == load_model("organism").count_tokens("The cat sat.")
 

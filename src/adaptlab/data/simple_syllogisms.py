@@ -73,8 +73,8 @@ from adaptlab.errors import AdaptlabError
 NAME = "simple-syllogisms"
 VERSION = "2"
 DESCRIPTION = """Two premises over three nonsense terms ("Every glon is a yomp. Every troff is a glon."); tested on \
-the relation between the end terms (6-way choice: All both ways, Some…not both ways, Some, No; keys balanced so that \
-no preference for a form beats chance).
+the relation between the end terms (6-way choice: "All X are Y" and "Some X are not Y" both ways, Some, No; keys \
+balanced so that no preference for a form beats chance).
 Splits: syllogism (the paper's test), premise (one premise restated, a learning check). Oracle: every conclusion."""
 
 ALL, SOME, NO, SOME_NOT = "all", "some", "no", "some_not"
