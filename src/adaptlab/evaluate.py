@@ -8,9 +8,8 @@ of Holtzman et al. 2021), which removes the model's prior for a choice's wording
 The default is `per_char`: our choices differ in length within a question (syllogism quantifiers, people's
 names, semantic properties), where the sum favours short choices; per-character normalisation removes most of
 that bias and, unlike per-token, does not depend on the tokenizer, so different models stay comparable.
-`calibrated` matters where every key shares a wording: in `simple-syllogisms` every correct statement is an "All"
-statement (the only form with exactly one valid statement among the six), so a model that simply prefers "All"
-scores far above chance uncalibrated without knowing anything about the terms.
+`calibrated` matters where keys share a wording, so that a model's prior for that wording would pass for knowledge
+(simple-syllogisms v1, where every key was an "All" statement; v2 balances the keys over six statement shapes).
 """
 
 from __future__ import annotations
