@@ -219,7 +219,8 @@ def run_command(
     config: Annotated[Path, typer.Argument(help="YAML experiment config (see adaptlab.runs)")],
     out: Annotated[Path, typer.Option("--out", help="run folder: results.sqlite, datasets, checkpoints")],
     executor: Annotated[str | None, typer.Option(
-        help="sequential (one run after another here) | ray (each run a Ray task); default: the config's")] = None,
+        help="sequential (one run after another here) | processes (side by side, one worker process per core) | "
+             "ray (each run a Ray task); default: the config's")] = None,
     address: Annotated[str | None, typer.Option(
         help="Ray cluster to run on (e.g. auto, ray://head:10001); none: start a local Ray")] = None,
 ) -> None:

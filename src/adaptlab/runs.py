@@ -16,7 +16,10 @@ options:                           # for every method (see MethodOptions)
   finetune: {steps: 200, batch_size: 8, learning_rate: 3.0e-4}
 method_options:                    # per-method overrides, merged over `options`
   aug-local-ft: {augment: {max_new_tokens_local: 64}}
-executor: sequential               # or ray: each run a Ray task (`--executor` overrides; see adaptlab.runs_ray)
+executor: sequential               # processes: runs side by side in worker processes on this machine
+                                   # (see adaptlab.runs_local); ray: each run a Ray task (see adaptlab.runs_ray);
+                                   # `--executor` overrides
+workers: null                      # the processes executor: how many (default: one per physical core)
 ray:
   address: null                    # a running cluster ("auto", "ray://head:10001"); none: start a local Ray
   num_cpus: null                   # a local Ray only: CPUs it may use (default: all)
@@ -108,7 +111,8 @@ class RunConfig(BaseModel):
     dtype: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     method_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    executor: Literal["sequential", "ray"] = "sequential"
+    executor: Literal["sequential", "processes", "ray"] = "sequential"
+    workers: int | None = Field(None, ge=1)  # the processes executor: worker processes (default: physical cores)
     ray: RayOptions = Field(default_factory=RayOptions)
 
     @field_validator("methods")
@@ -252,6 +256,24 @@ def run_one(run: PlannedRun, model: LanguageModel, rundir: Path,
     return result
 
 
+_loaded: dict[tuple[str, str, str | None], LanguageModel] = {}  # in a worker process: its last model
+
+
+def run_task(run: PlannedRun, dataset: Dataset | None, rundir: Path, device: str, dtype: str | None) -> RunResult:
+    """What one worker (a Ray task, or a process of the `processes` executor) does: load the run's model (or reuse
+    the one this worker loaded last), run, return the result. `dataset`, when given, is the run's dataset sent
+    apart from it (Ray: one stored copy per dataset for all its runs)."""
+    from dataclasses import replace
+
+    from adaptlab.models.registry import load_model
+
+    key = (run.model, device, dtype)
+    if key not in _loaded:
+        _loaded.clear()  # one model in memory per worker
+        _loaded[key] = load_model(run.model, device=device, dtype=dtype)
+    return run_one(run if dataset is None else replace(run, dataset=dataset), _loaded[key], rundir)
+
+
 def save_config(config: RunConfig, rundir: Path) -> None:
     """Write the config beside the results; an earlier, different config is kept as config-N.yaml."""
     text = yaml.safe_dump(config.model_dump(), sort_keys=False)
@@ -266,16 +288,17 @@ def save_config(config: RunConfig, rundir: Path) -> None:
 
 # (run label, runs done, runs planned, questions of the run starting now, or 0 when none starts)
 Progress = Callable[[str, int, int, int], None]
-# (run label, the run's one-line error): a run that failed while the others went on (the Ray executor)
+# (run label, the run's one-line error): a run that failed while the others went on (processes and Ray executors)
 OnError = Callable[[str, str], None]
-EXECUTORS = ("sequential", "ray")
+EXECUTORS = ("sequential", "processes", "ray")
 
 
 def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
             on_questions: Callable[[int], None] | None = None, *, executor: str | None = None,
             address: str | None = None, on_error: OnError | None = None) -> dict[str, Any]:
     """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite: one after another in this
-    process, or each as a Ray task (`executor="ray"`, default: the config's; see `adaptlab.runs_ray`). Either way
+    process, side by side in worker processes (`executor="processes"`, see `adaptlab.runs_local`), or each as a Ray
+    task (`executor="ray"`, see `adaptlab.runs_ray`); default: the config's. Either way
     this process alone writes the store, and the plan, the run ids and what is skipped are the same.
     Returns counts (planned, skipped, ran, failed) and the plan's `run_ids`.
 
@@ -311,6 +334,11 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
             from adaptlab.runs_ray import execute_on_ray
 
             execute_on_ray(config, rundir.resolve(), todo, store, counts, on_run, on_error, address)
+            return counts
+        if executor == "processes" and len(todo) > 1:
+            from adaptlab.runs_local import execute_in_processes
+
+            execute_in_processes(config, rundir.resolve(), todo, store, counts, on_run, on_error)
             return counts
         loaded: dict[str, LanguageModel] = {}
         for run in todo:

@@ -30,32 +30,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.runs import OnError, PlannedRun, Progress, RunConfig, run_one
+from adaptlab.runs import OnError, PlannedRun, Progress, RunConfig, run_task
 
 if TYPE_CHECKING:
-    from adaptlab.data.records import Dataset
-    from adaptlab.models.base import LanguageModel
-    from adaptlab.store import RunResult, Store
+    from adaptlab.store import Store
 
 INSTALL_HINT = "pip install 'adaptlab[ray]'"
 # Passed on to the tasks' processes on a cluster (a local Ray's workers inherit the driver's environment).
 FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME", "ADAPTLAB_CACHE",
                  "TOKENIZERS_PARALLELISM")
-
-_loaded: dict[tuple[str, str, str | None], LanguageModel] = {}  # in a worker process: its last model
-
-
-def run_task(run: PlannedRun, dataset: Dataset, rundir: Path, device: str, dtype: str | None) -> RunResult:
-    """What one Ray task does: load the run's model (or reuse this worker's), run, return the result. The run
-    comes without its dataset, which Ray passes separately (one stored copy per dataset for all its runs)."""
-    from adaptlab.models.registry import load_model
-
-    key = (run.model, device, dtype)
-    if key not in _loaded:
-        _loaded.clear()  # one model in memory per worker
-        _loaded[key] = load_model(run.model, device=device, dtype=dtype)
-    return run_one(replace(run, dataset=dataset), _loaded[key], rundir)
-
 
 def import_ray() -> Any:
     try:
