@@ -22,3 +22,14 @@ def describe_validation_error(err: Exception) -> str:
         return f"unknown field {loc!r}"
     msg = first["msg"].removeprefix("Value error, ")
     return f"{loc}: {msg}" if loc else msg
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """A failure that happened away from the terminal (a worker process, a Ray task) as one line: an
+    AdaptlabError's own message, else the exception's type and its message, cut at `limit` characters."""
+    if isinstance(error, AdaptlabError):
+        return str(error)
+    text = " ".join(str(error).split()) or "no message"
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"{type(error).__name__}: {text}"

@@ -20,7 +20,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adaptlab.errors import AdaptlabError
+from adaptlab import errors
 from adaptlab.runs import OnError, PlannedRun, Progress, RunConfig, run_task
 
 if TYPE_CHECKING:
@@ -44,12 +44,9 @@ def _start_worker(threads: int) -> None:
 
 
 def one_line(error: BaseException) -> str:
-    if isinstance(error, AdaptlabError):
-        return str(error)
     if isinstance(error, BrokenProcessPool):
         return "its worker process died (out of memory, or killed); the same command retries it"
-    text = " ".join(str(error).split()) or "no message"
-    return f"{type(error).__name__}: {text[:299] + '…' if len(text) > 300 else text}"
+    return errors.one_line(error)
 
 
 def execute_in_processes(

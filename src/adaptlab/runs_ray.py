@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adaptlab import errors
 from adaptlab.errors import AdaptlabError
 from adaptlab.runs import OnError, PlannedRun, Progress, RunConfig, run_task
 
@@ -94,14 +95,7 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
 def one_line(error: BaseException) -> str:
     """A task's failure as one line: the run's own error when it raised one, else what happened to its worker."""
     cause = getattr(error, "cause", None)
-    if isinstance(cause, AdaptlabError):
-        return str(cause)
-    if isinstance(cause, BaseException):
-        error = cause
-    text = " ".join(str(error).split()) or "no message"
-    if len(text) > 300:
-        text = text[:299] + "…"
-    return f"{type(error).__name__}: {text}"
+    return errors.one_line(cause if isinstance(cause, BaseException) else error)
 
 
 def execute_on_ray(
