@@ -44,7 +44,7 @@ from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods import MethodOptions, get_method, method_names
 from adaptlab.models.base import LanguageModel
-from adaptlab.store import RunResult
+from adaptlab.store import RunResult, Store
 
 
 class DatasetSpec(BaseModel):
@@ -293,6 +293,22 @@ OnError = Callable[[str, str], None]
 EXECUTORS = ("sequential", "processes", "ray")
 
 
+def settle(run: PlannedRun, result: RunResult | None, error: str | None, store: Store, counts: dict[str, Any],
+           on_run: Progress | None, on_error: OnError | None) -> None:
+    """What a driver does when a worker's run ends: store its result, or count and report its one-line error."""
+    if result is not None:
+        store.save(result)
+        counts["ran"] += 1
+        label = run.label
+    else:
+        counts["failed"] += 1
+        if on_error:
+            on_error(run.label, error or "no message")
+        label = f"{run.label} (failed)"
+    if on_run:
+        on_run(label, counts["skipped"] + counts["ran"] + counts["failed"], counts["planned"], 0)
+
+
 def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
             on_questions: Callable[[int], None] | None = None, *, executor: str | None = None,
             address: str | None = None, on_error: OnError | None = None) -> dict[str, Any]:
@@ -304,7 +320,7 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
 
     One process at a time works in a run folder (a second one stops with a one-line error)."""
     from adaptlab.models.registry import load_model
-    from adaptlab.store import Store, exclusive
+    from adaptlab.store import exclusive
 
     executor = executor or config.executor
     if executor not in EXECUTORS:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adaptlab import errors
-from adaptlab.runs import OnError, PlannedRun, Progress, RunConfig, run_task
+from adaptlab.runs import OnError, PlannedRun, Progress, RunConfig, run_task, settle
 
 if TYPE_CHECKING:
     from adaptlab.store import Store
@@ -75,19 +75,9 @@ def execute_in_processes(
         while pending:
             done, _ = wait(list(pending), timeout=1.0, return_when=FIRST_COMPLETED)
             for future in done:
-                run = pending.pop(future)
                 error = future.exception()
-                if error is None:
-                    store.save(future.result())
-                    counts["ran"] += 1
-                    label = run.label
-                else:
-                    counts["failed"] += 1
-                    if on_error:
-                        on_error(run.label, one_line(error))
-                    label = f"{run.label} (failed)"
-                if on_run:
-                    on_run(label, counts["skipped"] + counts["ran"] + counts["failed"], counts["planned"], 0)
+                settle(pending.pop(future), None if error else future.result(), error and one_line(error), store,
+                       counts, on_run, on_error)
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
         raise

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from adaptlab import errors
 from adaptlab.errors import AdaptlabError
-from adaptlab.runs import OnError, PlannedRun, Progress, RunConfig, run_task
+from adaptlab.runs import OnError, PlannedRun, Progress, RunConfig, run_task, settle
 
 if TYPE_CHECKING:
     from adaptlab.store import Store
@@ -131,18 +131,9 @@ def execute_on_ray(
             for ref in ready:
                 run = pending.pop(ref)
                 try:
-                    result = ray.get(ref)
+                    settle(run, ray.get(ref), None, store, counts, on_run, on_error)
                 except (ray.exceptions.RayError, AdaptlabError) as e:
-                    counts["failed"] += 1
-                    if on_error:
-                        on_error(run.label, one_line(e))
-                    label = f"{run.label} (failed)"
-                else:
-                    store.save(result)
-                    counts["ran"] += 1
-                    label = run.label
-                if on_run:
-                    on_run(label, counts["skipped"] + counts["ran"] + counts["failed"], counts["planned"], 0)
+                    settle(run, None, one_line(e), store, counts, on_run, on_error)
     except KeyboardInterrupt:
         for ref in pending:
             ray.cancel(ref, force=True)
