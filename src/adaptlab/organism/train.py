@@ -1,7 +1,7 @@
 """`adaptlab organism train`: pretrain the model organism on the stream of random worlds (see worlds.py).
 
 An LFM2 (a transformers class, so scoring, LoRA and generation are the same code as for every other backend): two
-short causal convolution layers (each token mixed with the two before it), then two attention layers with rotary
+short causal convolution layers (each token mixed with the five before it), then two attention layers with rotary
 positions, 64 wide, with a ~200-token WordPiece vocabulary over the project's language (see tokenizer.py). Plain
 PyTorch loop, AdamW, warm-up then cosine decay, loss on the answers and oracle sentences only. Every
 `eval_every` steps the organism is probed on held-out worlds with the real evaluation code (ICL multiple choice
@@ -14,14 +14,16 @@ What the measurements decided (docs/results/organism_attempts.md has the curves)
   coda pieces a 2-layer model learns the copying task to 98% in ~1,000 steps;
 - convolutions first: a 4-layer Llama never learned to answer about an entity ("glon are → ?", the answer keyed by
   a multi-piece word one template token back) in 2,000 steps; with the two convolution layers below the attention
-  every position already holds the few tokens before it, and in-context retrieval forms in ~1,000 steps
-  (rephrase 1.0, syllogisms 0.9 on held-out worlds). In-context *reversal* (the answer keyed by the fact's object)
-  did not form with kernels of 3, 4 or 6 tokens, nor with reverse-recall rows;
+  every position already holds the few tokens before it, and in-context retrieval forms in ~1,000 steps;
+- in-context *reversal* (the answer keyed by the fact's object, then inverted) needs both of v6's changes: the
+  questions of a world before its oracle sentences (`oracle_last`: otherwise half the reversal questions can be
+  answered by the subject lookup in an oracle sentence, and the organism learned to copy the stated comparative),
+  and kernels of 6 (the end of a fact then holds its comparative, so one attention hop finds and inverts it). It
+  forms late: at chance until step ~1,750, 0.70 at 2,000, 0.75-0.80 from 2,250 (held-out 10-fact worlds);
 - the recall and filler options (`recall_connector_share`, `recall_ask_all`, `copy_filler_share`,
-  `recall_reverse_share`, `oracle_last`) are the diagnosis runs' knobs, off by default;
-- v5 (the shipped run, the defaults): retrained for simple-syllogisms v2 in 1,500 steps on a shared CPU; rephrase
-  1.0, syllogisms 0.44 against 1/6 on held-out 8-item worlds, reversal below chance (it copies the stated
-  comparative). Three thousand steps, as v4 had, are the next thing to try.
+  `recall_reverse_share`) are the diagnosis runs' knobs, off by default;
+- v6 (the shipped run, the defaults): 3,000 steps, 4,948 s on one thread of a shared 2-core machine; rephrase
+  1.00, reversal 0.75, syllogism 0.59 and premise 0.47 (chance 1/6) on held-out worlds.
 """
 
 from __future__ import annotations
@@ -67,11 +69,11 @@ class OrganismConfig(BaseModel):
     # positions are relative, and retrieval trained on rows of up to `context_window` tokens carries over to
     # longer contexts (measured: rephrase 1.0 on 20-fact worlds, 350 tokens, after training on 10-fact worlds).
     window: int = 1024
-    steps: int = 1500
+    steps: int = 3000
     batch_size: int = 32
     learning_rate: float = 3e-3
     warmup_steps: int = 100
-    curriculum_steps: int = 750  # worlds grow from tiny to full size over these steps
+    curriculum_steps: int = 1500  # worlds grow from tiny to full size over these steps
     weight_decay: float = 0.01
     seed: int = 0
     eval_every: int = 250
@@ -84,12 +86,18 @@ class OrganismConfig(BaseModel):
     recall_ask_all: bool = False  # ask every key of a recall row (else a random number of them)
     recall_reverse_share: float = 0.0  # of the recall rows, the share asked value → key
     copy_filler_share: float = 0.0  # of the copying rows, the share with a filler word between the words
-    oracle_last: bool = False  # a world's questions before its oracle sentences (no look-up shortcut, worlds.py)
+    # A world's questions before its oracle sentences, so that a reversal question can only be answered by finding
+    # the fact by its object (worlds.py); with the oracle sentences mixed in, half of them could be answered by the
+    # subject lookup and the organism learned to copy the stated comparative instead (v5).
+    oracle_last: bool = True
     # "conv" or "full_attention" per layer: an LFM2, whose short causal convolutions mix each token with the ones
     # before it, so the attention layers above them can match a whole multi-piece word ("glon are" → its fact).
     # None: a Llama, attention in every layer (the v1-v3 organisms).
     layer_types: list[Literal["conv", "full_attention"]] | None = ["conv", "conv", "full_attention", "full_attention"]
-    conv_kernel: int = 3  # tokens each convolution mixes (the current one and conv_kernel - 1 before it)
+    # Tokens each convolution mixes (the current one and conv_kernel - 1 before it). With 6, two convolutions reach
+    # 11 tokens back: the end of "more efficient than sw ##e ##sk ." holds the comparative of the fact whose object it
+    # is, which is what a reversal question looks up.
+    conv_kernel: int = 6
 
     @model_validator(mode="after")
     def _one_type_per_layer(self) -> OrganismConfig:
