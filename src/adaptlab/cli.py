@@ -374,7 +374,7 @@ def demo(
         "out/demo"
     ),
 ) -> None:
-    """The main job: the study on CPU in minutes — datasets × methods × 3 seeds, then the report."""
+    """The main job: the study on CPU in minutes — the preset's datasets × methods × seeds, then the report."""
     from adaptlab.demo import demo_config
     from adaptlab.report.build import build_report
 
