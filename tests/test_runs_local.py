@@ -11,9 +11,18 @@ import sys
 import time
 from pathlib import Path
 
-from test_runs_ray import GOOD, GRID, N_GOOD, _env, _processes, _scores, _stored
+from test_runs_ray import (
+    FAILING,
+    GOOD,
+    GRID,
+    N_GOOD,
+    _env,
+    _processes,
+    _stored,
+    assert_equals_sequential,
+    assert_finished_with_failures,
+)
 
-FAILING = "aug-local-ft"
 EXTRA = f"""method_options:
   {FAILING}: {{augmenter: /nonexistent/model}}
 workers: 2
@@ -52,22 +61,12 @@ def test_processes_equal_sequential_report_failures_and_resume_after_ctrl_c(tmp_
     done = subprocess.run(_run(config, out, "--executor", "processes"), env=_env(), capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 2, done.stderr[-3000:]
-    assert f"{N_GOOD - interrupted_at} runs done, {interrupted_at} already stored" in done.stdout.replace("\n", " ")
-    failures = [line for line in done.stderr.splitlines() if line.startswith("failed: ")]
-    assert len(failures) == 2 and all(f"· {FAILING} ·" in line and "/nonexistent/model" in line
-                                      for line in failures), done.stderr[-3000:]
+    assert_finished_with_failures(done, interrupted_at)
     with sqlite3.connect(db) as con:
         runs = [r[0] for r in con.execute("SELECT run_id FROM runs")]
     assert len(runs) == len(set(runs)) == N_GOOD
 
-    # the same grid run sequentially: the same run ids and exactly the same scores
-    seq_config = tmp_path / "seq.yaml"
-    seq_config.write_text(GRID.format(methods=", ".join(GOOD), extra=""))
-    code, _, stderr = cli("run", seq_config, "--out", tmp_path / "seq")
-    assert code == 0, stderr
-    sequential, in_processes = _scores(tmp_path / "seq" / "results.sqlite"), _scores(db)
-    assert sorted(sequential) == sorted(in_processes)
-    assert sequential == in_processes
+    assert_equals_sequential(db, tmp_path, cli)
 
 
 def test_workers_must_be_positive(tmp_path: Path, cli):

@@ -94,6 +94,25 @@ def _scores(db: Path) -> dict[str, list[tuple]]:
     return out
 
 
+def assert_finished_with_failures(done: subprocess.CompletedProcess, stored_before: int) -> None:
+    """The run that finished the grid: it ran what was missing and reported the failing method on each seed."""
+    assert f"{N_GOOD - stored_before} runs done, {stored_before} already stored" in done.stdout.replace("\n", " ")
+    failures = [line for line in done.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 2 and all(f"· {FAILING} ·" in line and "/nonexistent/model" in line
+                                      for line in failures), done.stderr[-3000:]
+
+
+def assert_equals_sequential(db: Path, tmp_path: Path, cli) -> None:
+    """The same grid run sequentially (without the failing method): the same run ids and exactly the same scores."""
+    seq_config = tmp_path / "seq.yaml"
+    seq_config.write_text(GRID.format(methods=", ".join(GOOD), extra=""))
+    code, _, stderr = cli("run", seq_config, "--out", tmp_path / "seq")
+    assert code == 0, stderr
+    sequential, elsewhere = _scores(tmp_path / "seq" / "results.sqlite"), _scores(db)
+    assert sorted(sequential) == sorted(elsewhere)
+    assert sequential == elsewhere
+
+
 def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequential(tmp_path: Path, cli, monkeypatch):
     pytest.importorskip("ray")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the in-process sequential run: one thread, as the Ray workers
@@ -124,10 +143,7 @@ def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequentia
         done = subprocess.run(_command(config, out, flag=False), env=_env(), capture_output=True, text=True,
                               timeout=600)
         assert done.returncode == 2, done.stderr[-3000:]
-        assert f"{N_GOOD - interrupted_at} runs done, {interrupted_at} already stored" in done.stdout.replace("\n", " ")
-        failures = [line for line in done.stderr.splitlines() if line.startswith("failed: ")]
-        assert len(failures) == 2 and all(f"· {FAILING} ·" in line and "/nonexistent/model" in line
-                                          for line in failures), done.stderr[-3000:]
+        assert_finished_with_failures(done, interrupted_at)
         assert f"error: 2 of {N_GOOD + 2} runs failed" in done.stderr.replace("\n", " ")
     finally:
         # Ray's helpers left by the killed driver (they would exit on their own within a minute)
@@ -141,14 +157,7 @@ def test_ray_grid_survives_kill_and_ctrl_c_reports_failures_and_equals_sequentia
         orphans = con.execute("SELECT COUNT(*) FROM scores WHERE run_id NOT IN (SELECT run_id FROM runs)").fetchone()
         assert orphans[0] == 0
 
-    # The same grid sequentially (without the failing method): the same run ids and exactly the same scores.
-    seq_config = tmp_path / "seq.yaml"
-    seq_config.write_text(GRID.format(methods=", ".join(GOOD), extra=""))
-    code, _, stderr = cli("run", seq_config, "--out", tmp_path / "seq")
-    assert code == 0, stderr
-    sequential, on_ray = _scores(tmp_path / "seq" / "results.sqlite"), _scores(db)
-    assert sorted(sequential) == sorted(on_ray)
-    assert sequential == on_ray
+    assert_equals_sequential(db, tmp_path, cli)
 
 
 def test_executor_usage_errors_are_one_line(tmp_path: Path, cli, monkeypatch):
