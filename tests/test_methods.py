@@ -150,6 +150,7 @@ def test_augmentation_is_cached_and_added(tiny, reversals, tmp_path: Path, monke
 
     monkeypatch.setattr(type(tiny), "generate", no_generation)
     monkeypatch.setattr(type(tiny), "generate_with_stats", no_generation)
+    monkeypatch.setattr(type(tiny), "generate_requests", no_generation)
     second = augment(tiny, reversals, ["local", "global", "oracle"], cache, seed=0)
     assert [d.text for d in second.documents] == [d.text for d in first.documents]
     # the cost is the backend's measured GenerationStats, and a run served from the cache reports the same cost
@@ -173,13 +174,13 @@ def test_the_augmentation_cache_key_holds_everything_that_changes_a_generation(t
     assert len({key, *(GenerationCache.key(*o) for o in others)}) == 1 + len(others)
 
     generated: list[int] = []
-    original = type(tiny).generate_with_stats
+    original = type(tiny).generate_requests
 
-    def counting(self, prompts, **kwargs):
-        generated.append(len(prompts))
-        return original(self, prompts, **kwargs)
+    def counting(self, requests, **kwargs):
+        generated.append(len(requests))
+        return original(self, requests, **kwargs)
 
-    monkeypatch.setattr(type(tiny), "generate_with_stats", counting)
+    monkeypatch.setattr(type(tiny), "generate_requests", counting)
     cache = tmp_path / "generations.sqlite"
     base = AugmentOptions(max_new_tokens_local=4)
 

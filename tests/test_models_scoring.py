@@ -324,6 +324,32 @@ def test_generate_with_stats_counts_the_shared_prefix(tiny, long_context):
     assert stats.flops > 0
 
 
+def test_generate_requests_batches_contexts_and_writes_what_each_alone_would(tiny, long_context):
+    """Requests with different contexts (augmentation's: one document each) share their common token start and a
+    batch, and each gets the text it would get alone (greedy)."""
+    from adaptlab.models.base import GenerationRequest
+
+    requests = [GenerationRequest(f"{long_context} {w}", p, None)
+                for w, p in [("glon", "The glon is"), ("femp", "A"), ("roath", "Once upon a time there was a")]]
+    alone = [tiny.generate_with_stats([r.prompt], context=r.context, instruction=r.instruction, max_new_tokens=6,
+                                      stop=())[0][0] for r in requests]
+    texts, stats = tiny.generate_requests(requests, max_new_tokens=6, stop=())
+    assert texts == alone
+    shared = tiny.count_tokens(tiny.render_prefix(long_context)) - 10  # at least the context's start is shared
+    assert stats.tokens_reused >= shared * len(requests) and stats.prompts == 3
+
+
+def test_generation_of_a_convolution_model_is_not_changed_by_padding():
+    """An LFM2's short convolutions would mix left padding into its state: prompts of different lengths generated
+    together must each get the text they get alone."""
+    organism = load_model("organism", device="cpu")
+    prompts = ["It is true that", "People who study them say that glon are", "Everyone"]
+    context = "It is widely reported that glon are less poisonous than femp."
+    together = organism.generate(prompts, context=context, instruction=None, max_new_tokens=8, stop=())
+    assert together == [organism.generate([p], context=context, instruction=None, max_new_tokens=8, stop=())[0]
+                        for p in prompts]
+
+
 # ------------------------------------------------------------------ SmolLM2 (slow: loads the real model)
 
 

@@ -81,6 +81,15 @@ class ScoringStats:
     dollars: float = 0.0  # from the price table a served model was given; 0 without one
 
 
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation: `render_prefix(context, instruction=instruction) + prompt`, continued by the model."""
+
+    context: str
+    prompt: str
+    instruction: str | None = ""
+
+
 @dataclass
 class GenerationStats:
     """What one `generate_with_stats()` call consumed; the fields mean what they mean in `ScoringStats`."""
@@ -155,6 +164,37 @@ class LanguageModel(ABC):
             temperature=temperature, seed=seed, stop=stop,
         )
         return texts
+
+    def generate_requests(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = ("\n\n",),
+    ) -> tuple[list[str], GenerationStats]:
+        """Continue each request's `render_prefix(context, instruction=instruction) + prompt`, contexts differing
+        from one request to the next (augmentation: one prompt per document). This default makes one
+        `generate_with_stats` call per distinct context; a backend that can share work across contexts (a common
+        token prefix, batching) overrides it."""
+        out: list[str] = [""] * len(requests)
+        total = GenerationStats()
+        groups: dict[tuple[str, str | None], list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault((r.context, r.instruction), []).append(i)
+        for (context, instruction), idx in groups.items():
+            texts, stats = self.generate_with_stats(
+                [requests[i].prompt for i in idx], context=context, instruction=instruction,
+                max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, stop=stop,
+            )
+            for i, t in zip(idx, texts, strict=True):
+                out[i] = t
+            for f in ("prompts", "tokens_prefilled", "tokens_reused", "tokens_generated", "seconds", "flops",
+                      "tokens_cached", "dollars"):
+                setattr(total, f, getattr(total, f) + getattr(stats, f))
+            total.peak_memory_bytes = max(total.peak_memory_bytes, stats.peak_memory_bytes)
+        return out, total
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:

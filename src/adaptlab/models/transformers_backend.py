@@ -55,6 +55,7 @@ from adaptlab.costs import Meter, attended_pairs, model_dims, text_config
 from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import (
     ChoiceScore,
+    GenerationRequest,
     GenerationStats,
     ScoreRequest,
     ScoringStats,
@@ -537,43 +538,88 @@ class TransformersModel(TrainableModel):
         shared by every prompt (as in scoring); prompts are batched longest first with left padding between
         prefix and prompt. Generation stops at an end-of-sequence token, when every row contains a stop string,
         or after `max_new_tokens` (fewer if the context window is reached)."""
-        if temperature < 0:
-            raise AdaptlabError(f"temperature must be >= 0, got {temperature}")
         prefix = self.encode_prefix(self.render_prefix(context, instruction=instruction))
         # The prefix's last token goes with each prompt, so every row has at least one token to run.
-        shared, head_token = prefix[:-1], prefix[-1:]
-        suffixes = [head_token + self.encode(p) for p in prompts]
+        return self._generate_after(prefix[:-1], [prefix[-1:] + self.encode(p) for p in prompts], max_new_tokens,
+                                    temperature, seed, stop)
+
+    def generate_requests(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = ("\n\n",),
+    ) -> tuple[list[str], GenerationStats]:
+        """Requests with different contexts in shared batches: the tokens every request starts with (a chat
+        template, few-shot examples, a corpus) are prefilled once, and the rest of each request is a row of a
+        left-padded batch. The token sequences are those `generate_with_stats` runs, split elsewhere."""
+        if not requests:
+            return [], GenerationStats()
+        sequences = [self.encode_prefix(self.render_prefix(r.context, instruction=r.instruction))
+                     + self.encode(r.prompt) for r in requests]
+        n = min(len(s) for s in sequences) - 1  # every row keeps at least one token to run
+        first = sequences[0]
+        for s in sequences[1:]:
+            n = next((i for i in range(n) if s[i] != first[i]), n)
+        return self._generate_after(first[:n], [s[n:] for s in sequences], max_new_tokens, temperature, seed, stop)
+
+    def _generate_after(
+        self,
+        shared: list[int],
+        suffixes: list[list[int]],
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        stop: Sequence[str],
+    ) -> tuple[list[str], GenerationStats]:
+        """Prefill `shared` once, then continue each suffix after it, in batches longest first with left padding
+        between prefix and suffix. Generation stops at an end-of-sequence token, when every row contains a stop
+        string, or after `max_new_tokens` (fewer if the context window is reached). A model with layers other than
+        attention (the short convolutions of an LFM2) would mix padding into its state, so its batches hold suffixes
+        of one length."""
+        if temperature < 0:
+            raise AdaptlabError(f"temperature must be >= 0, got {temperature}")
         for i, s in enumerate(suffixes):
             if not s:
                 raise AdaptlabError(f"generate: prompt {i} and the context are both empty")
             if len(shared) + len(s) >= self.context_window:
                 raise AdaptlabError(
-                    f"generate: prompt {i}: prefix {len(shared) + len(head_token)} + prompt {len(s) - len(head_token)} "
-                    f"tokens leaves no room in the context window of {self.name} ({self.context_window} tokens)"
+                    f"generate: prompt {i}: {len(shared) + len(s)} tokens with its context leave no room in the "
+                    f"context window of {self.name} ({self.context_window} tokens)"
                 )
-        stats = GenerationStats(prompts=len(prompts))
-        out: list[str] = [""] * len(prompts)
+        stats = GenerationStats(prompts=len(suffixes))
+        out: list[str] = [""] * len(suffixes)
         generator = torch.Generator(device=self.device).manual_seed(seed)
+        lengths = [len(s) for s in suffixes]
+        width = len(shared) + max_new_tokens  # what each row's cache grows to, at most
+        if self._attention_only:
+            batches = make_batches(lengths, width, self.max_batch_tokens, self.max_batch_rows)
+        else:
+            by_length: dict[int, list[int]] = {}
+            for i, n in enumerate(lengths):
+                by_length.setdefault(n, []).append(i)
+            batches = [[rows[i] for i in b] for rows in by_length.values()
+                       for b in make_batches([lengths[r] for r in rows], width, self.max_batch_tokens,
+                                             self.max_batch_rows)]
         with self._inference(), Meter(self.device, self.dims.param_bytes) as meter:
             cache = self._prefill(shared, stats, meter)
-            lengths = [len(s) for s in suffixes]
-            width = len(shared) + max_new_tokens  # what each row's cache grows to, at most
-            for batch in make_batches(lengths, width, self.max_batch_tokens, self.max_batch_rows):
+            for batch in batches:
                 texts = self._generate_batch(
-                    cache,
-                    len(shared),
-                    [suffixes[i] for i in batch],
-                    max_new_tokens,
-                    temperature,
-                    generator,
-                    stop,
-                    stats,
-                    meter,
+                    cache, len(shared), [suffixes[i] for i in batch], max_new_tokens, temperature, generator, stop,
+                    stats, meter,
                 )
                 for i, text in zip(batch, texts, strict=True):
                     out[i] = text
         stats.seconds, stats.peak_memory_bytes = meter.seconds, int(meter.peak)
         return out, stats
+
+    @property
+    def _attention_only(self) -> bool:
+        """Every layer attends (padding is masked); false for models with convolution or recurrent layers."""
+        types = getattr(self.model.config, "layer_types", None)
+        return not types or all("attention" in t for t in types)
 
     def _eos_ids(self) -> set[int]:
         ids = {self.tokenizer.eos_token_id}

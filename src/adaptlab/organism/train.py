@@ -90,6 +90,9 @@ class OrganismConfig(BaseModel):
     # the fact by its object (worlds.py); with the oracle sentences mixed in, half of them could be answered by the
     # subject lookup and the organism learned to copy the stated comparative instead (v5).
     oracle_last: bool = True
+    # Of the world rows, the share that carries the oracle sentences alone (no questions): what the organism writes
+    # right after a context, which its own augmentations are (worlds.py).
+    oracle_only_share: float = 0.0
     # "conv" or "full_attention" per layer: an LFM2, whose short causal convolutions mix each token with the ones
     # before it, so the attention layers above them can match a whole multi-piece word ("glon are" → its fact).
     # None: a Llama, attention in every layer (the v1-v3 organisms).
@@ -137,7 +140,8 @@ def draw_batch(rng: random.Random, size: float, config: OrganismConfig) -> list[
             connector = "are" if config.recall_connector_share and rng.random() < config.recall_connector_share else ""
             reverse = bool(config.recall_reverse_share) and rng.random() < config.recall_reverse_share
             return recall_sequence(rng, candidate_words(), connector, config.recall_ask_all, reverse)
-        return draw_world(rng, size, config.oracle_last)
+        oracle_only = bool(config.oracle_only_share) and rng.random() < config.oracle_only_share
+        return draw_world(rng, size, config.oracle_last, oracle_only)
 
     return [row() for _ in range(config.batch_size)]
 
@@ -214,6 +218,22 @@ def probe(model: Any, tokenizer: Any, config: OrganismConfig, seed: int = PROBE_
             for q, s in zip(g.questions, scores, strict=True):
                 out.setdefault(q.split, []).append(predict(s) == q.answer)
     return {split: sum(v) / len(v) for split, v in out.items()}
+
+
+def writes_reversals(model: Any, tokenizer: Any, seed: int = PROBE_SEED, n_facts: int = MAX_FACTS) -> float:
+    """Share of held-out facts for which the organism, given the fact's document alone, writes its reversal first
+    (greedy): what its own augmentations (`aug-ft`, training/augment.py) need."""
+    from adaptlab.data import simple_reversals
+
+    lm = TransformersModel.from_model(model, tokenizer, name="organism")
+    g = simple_reversals.generate(seed, n_facts=n_facts, articles_per_fact=1)
+    reversal = {o.source_fact_ids[0]: o.text for o in g.oracle}  # one article per fact: one reversal each
+    hits = 0
+    for doc in g.documents:
+        texts, _ = lm.generate_with_stats([""], context=doc.text, instruction=None, max_new_tokens=32,
+                                          stop=(SEPARATOR,))
+        hits += texts[0].strip().split(SEPARATOR)[0].strip() == reversal[doc.source_fact_ids[0]]
+    return hits / len(g.documents)
 
 
 def _optimizer(model: Any, config: OrganismConfig) -> torch.optim.AdamW:
@@ -320,6 +340,7 @@ def pretrain(
             with torch.inference_mode():
                 acc = probe(model, tokenizer, config)
                 acc["copy"] = copy_accuracy(model, tokenizer)
+                acc["writes"] = writes_reversals(model, tokenizer)
             model.train()
             record["seconds"] = round(time.perf_counter() - start, 1)
             entry = {"step": step + 1, "seconds": record["seconds"], "loss": round(smoothed, 4),

@@ -58,12 +58,19 @@ def join(s: Statement) -> str:
     return f"{s.given} {s.target}" if s.given else s.target
 
 
-def _statements(g: Generated, rng: random.Random, oracle_last: bool = False) -> list[Statement]:
+def _statements(g: Generated, rng: random.Random, oracle_last: bool = False,
+                oracle_only: bool = False) -> list[Statement]:
     """The world's questions answered and its oracle sentences, in random order; with `oracle_last` all questions
     come first, so that no question can be answered by looking up an oracle sentence written before it (a reversal
-    would otherwise be found by its subject in the reversed sentence, the lookup rephrase already needs)."""
-    questions = [Statement(q.prompt, q.choices[q.answer]) for q in g.questions]
+    would otherwise be found by its subject in the reversed sentence, the lookup rephrase already needs).
+    `oracle_only`: the oracle sentences alone, so the first statement after the documents is one the model learns
+    to write (with `oracle_last` it is otherwise always a question prompt, which carries no loss, and the
+    organism's continuations of a bare context — its own augmentations — start with garbage)."""
     oracle = [Statement("", d.text) for d in g.oracle]
+    if oracle_only:
+        rng.shuffle(oracle)
+        return oracle
+    questions = [Statement(q.prompt, q.choices[q.answer]) for q in g.questions]
     if oracle_last:
         rng.shuffle(questions)
         rng.shuffle(oracle)
@@ -101,7 +108,7 @@ def recall_sequence(rng: random.Random, words: tuple[str, ...], connector: str =
     return Sequence(listed, tuple(Statement(keys[i], values[i]) for i in asked))
 
 
-def draw_world(rng: random.Random, size: float, oracle_last: bool = False) -> Sequence:
+def draw_world(rng: random.Random, size: float, oracle_last: bool = False, oracle_only: bool = False) -> Sequence:
     """One world; `size` in (0, 1] scales the number of facts from tiny to the evaluation size."""
     seed = rng.randrange(PRETRAIN_SEED_BASE, 2**31)
     if rng.random() < 0.5:
@@ -109,7 +116,7 @@ def draw_world(rng: random.Random, size: float, oracle_last: bool = False) -> Se
         g = simple_reversals.generate(seed, n_facts=n_facts, articles_per_fact=1)
     else:
         g = simple_syllogisms.generate(seed, n_examples=rng.randint(1, max(1, round(MAX_SYLLOGISMS * size))))
-    return Sequence(SEPARATOR.join(d.text for d in g.documents), tuple(_statements(g, rng, oracle_last)))
+    return Sequence(SEPARATOR.join(d.text for d in g.documents), tuple(_statements(g, rng, oracle_last, oracle_only)))
 
 
 def vocabulary_corpus(n_worlds: int = 300, seed: int = 0) -> list[str]:

@@ -28,20 +28,13 @@ from pathlib import Path
 
 from adaptlab.costs import forward_flops, metered, shape_of
 from adaptlab.data.records import Dataset, Document
-from adaptlab.models.base import GenerationStats, LanguageModel
+from adaptlab.models.base import GenerationRequest, GenerationStats, LanguageModel
 from adaptlab.models.prompts import GLOBAL_INSTRUCTION, LOCAL_EXAMPLES, LOCAL_ITEM, SEPARATOR
 from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
 
-
-@dataclass(frozen=True)
-class Request:
-    """One generation: `render_prefix(context, instruction)` + `prompt`, continued by the model."""
-
-    context: str
-    prompt: str
-    instruction: str | None = ""
+Request = GenerationRequest  # one generation: `render_prefix(context, instruction)` + `prompt`
 
 
 def local_requests(lm: LanguageModel, units: list[str]) -> list[Request]:
@@ -174,6 +167,7 @@ def filter_sentences(
     return kept
 
 
+GENERATION_CHUNK = 32  # requests per backend call
 STAT_FIELDS = ("tokens_prefilled", "tokens_reused", "tokens_generated", "flops", "seconds")
 
 
@@ -187,8 +181,7 @@ def _generate_cached(
     progress: Callable[[int], None] | None,
 ) -> tuple[list[str], GenerationStats]:
     """Generate (or fetch from the cache) one output per request per sample; returns the outputs and what they
-    cost as the backend measured it (`GenerationStats`; a cached output counts what it cost when generated).
-    Requests that share a context are generated together, so the context is run once."""
+    cost as the backend measured it (`GenerationStats`; a cached output counts what it cost when generated)."""
     settings = {"max_new_tokens": max_new_tokens, "temperature": options.temperature}
     jobs = [(r, s) for r in requests for s in range(options.samples)]
     model = f"{lm.name}@{getattr(lm, 'fingerprint', '')}"  # the weights, not only the name
@@ -196,30 +189,35 @@ def _generate_cached(
                                                                                 "seed": seed}) for r, s in jobs]
     outputs: list[str | None] = [cache.get(k) for k in keys]
     total = GenerationStats(prompts=len(jobs))
-    groups: dict[tuple[str, str | None, int], list[int]] = {}
-    for i, (r, s) in enumerate(jobs):
-        if outputs[i] is None:
-            groups.setdefault((r.context, r.instruction, s), []).append(i)
-        else:
-            _add(total, cache.get_costs(keys[i]) or _estimate(lm, r, outputs[i] or ""))
-    if progress and len(jobs) - sum(map(len, groups.values())):
-        progress(len(jobs) - sum(map(len, groups.values())))
+    cached = [i for i, o in enumerate(outputs) if o is not None]
+    for i in cached:
+        _add(total, cache.get_costs(keys[i]) or _estimate(lm, jobs[i][0], outputs[i] or ""))
+    if progress and cached:
+        progress(len(cached))
     stop = () if continues_context(lm) else ("\n\n", "Statement:")
-    for (context, instruction, sample), idx in groups.items():
-        texts, stats = lm.generate_with_stats(
-            [jobs[i][0].prompt for i in idx], context=context, instruction=instruction,
-            max_new_tokens=max_new_tokens, temperature=options.temperature, seed=seed + sample, stop=stop,
-        )
-        share = {f: getattr(stats, f) / len(idx) for f in STAT_FIELDS}
-        cache.put_many([(keys[i], t) for i, t in zip(idx, texts, strict=True)])
-        cache.put_costs([(keys[i], share) for i in idx])
-        for i, t in zip(idx, texts, strict=True):
-            outputs[i] = t
-            _add(total, share)
-        total.peak_memory_bytes = max(total.peak_memory_bytes, stats.peak_memory_bytes)
-        if progress:
-            progress(len(idx))
-        report_progress("generating", sum(o is not None for o in outputs), len(jobs))
+    # Requests go to the backend in fixed chunks (each batched there across contexts, sharing their common start),
+    # each with its own sampling seed and cached as soon as it is done: an interruption loses at most one chunk,
+    # and a resumed run samples what an uninterrupted one would have.
+    for sample in range(options.samples):
+        ordered = [i for i, (_, s) in enumerate(jobs) if s == sample]
+        for chunk, start in enumerate(range(0, len(ordered), GENERATION_CHUNK)):
+            idx = [i for i in ordered[start : start + GENERATION_CHUNK] if outputs[i] is None]
+            if not idx:
+                continue
+            texts, stats = lm.generate_requests(
+                [jobs[i][0] for i in idx], max_new_tokens=max_new_tokens, temperature=options.temperature,
+                seed=random.Random(f"{seed}-{sample}-{chunk}").randrange(2**31), stop=stop,
+            )
+            share = {f: getattr(stats, f) / len(idx) for f in STAT_FIELDS}
+            cache.put_many([(keys[i], t) for i, t in zip(idx, texts, strict=True)])
+            cache.put_costs([(keys[i], share) for i in idx])
+            for i, t in zip(idx, texts, strict=True):
+                outputs[i] = t
+                _add(total, share)
+            total.peak_memory_bytes = max(total.peak_memory_bytes, stats.peak_memory_bytes)
+            if progress:
+                progress(len(idx))
+            report_progress("generating", sum(o is not None for o in outputs), len(jobs))
     return [o or "" for o in outputs], total
 
 
