@@ -1,5 +1,6 @@
 """The organism's pretraining stream and tokenizer, and a few steps of `adaptlab organism train`."""
 
+import json
 import random
 from pathlib import Path
 
@@ -54,6 +55,45 @@ def test_organism_train_command_runs(tmp_path: Path, cli):
     assert code == 0, err
     assert (tmp_path / "org" / "model.safetensors").exists() and (tmp_path / "org" / "training.json").exists()
     assert (tmp_path / "org" / "adaptlab.json").exists()
+
+
+def test_a_later_stage_starts_from_a_checkpoint_given_in_a_config(tmp_path: Path, cli, monkeypatch):
+    import torch
+    from safetensors.torch import load_file
+
+    small = "hidden_size: 16\nlayers: 2\nlayer_types: [conv, full_attention]\nheads: 2\nintermediate_size: 32\n" \
+            "batch_size: 2\neval_worlds: 1\nwarmup_steps: 1\n"
+    (tmp_path / "one.yaml").write_text(small)
+    (tmp_path / "two.yaml").write_text(small + "start_from: first\noracle_only_share: 0.5\n")
+    monkeypatch.chdir(tmp_path)  # start_from is relative to the working folder
+    assert cli("organism", "train", "--config", "one.yaml", "--out", "first", "--steps", "2", "--threads", "1")[0] == 0
+    code, _, err = cli("organism", "train", "--config", "two.yaml", "--out", "second", "--steps", "1", "--threads", "1")
+    assert code == 0, err
+    record = json.loads((tmp_path / "second" / "training.json").read_text())
+    assert record["config"]["start_from"] == "first" and record["config"]["oracle_only_share"] == 0.5
+    first, second = load_file("first/model.safetensors"), load_file("second/model.safetensors")
+    moved = [k for k in first if not torch.equal(first[k], second[k])]
+    assert moved and all((first[k] - second[k]).abs().max() < 0.01 for k in first)  # one small step away
+    (tmp_path / "bad.yaml").write_text("start_from: nowhere\n")
+    code, _, err = cli("organism", "train", "--config", "bad.yaml", "--out", "third", "--steps", "1")
+    assert code != 0 and "cannot start from nowhere" in err and "Traceback" not in err
+    (tmp_path / "typo.yaml").write_text("stpes: 3\n")
+    code, _, err = cli("organism", "train", "--config", "typo.yaml", "--out", "third")
+    assert code != 0 and "typo.yaml" in err and "stpes" in err and "Traceback" not in err
+
+
+def test_the_shipped_checkpoint_records_its_two_stages():
+    """The shipped organism is what the README's two commands make: stage 1 the defaults, stage 2 the config."""
+    from adaptlab.models.registry import organism_path
+    from adaptlab.organism.train import OrganismConfig
+    from adaptlab.runs import load_yaml_model
+
+    folder = organism_path()
+    stage1 = json.loads((folder / "training_stage1.json").read_text())
+    stage2 = json.loads((folder / "training.json").read_text())
+    assert OrganismConfig(**stage1["config"]) == OrganismConfig()
+    shipped = load_yaml_model(Path(__file__).parents[1] / "configs" / "organism" / "stage2.yaml", OrganismConfig)
+    assert OrganismConfig(**stage2["config"]) == shipped
 
 
 def test_only_answers_and_oracle_sentences_carry_loss():

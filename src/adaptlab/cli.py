@@ -337,8 +337,11 @@ app.add_typer(organism_app, name="organism")
 @organism_app.command("train")
 def organism_train(
     out: Annotated[Path, typer.Option("--out", help="checkpoint folder")] = Path("out/organism"),
-    steps: Annotated[int | None, typer.Option(help="training steps (default: the shipped run's)", min=1)] = None,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", help="YAML of training settings (OrganismConfig fields; default: the recipe's first stage)",
+        exists=True, dir_okay=False)] = None,
+    steps: Annotated[int | None, typer.Option(help="training steps (default: the config's)", min=1)] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed (default: the config's, 0)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: OMP_NUM_THREADS or cores)",
                                                 min=1)] = None,
 ) -> None:
@@ -349,6 +352,7 @@ def organism_train(
     from adaptlab.models.registry import configure_threads
     from adaptlab.organism.train import OrganismConfig, pretrain
     from adaptlab.paths import writable_dir
+    from adaptlab.runs import load_yaml_model
 
     writable_dir(out, "checkpoint folder")
 
@@ -356,7 +360,9 @@ def organism_train(
     if threads is not None:
         torch.set_num_threads(threads)
         n = threads
-    config = OrganismConfig(seed=seed, **({} if steps is None else {"steps": steps}))
+    base = load_yaml_model(config_file, OrganismConfig) if config_file else OrganismConfig()
+    overrides = {k: v for k, v in (("seed", seed), ("steps", steps)) if v is not None}
+    config = OrganismConfig(**{**base.model_dump(), **overrides})
     with progress() as bar:
         task = bar.add_task("organism pretraining", total=config.steps)
 

@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -45,6 +45,8 @@ from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods import MethodOptions, get_method, method_names
 from adaptlab.models.base import LanguageModel
 from adaptlab.store import RunResult, Store
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class DatasetSpec(BaseModel):
@@ -153,6 +155,11 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def load_config(path: Path | str) -> RunConfig:
     """Parse and validate a YAML config; any problem is one AdaptlabError line naming the file."""
+    return load_yaml_model(path, RunConfig)
+
+
+def load_yaml_model(path: Path | str, model: type[M]) -> M:
+    """A YAML file validated as the pydantic `model`; any problem is one AdaptlabError line naming the file."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -168,7 +175,7 @@ def load_config(path: Path | str) -> RunConfig:
     if not isinstance(raw, dict):
         raise AdaptlabError(f"{path}: expected a mapping of config fields at the top level")
     try:
-        return RunConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as e:
         raise AdaptlabError(f"{path}: {describe_validation_error(e)}") from None
     except AdaptlabError as e:

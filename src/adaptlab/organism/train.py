@@ -102,6 +102,10 @@ class OrganismConfig(BaseModel):
     # is, which is what a reversal question looks up.
     conv_kernel: int = 6
 
+    # A checkpoint folder whose weights the run starts from (a later stage of a staged recipe), relative to the
+    # working folder; None: from scratch. Only the weights are taken: optimizer and schedule start afresh.
+    start_from: str | None = None
+
     @model_validator(mode="after")
     def _one_type_per_layer(self) -> OrganismConfig:
         if self.layer_types is not None and len(self.layer_types) != self.layers:
@@ -224,15 +228,16 @@ def writes_reversals(model: Any, tokenizer: Any, seed: int = PROBE_SEED, n_facts
     """Share of held-out facts for which the organism, given the fact's document alone, writes its reversal first
     (greedy): what its own augmentations (`aug-ft`, training/augment.py) need."""
     from adaptlab.data import simple_reversals
+    from adaptlab.training.augment import normal_form
 
     lm = TransformersModel.from_model(model, tokenizer, name="organism")
     g = simple_reversals.generate(seed, n_facts=n_facts, articles_per_fact=1)
-    reversal = {o.source_fact_ids[0]: o.text for o in g.oracle}  # one article per fact: one reversal each
+    reversal = {o.source_fact_ids[0]: normal_form(o.text) for o in g.oracle}  # one article per fact: one reversal each
     hits = 0
     for doc in g.documents:
         texts, _ = lm.generate_with_stats([""], context=doc.text, instruction=None, max_new_tokens=32,
                                           stop=(SEPARATOR,))
-        hits += texts[0].strip().split(SEPARATOR)[0].strip() == reversal[doc.source_fact_ids[0]]
+        hits += normal_form(texts[0].split(SEPARATOR)[0]) == reversal[doc.source_fact_ids[0]]
     return hits / len(g.documents)
 
 
@@ -289,6 +294,23 @@ def _load_state(path: Path, config: OrganismConfig, model: Any, opt: torch.optim
     return int(data["step"]), data["record"]
 
 
+def _load_weights(model: Any, folder: Path) -> None:
+    """The weights of an organism checkpoint (safetensors) into `model`; a folder that holds none, or weights of
+    another shape, is a one-line error."""
+    from safetensors.torch import load_file
+
+    from adaptlab.errors import AdaptlabError
+
+    try:
+        missing, unexpected = model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=False)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise AdaptlabError(f"cannot start from {folder}: {str(e).splitlines()[0]}") from None
+    if unexpected or set(missing) - {"lm_head.weight"}:
+        raise AdaptlabError(f"cannot start from {folder}: its weights are not this configuration's "
+                            f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    model.tie_weights()
+
+
 def pretrain(
     config: OrganismConfig,
     out: Path,
@@ -301,6 +323,8 @@ def pretrain(
 
     tokenizer = build_organism_tokenizer(config.window)
     model = build_model(config, tokenizer)
+    if config.start_from:
+        _load_weights(model, Path(config.start_from))
     opt = _optimizer(model, config)
 
     def lr_at(step: int) -> float:

@@ -124,7 +124,8 @@ class GenerationCache:
         self._db.close()
 
 
-def _normal(text: str) -> str:
+def normal_form(text: str) -> str:
+    """Lower case, punctuation as spaces, single spaces: how sentences are compared."""
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
@@ -153,7 +154,7 @@ def filter_sentences(
     kept = []
     for sentence in candidates:
         counts["generated"] += 1
-        norm = _normal(sentence)
+        norm = normal_form(sentence)
         if len(norm.split()) < 3 or not sentence.rstrip().endswith(END):
             counts["dropped_fragment"] += 1
         elif norm in sources:
@@ -179,10 +180,12 @@ def _generate_cached(
     cache: GenerationCache,
     seed: int,
     progress: Callable[[int], None] | None,
+    stop: tuple[str, ...],
 ) -> tuple[list[str], GenerationStats]:
-    """Generate (or fetch from the cache) one output per request per sample; returns the outputs and what they
-    cost as the backend measured it (`GenerationStats`; a cached output counts what it cost when generated)."""
-    settings = {"max_new_tokens": max_new_tokens, "temperature": options.temperature}
+    """Generate (or fetch from the cache) one output per request per sample, cut at the first `stop` string;
+    returns the outputs and what they cost as the backend measured it (`GenerationStats`; a cached output counts
+    what it cost when generated)."""
+    settings = {"max_new_tokens": max_new_tokens, "temperature": options.temperature, "stop": list(stop)}
     jobs = [(r, s) for r in requests for s in range(options.samples)]
     model = f"{lm.name}@{getattr(lm, 'fingerprint', '')}"  # the weights, not only the name
     keys = [cache.key(model, json.dumps([r.context, r.instruction, r.prompt]), {**settings, "sample": s,
@@ -194,7 +197,6 @@ def _generate_cached(
         _add(total, cache.get_costs(keys[i]) or _estimate(lm, jobs[i][0], outputs[i] or ""))
     if progress and cached:
         progress(len(cached))
-    stop = () if continues_context(lm) else ("\n\n", "Statement:")
     # Requests go to the backend in fixed chunks (each batched there across contexts, sharing their common start),
     # each with its own sampling seed and cached as soon as it is done: an interruption loses at most one chunk,
     # and a resumed run samples what an uninterrupted one would have.
@@ -247,7 +249,7 @@ def augment(
     """Augmented documents of the given kinds (`local`, `global`, `oracle`), parsed, filtered and metered."""
     options = options or AugmentOptions()
     counts: Counter[str] = Counter()
-    sources = {_normal(s) for d in dataset.documents for s in sentences(d.text)}
+    sources = {normal_form(s) for d in dataset.documents for s in sentences(d.text)}
     seen: set[str] = set()
     new_docs: list[Document] = []
     cache = GenerationCache(cache_path)
@@ -267,7 +269,11 @@ def augment(
             else:
                 units = list(dict.fromkeys(s for d in dataset.documents for s in sentences(d.text)))
             requests = local_requests(lm, units)
-            outs, stats = _generate_cached(lm, requests, options.max_new_tokens_local, options, cache, seed, progress)
+            # A model that continues a context writes what follows from one document as its first statement (what
+            # it writes after that is another world's statement, made up); a prompted model ends its list.
+            stop = (SEPARATOR,) if continues_context(lm) else (SEPARATOR, "Statement:")
+            outs, stats = _generate_cached(lm, requests, options.max_new_tokens_local, options, cache, seed, progress,
+                                           stop)
             _merge(spent, stats)
             bullet = "" if continues_context(lm) else "- "
             for i, text in enumerate(outs):
@@ -277,7 +283,9 @@ def augment(
                                              text=" ".join(kept)))
         if "global" in kinds:
             requests, doc_ids = _global_requests(lm, dataset, options, seed)
-            outs, stats = _generate_cached(lm, requests, options.max_new_tokens_global, options, cache, seed, progress)
+            stop = () if continues_context(lm) else (SEPARATOR, "Statement:")
+            outs, stats = _generate_cached(lm, requests, options.max_new_tokens_global, options, cache, seed, progress,
+                                           stop)
             _merge(spent, stats)
             for i, text in enumerate(outs):
                 kept = filter_sentences(parse_generation(text, stop_at=None), sources, seen, counts)
