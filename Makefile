@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-llamacpp lint bench clean
+.PHONY: setup demo test test-llamacpp lint bench organism clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,13 @@ test-llamacpp: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/icl_scoring.py
+
+# The shipped organism from scratch (one thread, ~1 h 45 min; resumable: rerun after an interruption). Stage 1 is
+# the defaults, stage 2 starts from it (configs/organism/stage2.yaml); compare out/organism with
+# src/adaptlab/organism/checkpoint.
+organism: $(STAMP)
+	$(BIN)/adaptlab organism train --out out/organism-stage1 --threads 1
+	$(BIN)/adaptlab organism train --config configs/organism/stage2.yaml --out out/organism --threads 1
 
 clean:
 	rm -rf $(VENV) out runs .pytest_cache .ruff_cache
