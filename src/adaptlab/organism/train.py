@@ -22,8 +22,11 @@ What the measurements decided (docs/results/organism_attempts.md has the curves)
   forms late: at chance until step ~1,750, 0.70 at 2,000, 0.75-0.80 from 2,250 (held-out 10-fact worlds);
 - the recall and filler options (`recall_connector_share`, `recall_ask_all`, `copy_filler_share`,
   `recall_reverse_share`) are the diagnosis runs' knobs, off by default;
-- v6 (the shipped run, the defaults): 3,000 steps, 4,948 s on one thread of a shared 2-core machine; rephrase
-  1.00, reversal 0.75, syllogism 0.59 and premise 0.47 (chance 1/6) on held-out worlds.
+- v6 (stage 1, the defaults): 3,000 steps, 4,948 s on one thread of a shared 2-core machine; rephrase 1.00,
+  reversal 0.75, syllogism 0.59 and premise 0.47 (chance 1/6) on held-out worlds; but given a document alone it
+  wrote garbage first (`writes_reversals` 0.0), since with `oracle_last` nothing after a context was ever trained;
+- v7 (the shipped checkpoint): stage 2 (configs/organism/stage2.yaml) starts from v6's weights (`start_from`) and
+  trains 600 steps with `oracle_only_share` 0.25: writes 0.9, reversal 0.93, rephrase 0.975.
 """
 
 from __future__ import annotations
