@@ -18,9 +18,10 @@ This module imports no torch, so code that only passes records around stays ligh
 
 from __future__ import annotations
 
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -190,10 +191,9 @@ class LanguageModel(ABC):
             )
             for i, t in zip(idx, texts, strict=True):
                 out[i] = t
-            for f in ("prompts", "tokens_prefilled", "tokens_reused", "tokens_generated", "seconds", "flops",
-                      "tokens_cached", "dollars"):
-                setattr(total, f, getattr(total, f) + getattr(stats, f))
-            total.peak_memory_bytes = max(total.peak_memory_bytes, stats.peak_memory_bytes)
+            for f in fields(GenerationStats):  # sums, except the peak
+                merge = max if f.name == "peak_memory_bytes" else operator.add
+                setattr(total, f.name, merge(getattr(total, f.name), getattr(stats, f.name)))
         return out, total
 
     @abstractmethod
