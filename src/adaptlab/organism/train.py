@@ -231,16 +231,15 @@ def writes_reversals(model: Any, tokenizer: Any, seed: int = PROBE_SEED, n_facts
     """Share of held-out facts for which the organism, given the fact's document alone, writes its reversal first
     (greedy): what its own augmentations (`aug-ft`, training/augment.py) need."""
     from adaptlab.data import simple_reversals
-    from adaptlab.training.augment import normal_form
+    from adaptlab.training.augment import local_requests, normal_form
 
-    lm = TransformersModel.from_model(model, tokenizer, name="organism")
+    # the prompts augmentation gives a model that continues a context: the document alone
+    lm = TransformersModel.from_model(model, tokenizer, name="organism", meta={"augmentation": "continue"})
     g = simple_reversals.generate(seed, n_facts=n_facts, articles_per_fact=1)
     reversal = {o.source_fact_ids[0]: normal_form(o.text) for o in g.oracle}  # one article per fact: one reversal each
-    hits = 0
-    for doc in g.documents:
-        texts, _ = lm.generate_with_stats([""], context=doc.text, instruction=None, max_new_tokens=32,
-                                          stop=(SEPARATOR,))
-        hits += normal_form(texts[0].split(SEPARATOR)[0]) == reversal[doc.source_fact_ids[0]]
+    texts, _ = lm.generate_requests(local_requests(lm, [d.text for d in g.documents]), max_new_tokens=32,
+                                    stop=(SEPARATOR,))
+    hits = sum(normal_form(t) == reversal[d.source_fact_ids[0]] for d, t in zip(g.documents, texts, strict=True))
     return hits / len(g.documents)
 
 

@@ -34,30 +34,30 @@ from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
 
-Request = GenerationRequest  # one generation: `render_prefix(context, instruction)` + `prompt`
 
-
-def local_requests(lm: LanguageModel, units: list[str]) -> list[Request]:
+def local_requests(lm: LanguageModel, units: list[str]) -> list[GenerationRequest]:
     """Local augmentation prompts. A chat model gets the examples and the statement as its user turn and starts its
     reply with "-"; a base model continues the few-shot text (the examples are a prefix shared by every prompt); a
     model that continues a context with what follows from it (the organism) gets the unit alone as context."""
     if continues_context(lm):
-        return [Request(context=u, prompt="", instruction=None) for u in units]
+        return [GenerationRequest(context=u, prompt="", instruction=None) for u in units]
     if lm.chat:
-        return [Request(context=LOCAL_EXAMPLES + "\n\n" + LOCAL_ITEM.format(sentence=u), prompt="-") for u in units]
-    return [Request(context=LOCAL_EXAMPLES, prompt=LOCAL_ITEM.format(sentence=u) + "\n-") for u in units]
+        return [GenerationRequest(context=LOCAL_EXAMPLES + "\n\n" + LOCAL_ITEM.format(sentence=u), prompt="-")
+                for u in units]
+    return [GenerationRequest(context=LOCAL_EXAMPLES, prompt=LOCAL_ITEM.format(sentence=u) + "\n-") for u in units]
 
 
-def global_requests(lm: LanguageModel, corpus_docs: list[str], targets: list[str]) -> list[Request]:
+def global_requests(lm: LanguageModel, corpus_docs: list[str], targets: list[str]) -> list[GenerationRequest]:
     """Global augmentation prompts: the corpus in context, then one document. A model that continues a context
     (the organism) gets the corpus with the target document moved to its end."""
     if continues_context(lm):
         return [
-            Request(context=SEPARATOR.join([*[d for d in corpus_docs if d != t], t]), prompt="", instruction=None)
+            GenerationRequest(context=SEPARATOR.join([*[d for d in corpus_docs if d != t], t]), prompt="",
+                              instruction=None)
             for t in targets
         ]
     corpus = SEPARATOR.join(corpus_docs)
-    return [Request(context=f"{corpus}{SEPARATOR}Here is one of them:{SEPARATOR}{t}", prompt="",
+    return [GenerationRequest(context=f"{corpus}{SEPARATOR}Here is one of them:{SEPARATOR}{t}", prompt="",
                     instruction=GLOBAL_INSTRUCTION) for t in targets]
 
 
@@ -174,7 +174,7 @@ STAT_FIELDS = ("tokens_prefilled", "tokens_reused", "tokens_generated", "flops",
 
 def _generate_cached(
     lm: LanguageModel,
-    requests: list[Request],
+    requests: list[GenerationRequest],
     max_new_tokens: int,
     options: AugmentOptions,
     cache: GenerationCache,
@@ -228,7 +228,7 @@ def _add(total: GenerationStats, share: dict[str, float]) -> None:
         setattr(total, f, getattr(total, f) + share.get(f, 0))  # shares may be fractional; rounded when stored
 
 
-def _estimate(lm: LanguageModel, request: Request, output: str) -> dict[str, float]:
+def _estimate(lm: LanguageModel, request: GenerationRequest, output: str) -> dict[str, float]:
     """The cost of a generation cached before costs were stored: its prompt prefilled, then one step per token."""
     dims = shape_of(lm)
     prompt = lm.count_tokens(lm.render_prefix(request.context) + request.prompt)
@@ -313,7 +313,7 @@ def _merge(total: GenerationStats, stats: GenerationStats) -> None:
 
 def _global_requests(
     lm: LanguageModel, dataset: Dataset, options: AugmentOptions, seed: int
-) -> tuple[list[Request], list[str]]:
+) -> tuple[list[GenerationRequest], list[str]]:
     from adaptlab.methods.icl import fit_documents
 
     targets = list(dataset.documents)
