@@ -29,7 +29,7 @@ def test_organism_demo_has_power_and_fits_the_organism():
     for spec in config.datasets:
         module = generator(spec.name)
         per_split: dict[str, int] = {}
-        for seed in config.seeds:
+        for seed in spec.seeds_in(config):
             g = module.generate(seed, **spec.params)
             ds = Dataset(spec.name, g.documents, g.questions, g.oracle)
             for split in ds.splits:

@@ -23,6 +23,23 @@ def test_worlds_are_fresh_and_statements_follow_the_documents():
     assert any(tok in words for s in w.statements for tok in s.target.split())
 
 
+def test_the_stream_grows_to_the_largest_worlds_asked_for():
+    def sizes(**largest) -> tuple[int, int, int]:
+        rng, facts, examples, articles = random.Random(4), 0, 0, 0
+        for _ in range(300):
+            w = draw_world(rng, 1.0, **largest)
+            docs = w.context.split(SEPARATOR)
+            if docs[0].startswith("Here are the relationships"):
+                examples = max(examples, len(docs))
+            else:  # a fact told in several articles names the same two entities in each
+                pairs = [frozenset(d.rstrip(".?!").split()[-6::5]) for d in docs]
+                facts, articles = max(facts, len(set(pairs))), max(articles, max(pairs.count(p) for p in pairs))
+        return facts, examples, articles
+
+    assert sizes() == (10, 8, 1)  # the probe's worlds: the defaults, the stream of the shipped stages
+    assert sizes(max_facts=16, max_syllogisms=12, max_articles=2) == (16, 12, 2)
+
+
 def test_evaluation_worlds_never_appear_in_pretraining():
     from adaptlab.data import simple_reversals
 

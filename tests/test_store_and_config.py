@@ -74,6 +74,7 @@ seeds: [0, 1]
         (GOOD + "options: {max_context_tokens: 0}\n", ["option max_context_tokens"]),
         (GOOD + "limit: 0\n", ["limit"]),
         (GOOD + "limit: -1\n", ["limit"]),
+        (GOOD.replace("params: {n_facts: 8}", "params: {n_facts: 8}\n    seeds: []"), ["seeds"]),
     ],
 )
 def test_bad_configs_fail_in_one_line_before_running(tmp_path: Path, cli, text: str, words: list[str]):
@@ -84,6 +85,18 @@ def test_bad_configs_fail_in_one_line_before_running(tmp_path: Path, cli, text: 
     for word in words:
         assert word in err, err
     assert not (tmp_path / "run").exists()  # nothing ran
+
+
+def test_a_dataset_may_draw_its_own_seeds(tmp_path: Path):
+    from adaptlab.runs import load_config, plan_runs
+
+    syllogisms = "  - name: simple-syllogisms\n    params: {n_examples: 6}\n    seeds: [0, 1, 2, 3]\n"
+    text = GOOD.replace("methods:", syllogisms + "methods:")
+    plan = plan_runs(load_config(_write(tmp_path, text)), tmp_path / "run")
+    seeds = {name: sorted({r.seed for r in plan if r.dataset_spec.name == name})
+             for name in ("simple-reversals", "simple-syllogisms")}
+    assert seeds == {"simple-reversals": [0, 1], "simple-syllogisms": [0, 1, 2, 3]}
+    assert len(plan) == 2 * 2 + 4 * 2
 
 
 def test_report_renders_from_a_store(tmp_path: Path, cli):

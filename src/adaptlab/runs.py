@@ -10,6 +10,7 @@ datasets:
   - path: data/my-own              # ... or an existing dataset folder
 methods: [pretrained, icl, ft, aug-oracle-ft]
 seeds: [0, 1, 2]                   # each seed: a fresh draw of a generated dataset and a fresh method seed
+                                   # (a dataset entry may give its own `seeds:` instead)
 limit: 50                          # at most this many questions per split (optional)
 options:                           # for every method (see MethodOptions)
   k: 8
@@ -55,6 +56,9 @@ class DatasetSpec(BaseModel):
     name: str | None = None
     path: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    # This dataset's seeds, in place of the config's (a dataset with few questions per draw needs more draws for
+    # the same standard error).
+    seeds: list[Annotated[int, Field(ge=0, lt=2**63)]] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
@@ -77,6 +81,9 @@ class DatasetSpec(BaseModel):
 
     def label(self) -> str:
         return self.name or Path(self.path or "").name
+
+    def seeds_in(self, config: RunConfig) -> list[int]:
+        return self.seeds if self.seeds is not None else config.seeds
 
 
 class TaskResources(BaseModel):
@@ -237,13 +244,13 @@ def plan_runs(config: RunConfig, rundir: Path) -> list[PlannedRun]:
     fingerprints = {m: model_fingerprint(m) for m in config.models}
     datasets: dict[tuple[int, int], Dataset] = {}
     for d, spec in enumerate(config.datasets):
-        for seed in config.seeds:
+        for seed in spec.seeds_in(config):
             dataset = load_dataset(dataset_folder(spec, seed, rundir))
             datasets[d, seed] = dataset.limited(config.limit) if config.limit is not None else dataset
     plan = []
     for model in config.models:
         for d, spec in enumerate(config.datasets):
-            for seed in config.seeds:
+            for seed in spec.seeds_in(config):
                 for method in config.methods:
                     dataset, options = datasets[d, seed], config.options_for(method)
                     rid, _ = run_identity(model, fingerprints[model], dataset, method, seed, options)

@@ -96,6 +96,12 @@ class OrganismConfig(BaseModel):
     # Of the world rows, the share that carries the oracle sentences alone (no questions): what the organism writes
     # right after a context, which its own augmentations are (worlds.py).
     oracle_only_share: float = 0.0
+    # The largest worlds of the stream: facts of a simple-reversals world (told in 1 to `max_articles` articles
+    # each) and examples of a simple-syllogisms world. The defaults are the probe's worlds; a later stage can grow
+    # them to the demo's (16 facts in 2 articles, 12 examples), with `context_window` to hold them.
+    max_facts: int = MAX_FACTS
+    max_syllogisms: int = MAX_SYLLOGISMS
+    max_articles: int = 1
     # "conv" or "full_attention" per layer: an LFM2, whose short causal convolutions mix each token with the ones
     # before it, so the attention layers above them can match a whole multi-piece word ("glon are" → its fact).
     # None: a Llama, attention in every layer (the v1-v3 organisms).
@@ -148,7 +154,8 @@ def draw_batch(rng: random.Random, size: float, config: OrganismConfig) -> list[
             reverse = bool(config.recall_reverse_share) and rng.random() < config.recall_reverse_share
             return recall_sequence(rng, candidate_words(), connector, config.recall_ask_all, reverse)
         oracle_only = bool(config.oracle_only_share) and rng.random() < config.oracle_only_share
-        return draw_world(rng, size, config.oracle_last, oracle_only)
+        return draw_world(rng, size, config.oracle_last, oracle_only, config.max_facts, config.max_syllogisms,
+                          config.max_articles)
 
     return [row() for _ in range(config.batch_size)]
 

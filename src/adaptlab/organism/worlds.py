@@ -108,14 +108,17 @@ def recall_sequence(rng: random.Random, words: tuple[str, ...], connector: str =
     return Sequence(listed, tuple(Statement(keys[i], values[i]) for i in asked))
 
 
-def draw_world(rng: random.Random, size: float, oracle_last: bool = False, oracle_only: bool = False) -> Sequence:
-    """One world; `size` in (0, 1] scales the number of facts from tiny to the evaluation size."""
+def draw_world(rng: random.Random, size: float, oracle_last: bool = False, oracle_only: bool = False,
+               max_facts: int = MAX_FACTS, max_syllogisms: int = MAX_SYLLOGISMS, max_articles: int = 1) -> Sequence:
+    """One world; `size` in (0, 1] scales the number of facts from tiny to the largest (`max_facts` facts told in
+    1 to `max_articles` articles each, or `max_syllogisms` syllogism examples)."""
     seed = rng.randrange(PRETRAIN_SEED_BASE, 2**31)
     if rng.random() < 0.5:
-        n_facts = 2 * rng.randint(1, max(1, round(MAX_FACTS // 2 * size)))
-        g = simple_reversals.generate(seed, n_facts=n_facts, articles_per_fact=1)
+        n_facts = 2 * rng.randint(1, max(1, round(max_facts // 2 * size)))
+        articles = rng.randint(1, max_articles) if max_articles > 1 else 1  # no draw by default: streams stay the same
+        g = simple_reversals.generate(seed, n_facts=n_facts, articles_per_fact=articles)
     else:
-        g = simple_syllogisms.generate(seed, n_examples=rng.randint(1, max(1, round(MAX_SYLLOGISMS * size))))
+        g = simple_syllogisms.generate(seed, n_examples=rng.randint(1, max(1, round(max_syllogisms * size))))
     return Sequence(SEPARATOR.join(d.text for d in g.documents), tuple(_statements(g, rng, oracle_last, oracle_only)))
 
 
