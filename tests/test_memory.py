@@ -82,5 +82,5 @@ def test_memory_runs_on_smollm2(tmp_path: Path):
 
 
 def test_bad_memory_option_is_one_line():
-    with pytest.raises(AdaptlabError, match="method memory: bad option"):
+    with pytest.raises(AdaptlabError, match="option memory: positions"):
         get_method("memory", MethodOptions(memory={"positions": 0}))

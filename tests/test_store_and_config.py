@@ -64,6 +64,8 @@ seeds: [0, 1]
         (GOOD.replace("models: [tiny]", "models: []"), ["models"]),
         (GOOD + "options: {kk: 3}\n", ["unknown option 'kk'"]),
         (GOOD.replace("[pretrained, icl]", "[pretrained, ft]") + "options: {finetune: {steps: -5}}\n", ["steps"]),
+        (GOOD + "options: {finetune: {k: 2}}\n", ["finetune", "'k'"]),  # no listed method reads it: still checked
+        (GOOD + "options: {memory: {step: 2}}\n", ["memory", "'step'"]),
         (GOOD + "method_options: {ft: {k: 2}}\n", ["'ft'", "not in methods"]),
         (GOOD.replace("  - name: simple-reversals\n", "  - path: x\n    name: simple-reversals\n"), ["either"]),
         (GOOD.replace("n_facts: 8", "n_facts: twenty"), ["simple-reversals: parameter n_facts must be an integer"]),

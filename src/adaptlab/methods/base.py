@@ -57,6 +57,18 @@ class MethodOptions:
         for bad, message in problems:
             if bad:
                 raise AdaptlabError(f"option {message}")
+        # The option groups are checked here, whichever methods will read them: a misspelt field must not pass
+        # unnoticed (`finetune: {k: 2}` beside methods [icl, rag]).
+        from adaptlab.errors import describe_validation_error
+        from adaptlab.methods.memory import MemoryConfig
+        from adaptlab.training.augment import AugmentOptions
+        from adaptlab.training.finetune import FinetuneConfig
+
+        for group, model in (("finetune", FinetuneConfig), ("augment", AugmentOptions), ("memory", MemoryConfig)):
+            try:
+                model(**getattr(self, group))
+            except (TypeError, ValueError) as e:
+                raise AdaptlabError(f"option {group}: {describe_validation_error(e)}") from None
 
 
 class Method(ABC):
