@@ -21,6 +21,7 @@ from test_runs_ray import (
     _stored,
     assert_equals_sequential,
     assert_finished_with_failures,
+    interruptible,
 )
 
 EXTRA = f"""method_options:
@@ -43,13 +44,13 @@ def test_processes_equal_sequential_report_failures_and_resume_after_ctrl_c(tmp_
     # Ctrl-C once a run is stored: exit 130, what is stored stays, and no worker outlives the driver
     marker = f"processes-{os.getpid()}"
     proc = subprocess.Popen(_run(config, out, "--executor", "processes"), env=_env(marker), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=interruptible)
     deadline = time.time() + 300
     while _stored(db) < 1 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
     os.killpg(proc.pid, signal.SIGINT)  # as the terminal does: the driver and its workers
-    assert proc.wait(timeout=60) == 130
+    assert proc.wait(timeout=60) == 130, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
     deadline = time.time() + 30
     while _processes(marker) and time.time() < deadline:
         time.sleep(0.2)

@@ -98,7 +98,7 @@ class OrganismConfig(BaseModel):
     oracle_only_share: float = 0.0
     # The largest worlds of the stream: facts of a simple-reversals world (told in 1 to `max_articles` articles
     # each) and examples of a simple-syllogisms world. The defaults are the probe's worlds; a later stage can grow
-    # them to the demo's (16 facts in 2 articles, 12 examples), with `context_window` to hold them.
+    # them to the demo's (16 facts in 3 articles, 12-18 examples), with `context_window` to hold them.
     max_facts: int = MAX_FACTS
     max_syllogisms: int = MAX_SYLLOGISMS
     max_articles: int = 1
