@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.data.records import Dataset
-from adaptlab.errors import AdaptlabError, describe_validation_error
+from adaptlab.errors import AdaptlabError
 from adaptlab.methods.base import Method, MethodOptions, Prepared
 from adaptlab.models.base import LanguageModel, require_trainable
 from adaptlab.training.examples import make_examples
@@ -61,12 +61,9 @@ class FineTuned(Method):
 
         self.preset = PRESETS[preset]
         self.name = preset
-        try:
-            self.finetune_config = FinetuneConfig(**self.options.finetune)
-            self.augment_options = AugmentOptions(**self.options.augment)
-        except (TypeError, ValueError) as e:
-            problem = describe_validation_error(e)
-            raise AdaptlabError(f"method {self.name}: bad fine-tuning/augmentation option: {problem}") from None
+        # valid: MethodOptions checked both groups when it was made
+        self.finetune_config = FinetuneConfig(**self.options.finetune)
+        self.augment_options = AugmentOptions(**self.options.augment)
         self.split = self.options.split or self.preset.default_split
         if self.split not in ("off", "independent", "cumulative"):
             raise AdaptlabError(f"method {self.name}: split must be off, independent or cumulative, not {self.split!r}")

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adaptlab.costs import Dims, attended_pairs, metered
 from adaptlab.data.records import Dataset
-from adaptlab.errors import AdaptlabError, describe_validation_error
+from adaptlab.errors import AdaptlabError
 from adaptlab.methods.base import Method, MethodOptions, Prepared
 from adaptlab.methods.icl import build_context, context_budget, fit_documents
 from adaptlab.models.base import LanguageModel
@@ -305,10 +305,7 @@ class Memory(Method):
 
     def __init__(self, options: MethodOptions | None = None):
         super().__init__(options)
-        try:
-            self.config = MemoryConfig(**self.options.memory)
-        except (TypeError, ValueError) as e:
-            raise AdaptlabError(f"method memory: bad option: {describe_validation_error(e)}") from None
+        self.config = MemoryConfig(**self.options.memory)  # valid: MethodOptions checked it when it was made
 
     def prepare(
         self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
