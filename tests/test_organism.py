@@ -23,21 +23,42 @@ def test_worlds_are_fresh_and_statements_follow_the_documents():
     assert any(tok in words for s in w.statements for tok in s.target.split())
 
 
+def _sizes(worlds) -> tuple[int, int, int]:
+    """The largest simple-reversals world (facts), simple-syllogisms world (examples) and articles per fact seen."""
+    facts, examples, articles = 0, 0, 0
+    for w in worlds:
+        docs = w.context.split(SEPARATOR)
+        if docs[0].startswith("Here are the relationships"):
+            examples = max(examples, len(docs))
+        else:
+            pairs = [frozenset(d.rstrip(".?!").split()[-6::5]) for d in docs]  # the two entities
+            facts, articles = max(facts, len(set(pairs))), max(articles, max(pairs.count(p) for p in pairs))
+    return facts, examples, articles
+
+
 def test_the_stream_grows_to_the_largest_worlds_asked_for():
     def sizes(**largest) -> tuple[int, int, int]:
-        rng, facts, examples, articles = random.Random(4), 0, 0, 0
-        for _ in range(300):
-            w = draw_world(rng, 1.0, **largest)
-            docs = w.context.split(SEPARATOR)
-            if docs[0].startswith("Here are the relationships"):
-                examples = max(examples, len(docs))
-            else:  # a fact told in several articles names the same two entities in each
-                pairs = [frozenset(d.rstrip(".?!").split()[-6::5]) for d in docs]
-                facts, articles = max(facts, len(set(pairs))), max(articles, max(pairs.count(p) for p in pairs))
-        return facts, examples, articles
+        rng = random.Random(4)
+        return _sizes(draw_world(rng, 1.0, **largest) for _ in range(300))
 
     assert sizes() == (10, 8, 1)  # the probe's worlds: the defaults, the stream of the shipped stages
     assert sizes(max_facts=16, max_syllogisms=12, max_articles=2) == (16, 12, 2)
+
+
+def test_a_later_stage_keeps_the_default_worlds_in_its_mix():
+    from adaptlab.organism.train import OrganismConfig, draw_batch
+
+    def world_rows(**config):
+        c = OrganismConfig(copy_share=0.0, recall_share=0.0, batch_size=300, max_facts=16, max_syllogisms=12,
+                           max_articles=2, **config)
+        return draw_batch(random.Random(4), 1.0, c)
+
+    assert _sizes(world_rows()) == (16, 12, 2)
+    assert _sizes(world_rows(small_world_share=1.0)) == (10, 8, 1)
+    mixed = world_rows(small_world_share=0.5)
+    assert _sizes(mixed) == (16, 12, 2)
+    small = [w for w in mixed if len(w.context.split(SEPARATOR)) <= 10]
+    assert 0.4 < len(small) / len(mixed) < 0.9  # half the rows small, plus the large draws that came out small
 
 
 def test_evaluation_worlds_never_appear_in_pretraining():

@@ -102,6 +102,10 @@ class OrganismConfig(BaseModel):
     max_facts: int = MAX_FACTS
     max_syllogisms: int = MAX_SYLLOGISMS
     max_articles: int = 1
+    # Of the world rows, the share drawn at the default sizes (`MAX_FACTS` facts in 1 article, `MAX_SYLLOGISMS`
+    # examples) whatever the `max_*` above say: a later stage on larger worlds keeps the earlier stages' stream in
+    # its mix, so that what they taught (precise writing after a short context) is not trained away.
+    small_world_share: float = 0.0
     # "conv" or "full_attention" per layer: an LFM2, whose short causal convolutions mix each token with the ones
     # before it, so the attention layers above them can match a whole multi-piece word ("glon are" → its fact).
     # None: a Llama, attention in every layer (the v1-v3 organisms).
@@ -154,6 +158,8 @@ def draw_batch(rng: random.Random, size: float, config: OrganismConfig) -> list[
             reverse = bool(config.recall_reverse_share) and rng.random() < config.recall_reverse_share
             return recall_sequence(rng, candidate_words(), connector, config.recall_ask_all, reverse)
         oracle_only = bool(config.oracle_only_share) and rng.random() < config.oracle_only_share
+        if config.small_world_share and rng.random() < config.small_world_share:  # no draw by default
+            return draw_world(rng, size, config.oracle_last, oracle_only)
         return draw_world(rng, size, config.oracle_last, oracle_only, config.max_facts, config.max_syllogisms,
                           config.max_articles)
 
