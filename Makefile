@@ -43,12 +43,13 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/icl_scoring.py
 
-# The shipped organism from scratch (one thread, ~1 h 45 min; resumable: rerun after an interruption). Stage 1 is
-# the defaults, stage 2 starts from it (configs/organism/stage2.yaml); compare out/organism with
-# src/adaptlab/organism/checkpoint.
+# The shipped organism from scratch (one thread, ~2 h 5 min; resumable: rerun after an interruption). Stage 1 is
+# the defaults, stage 2 starts from it (configs/organism/stage2.yaml), stage 3 from stage 2
+# (configs/organism/stage3.yaml); compare out/organism with src/adaptlab/organism/checkpoint.
 organism: $(STAMP)
 	$(BIN)/adaptlab organism train --out out/organism-stage1 --threads 1
-	$(BIN)/adaptlab organism train --config configs/organism/stage2.yaml --out out/organism --threads 1
+	$(BIN)/adaptlab organism train --config configs/organism/stage2.yaml --out out/organism-stage2 --threads 1
+	$(BIN)/adaptlab organism train --config configs/organism/stage3.yaml --out out/organism --threads 1
 
 clean:
 	rm -rf $(VENV) out runs .pytest_cache .ruff_cache

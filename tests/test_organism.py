@@ -120,18 +120,21 @@ def test_a_later_stage_starts_from_a_checkpoint_given_in_a_config(tmp_path: Path
     assert code != 0 and "typo.yaml" in err and "stpes" in err and "Traceback" not in err
 
 
-def test_the_shipped_checkpoint_records_its_two_stages():
-    """The shipped organism is what the README's two commands make: stage 1 the defaults, stage 2 the config."""
+def test_the_shipped_checkpoint_records_its_three_stages():
+    """The shipped organism is what `make organism` makes: stage 1 the defaults, stages 2 and 3 the configs."""
     from adaptlab.models.registry import organism_path
     from adaptlab.organism.train import OrganismConfig
     from adaptlab.runs import load_yaml_model
 
-    folder = organism_path()
-    stage1 = json.loads((folder / "training_stage1.json").read_text())
-    stage2 = json.loads((folder / "training.json").read_text())
-    assert OrganismConfig(**stage1["config"]) == OrganismConfig()
-    shipped = load_yaml_model(Path(__file__).parents[1] / "configs" / "organism" / "stage2.yaml", OrganismConfig)
-    assert OrganismConfig(**stage2["config"]) == shipped
+    folder, configs = organism_path(), Path(__file__).parents[1] / "configs" / "organism"
+    records = [json.loads((folder / name).read_text())["config"]
+               for name in ("training_stage1.json", "training_stage2.json", "training.json")]
+    assert OrganismConfig(**records[0]) == OrganismConfig()
+    assert OrganismConfig(**records[1]) == load_yaml_model(configs / "stage2.yaml", OrganismConfig)
+    # stage 3 was started from the v7 checkpoint folder (stage 2's output) rather than out/organism-stage2
+    stage3 = load_yaml_model(configs / "stage3.yaml", OrganismConfig)
+    assert OrganismConfig(**records[2]).model_copy(update={"start_from": stage3.start_from}) == stage3
+    assert records[2]["start_from"].endswith("organism/checkpoint")
 
 
 def test_only_answers_and_oracle_sentences_carry_loss():
