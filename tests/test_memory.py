@@ -40,10 +40,10 @@ def test_memory_beats_pretrained_on_the_organism(tmp_path: Path):
     mean = {m: sum(v) / len(v) for m, v in acc.items()}
     # measured with the v8 organism, seeds 0/1/2: pretrained 0.50/0.45/0.50, icl 0.95/1.00/0.95, memory
     # 0.65/0.55/0.80 (v7: pretrained 0.50/0.45/0.45, icl 1.00/1.00/0.95, memory 0.50/0.65/0.75; temperature 0 for
-    # self-study: 0.50/0.55/0.65). With v5 memory came within 0.1 of icl (0.90,
-    # 0.90, 1.00) and this test asserted memory >= icl - 0.2 on seed 0: the self-study texts are the organism's own
-    # continuations, and no organism since has written them as well (docs/results/organism_attempts.md), so it
-    # asserts what holds: over three seeds, memory learns from the corpus (60 questions; SE ~0.06).
+    # self-study: 0.50/0.55/0.65). With v5 memory came within 0.1 of icl (0.90, 0.90, 1.00) and this test asserted
+    # memory >= icl - 0.2 on seed 0: the self-study texts are the organism's own continuations, and no organism
+    # since has written them as well (docs/results/organism_attempts.md), so it asserts what holds: over three
+    # seeds, memory learns from the corpus (60 questions; SE ~0.06).
     assert mean["memory"] >= mean["pretrained"] + 0.1
     assert mean["icl"] >= 0.9
     info = results["memory"].info
