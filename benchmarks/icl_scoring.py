@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
+from adaptlab.context import build_context
 from adaptlab.data.lexicon import Lexicon
 from adaptlab.data.records import Dataset, Document, Question
-from adaptlab.methods.icl import build_context
 from adaptlab.models import ScoreRequest, load_model
 
 FEATURES = ("heavier", "lighter", "faster", "slower", "brighter", "darker", "older", "younger")

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from adaptlab.context import build_context
 from adaptlab.evaluate import predict
-from adaptlab.methods.icl import build_context
 from adaptlab.models import ScoreRequest, load_model
 from adaptlab.models.served import ServedModel
 from icl_scoring import build_dataset

@@ -20,7 +20,7 @@ def test_presets_are_ordinary_configs_shipped_with_the_package():
 def test_organism_demo_has_power_and_fits_the_organism():
     import torch
 
-    from adaptlab.methods.icl import SEPARATOR
+    from adaptlab.models.prompts import SEPARATOR
     from adaptlab.models.registry import load_model
 
     torch.set_num_threads(1)

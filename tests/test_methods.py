@@ -3,19 +3,21 @@ sentence splitting, resume), augmentation (parsing, filtering, caching), and `ad
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from adaptlab.context import build_context, fit_documents
 from adaptlab.data.records import Dataset, Document
 from adaptlab.data.registry import generator
 from adaptlab.errors import AdaptlabError
 from adaptlab.methods import MethodOptions, get_method
-from adaptlab.methods.icl import build_context, fit_documents
 from adaptlab.models import load_model
+from adaptlab.options import FinetuneConfig
 from adaptlab.training.augment import GenerationCache, augment, filter_sentences, parse_generation
 from adaptlab.training.examples import make_examples, sentences
-from adaptlab.training.finetune import FinetuneConfig, finetune, tokenize_examples
+from adaptlab.training.finetune import finetune, tokenize_examples
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def test_icl_subsamples_deterministically_to_fit(tiny, reversals, tmp_path: Path
 
 
 def test_icl_with_no_room_is_a_one_line_error(tiny, reversals, tmp_path: Path):
-    with pytest.raises(AdaptlabError, match="max_context_tokens must be an integer >= 1"):
+    with pytest.raises(AdaptlabError, match="option max_context_tokens: Input should be greater than or equal to 1"):
         MethodOptions(max_context_tokens=0)
     # Room for the question but for no document: refused, not run as `icl` with 0 documents.
     with pytest.raises(AdaptlabError, match="no document fits the context budget of 5 tokens"):
@@ -58,7 +60,7 @@ def test_icl_with_no_room_is_a_one_line_error(tiny, reversals, tmp_path: Path):
 
 
 def test_icl_with_one_document_larger_than_the_window_is_a_one_line_error(tiny, reversals, tmp_path: Path):
-    import dataclasses
+
 
     from adaptlab.data.records import Document
 
@@ -163,9 +165,9 @@ def test_the_augmentation_cache_key_holds_everything_that_changes_a_generation(t
                                                                                monkeypatch):
     """A cached generation is reused only for the same model, prompt, seed and sampling settings: changing any of
     them generates again (a key that missed one would silently reuse text made under other settings)."""
-    import dataclasses
 
-    from adaptlab.training.augment import AugmentOptions
+
+    from adaptlab.options import AugmentOptions
 
     key = GenerationCache.key("m", "p", {"a": 1, "b": 2})
     assert key == GenerationCache.key("m", "p", {"b": 2, "a": 1})  # order of settings does not matter
@@ -187,7 +189,7 @@ def test_the_augmentation_cache_key_holds_everything_that_changes_a_generation(t
     def prompts_generated(model_name: str = "tiny", seed: int = 0, **changes) -> int:
         generated.clear()
         monkeypatch.setattr(tiny, "name", model_name)
-        augment(tiny, reversals, ["local"], cache, seed=seed, options=dataclasses.replace(base, **changes))
+        augment(tiny, reversals, ["local"], cache, seed=seed, options=base.replace(**changes))
         return sum(generated)
 
     first = prompts_generated()

@@ -13,8 +13,9 @@ import torch
 from adaptlab.data.records import Dataset
 from adaptlab.data.registry import generator
 from adaptlab.models import load_model
+from adaptlab.options import FinetuneConfig
 from adaptlab.training.examples import make_examples
-from adaptlab.training.finetune import FinetuneConfig, finetune, last_complete_checkpoint
+from adaptlab.training.finetune import finetune, last_complete_checkpoint
 
 
 @pytest.fixture(scope="module")

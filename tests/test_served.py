@@ -20,7 +20,8 @@ from adaptlab.models.base import TrainableModel
 from adaptlab.models.openai_server import ReferenceServer
 from adaptlab.models.prompts import multiple_choice_prompt, parse_letter
 from adaptlab.models.served import Prices, ServedModel, parse_spec
-from adaptlab.training.augment import AugmentOptions, augment
+from adaptlab.options import AugmentOptions
+from adaptlab.training.augment import augment
 
 # The tolerance: the served protocol must choose the same answer as the in-process backend on at least
 # 95% of questions (both compute exact log-probabilities here, so in practice they agree on all of them).

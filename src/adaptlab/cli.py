@@ -147,9 +147,10 @@ def data_export_lm_eval(
     with_context: Annotated[bool, typer.Option(help="put all training documents before every prompt (ICL)")] = False,
 ) -> None:
     """Export a dataset as lm-evaluation-harness multiple_choice tasks (one per split)."""
+    from adaptlab.context import build_context
     from adaptlab.data.export import export_lm_eval
     from adaptlab.data.io import load_dataset
-    from adaptlab.methods.icl import SEPARATOR, build_context
+    from adaptlab.models.prompts import SEPARATOR
     from adaptlab.paths import writable_dir
 
     ds = load_dataset(folder)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,9 @@ from adaptlab.evaluate import (
     score_rows,
     scoring_cost,
 )
-from adaptlab.methods import MethodOptions, get_method
+from adaptlab.methods import get_method
 from adaptlab.models.base import LanguageModel
+from adaptlab.options import MethodOptions
 from adaptlab.store import RunResult
 
 
@@ -34,7 +34,7 @@ def run_identity(
         "model_fingerprint": model_fingerprint,
         "dataset_sha256": dataset.digest(),
         "questions": len(dataset.questions),
-        "method_options": asdict(options),
+        "method_options": options.model_dump(),
     }
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{model}|{dataset.name}|{method}|seed{seed}|{digest}", config

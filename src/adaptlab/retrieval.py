@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -127,7 +127,7 @@ class DenseRetriever:
         return out
 
 
-RETRIEVERS = {"bm25": BM25Retriever, "dense": DenseRetriever}
+RETRIEVERS: dict[str, Any] = {"bm25": BM25Retriever, "dense": DenseRetriever}
 
 
 def make_retriever(name: str, documents: list[str]) -> Retriever:

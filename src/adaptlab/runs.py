@@ -43,8 +43,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError, describe_validation_error
-from adaptlab.methods import MethodOptions, get_method, method_names
+from adaptlab.methods import get_method, method_names
 from adaptlab.models.base import LanguageModel
+from adaptlab.options import MethodOptions
 from adaptlab.store import RunResult, Store
 
 M = TypeVar("M", bound=BaseModel)
@@ -146,11 +147,7 @@ class RunConfig(BaseModel):
 
     def options_for(self, method: str) -> MethodOptions:
         merged = _deep_merge(self.options, self.method_options.get(method, {}))
-        try:
-            return MethodOptions(**merged)
-        except TypeError as e:
-            bad = re.search(r"'(\w+)'", str(e))
-            raise ValueError(f"unknown option {bad.group(1)!r}" if bad else str(e)) from None
+        return MethodOptions(**merged)
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.methods.base import Method, MethodOptions, Prepared
+from adaptlab.methods.base import Method, Prepared
 from adaptlab.methods.finetuned import PRESETS, FineTuned
+from adaptlab.options import MethodOptions
 
 _METHODS: dict[str, str] = {
     "pretrained": "adaptlab.methods.pretrained:Pretrained",

@@ -24,8 +24,9 @@ from typing import Any
 
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError
-from adaptlab.methods.base import Method, MethodOptions, Prepared
+from adaptlab.methods.base import Method, Prepared
 from adaptlab.models.base import LanguageModel, require_trainable
+from adaptlab.options import MethodOptions
 from adaptlab.training.examples import make_examples
 from adaptlab.training.trained import TRAINED, Trained, load_trained
 
@@ -56,17 +57,11 @@ class FineTuned(Method):
 
     def __init__(self, options: MethodOptions | None = None, *, preset: str = "ft"):
         super().__init__(options)
-        from adaptlab.training.augment import AugmentOptions
-        from adaptlab.training.finetune import FinetuneConfig
-
         self.preset = PRESETS[preset]
         self.name = preset
-        # valid: MethodOptions checked both groups when it was made
-        self.finetune_config = FinetuneConfig(**self.options.finetune)
-        self.augment_options = AugmentOptions(**self.options.augment)
+        self.finetune_config = self.options.finetune_config()
+        self.augment_options = self.options.augment_options()
         self.split = self.options.split or self.preset.default_split
-        if self.split not in ("off", "independent", "cumulative"):
-            raise AdaptlabError(f"method {self.name}: split must be off, independent or cumulative, not {self.split!r}")
 
     def train(
         self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None,

@@ -8,69 +8,13 @@ is used — drawn deterministically from the seed, kept in dataset order — and
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
-from adaptlab.data.records import Dataset, Document, Question
+from adaptlab.context import build_context, context_budget, fit_documents
+from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError
 from adaptlab.methods.base import Method, Prepared
 from adaptlab.models.base import LanguageModel
-from adaptlab.models.prompts import MC_REPLY_TOKENS, SEPARATOR, multiple_choice_prompt, question_text
-
-MARGIN_TOKENS = 8
-
-
-def suffix_budget(model: LanguageModel, questions: list[Question]) -> int:
-    """Tokens the longest question plus its longest choice needs after the context (under the generative
-    multiple-choice protocol: the question with every choice lettered, and the reply)."""
-    longest = 0
-    for q in questions:
-        text = question_text(q)
-        if model.protocol == "generative-mc":
-            need = model.count_tokens(multiple_choice_prompt(text, q.choices)) + MC_REPLY_TOKENS
-        else:
-            need = model.count_tokens(text + " " + max(q.choices, key=len))
-        longest = max(longest, need)
-    return longest + MARGIN_TOKENS
-
-
-def context_budget(model: LanguageModel, questions: list[Question], cap: int | None = None) -> int:
-    budget = model.context_window - suffix_budget(model, questions) - model.count_tokens(model.render_prefix(""))
-    if cap is not None:
-        budget = min(budget, cap)
-    if budget <= 0:
-        raise AdaptlabError(
-            f"model {model.name}: context window {model.context_window} leaves no room for documents "
-            "after the question; use a model with a longer context"
-        )
-    return budget
-
-
-def fit_documents(
-    model: LanguageModel, documents: list[Document], budget: int, seed: int, fraction: float = 1.0
-) -> list[Document]:
-    """The documents that go in context: all if they fit (and fraction is 1), else a seeded random subset."""
-    if not 0 < fraction <= 1:
-        raise AdaptlabError(f"icl fraction must be in (0, 1], got {fraction}")
-    sep = model.count_tokens(SEPARATOR) if SEPARATOR.strip() else 1
-    lengths = [model.count_tokens(d.text) + sep for d in documents]
-    order = list(range(len(documents)))
-    limit = max(1, round(fraction * len(documents)))
-    if sum(lengths) <= budget and limit == len(documents):
-        return list(documents)
-    random.Random(f"icl-{seed}").shuffle(order)
-    chosen, used = [], 0
-    for i in order:
-        if len(chosen) >= limit:
-            break
-        if used + lengths[i] <= budget:
-            chosen.append(i)
-            used += lengths[i]
-    return [documents[i] for i in sorted(chosen)]
-
-
-def build_context(documents: list[Document]) -> str:
-    return SEPARATOR.join(d.text for d in documents)
 
 
 class InContext(Method):

@@ -28,34 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
+from adaptlab.context import build_context, context_budget, fit_documents
 from adaptlab.costs import Dims, attended_pairs, metered
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError
-from adaptlab.methods.base import Method, MethodOptions, Prepared
-from adaptlab.methods.icl import build_context, context_budget, fit_documents
+from adaptlab.methods.base import Method, Prepared
 from adaptlab.models.base import LanguageModel
 from adaptlab.models.transformers_backend import TransformersModel, expand_cache
+from adaptlab.options import MemoryConfig, MethodOptions
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
-
-
-class MemoryConfig(BaseModel):
-    """Every knob of training a memory (`options.memory` in a run config)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    positions: int = Field(32, ge=1)  # cached positions the memory holds
-    steps: int = Field(150, ge=1)
-    batch_size: int = Field(8, ge=1)
-    learning_rate: float = Field(2e-2, gt=0)
-    cuts: int = Field(3, ge=1)  # seed fragments per corpus sentence (cut after 1/4 .. 3/4 of its words)
-    samples: int = Field(2, ge=1)  # teacher continuations per seed
-    max_new_tokens: int = Field(32, ge=1)
-    temperature: float = Field(1.0, ge=0)
-    top_k: int = Field(32, ge=1)  # teacher probabilities kept per position
-
 
 # ----------------------------------------------------------------------------- cache tensors
 
@@ -305,7 +288,7 @@ class Memory(Method):
 
     def __init__(self, options: MethodOptions | None = None):
         super().__init__(options)
-        self.config = MemoryConfig(**self.options.memory)  # valid: MethodOptions checked it when it was made
+        self.config = self.options.memory_config()
 
     def prepare(
         self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adaptlab.context import build_context, context_budget
 from adaptlab.costs import metered
 from adaptlab.data.records import Dataset
 from adaptlab.evaluate import question_text
 from adaptlab.methods.base import Method, Prepared
-from adaptlab.methods.icl import build_context, context_budget
 from adaptlab.models.base import LanguageModel
 from adaptlab.retrieval import make_retriever
 from adaptlab.store import CostRow

@@ -30,6 +30,7 @@ from adaptlab.costs import forward_flops, metered, shape_of
 from adaptlab.data.records import Dataset, Document
 from adaptlab.models.base import GenerationRequest, GenerationStats, LanguageModel
 from adaptlab.models.prompts import GLOBAL_INSTRUCTION, LOCAL_EXAMPLES, LOCAL_ITEM, SEPARATOR
+from adaptlab.options import AugmentOptions
 from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
@@ -68,16 +69,6 @@ def continues_context(lm: LanguageModel) -> bool:
 
 BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
 END = (".", "!", "?", '"')
-
-
-@dataclass
-class AugmentOptions:
-    max_new_tokens_local: int = 96
-    max_new_tokens_global: int = 256
-    temperature: float = 0.0
-    samples: int = 1
-    global_max_documents: int | None = None  # cap on global prompts (one per document); None = all
-    max_context_tokens: int | None = None
 
 
 @dataclass
@@ -314,7 +305,7 @@ def _merge(total: GenerationStats, stats: GenerationStats) -> None:
 def _global_requests(
     lm: LanguageModel, dataset: Dataset, options: AugmentOptions, seed: int
 ) -> tuple[list[GenerationRequest], list[str]]:
-    from adaptlab.methods.icl import fit_documents
+    from adaptlab.context import fit_documents
 
     targets = list(dataset.documents)
     if options.global_max_documents is not None and options.global_max_documents < len(targets):

@@ -17,36 +17,17 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from adaptlab.costs import metered, shape_of, train_flops
 from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import LanguageModel, TrainableModel, require_trainable
+from adaptlab.options import FinetuneConfig
 from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import Example
-
-
-class FinetuneConfig(BaseModel):
-    """Every knob of a fine-tuning run (defaults follow the paper: batch 8-16, lr 3e-4, 200-1000 steps)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mode: Literal["lora", "full"] = "lora"
-    steps: int = Field(300, ge=1)
-    batch_size: int = Field(8, ge=1)
-    learning_rate: float = Field(3e-4, gt=0)
-    warmup_steps: int = Field(10, ge=0)
-    weight_decay: float = Field(0.0, ge=0)
-    max_length: int = Field(256, ge=8)
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
-    lora_target_modules: str | list[str] = "all-linear"
-    save_steps: int = Field(100, ge=1)
 
 
 class _Tokenized(torch.utils.data.Dataset):
