@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from adaptlab.costs import Prices
-from adaptlab.recommend import Workload, recommend
+from adaptlab.report.decide import Workload, recommend
 from adaptlab.store import CostRow, MetricRow, RunResult, Store
 
 Q = 100  # test queries per stored run

@@ -240,7 +240,7 @@ def finetune_command(
     """Fine-tune the config's fine-tuning runs on every process this is launched with (torchrun, accelerate
     launch; or alone); `adaptlab run` then evaluates the trained models instead of training again."""
     from adaptlab.runs import load_config
-    from adaptlab.training.distributed import finetune_runs
+    from adaptlab.runs.finetune import finetune_runs
 
     main = os.environ.get("RANK", "0") == "0"
     counts = finetune_runs(load_config(config), out, only, log=lambda m: console.print(m, highlight=False))
@@ -263,8 +263,8 @@ def report_command(
     horizon_days: Annotated[float, typer.Option(help="workload: days the deployment runs")] = 30.0,
 ) -> None:
     """Write report.md and a self-contained report.html for a run folder."""
-    from adaptlab.recommend import Workload
     from adaptlab.report.build import build_report
+    from adaptlab.report.decide import Workload
 
     projection = _prices(params, price, gpu_flops, 80.0, None, None)
     workload = Workload(queries_per_day, updates_per_month, horizon_days)
@@ -290,7 +290,7 @@ def recommend_command(
 ) -> None:
     """The cheapest method for a workload (volume, update rate, horizon) that meets an accuracy, and where the
     choice flips."""
-    from adaptlab.recommend import Workload, explain, money, recommend
+    from adaptlab.report.decide import Workload, explain, money, recommend
     from adaptlab.report.tables import human_bytes
 
     prices = _prices(params, price, gpu_flops, gpu_memory_gb, input_price, cached_input_price)

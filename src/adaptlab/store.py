@@ -6,6 +6,7 @@ runs marked done, and never stores a result twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -233,3 +234,58 @@ class Store:
     def count(self, table: str) -> int:
         assert table in ("runs", "scores", "metrics", "costs")
         return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def _schema_tables() -> dict[str, set[str]]:
+    """adaptlab's tables and the columns a store must already have, as the store creates them."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript(SCHEMA)
+        names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        # (cid, name, type, notnull, default, pk): columns with a default may be added on opening (older stores)
+        return {t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})") if row[4] is None} for t in names}
+
+
+def check_results_db(db: Path) -> None:
+    """`db` is an adaptlab results database: a readable SQLite file with adaptlab's tables. Checked read-only, so
+    that a corrupt or foreign file is a one-line error and is left exactly as it was (no tables added)."""
+    from adaptlab.errors import AdaptlabError
+
+    if not db.is_file():
+        raise AdaptlabError(f"{db}: not a file")
+    expected = _schema_tables()
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            columns = {t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})")}
+                       for t in tables & set(expected)}
+    except sqlite3.DatabaseError as e:
+        raise AdaptlabError(f"{db}: not a readable results database ({e})") from None
+    missing = [t for t in expected if t not in tables]
+    if missing:
+        raise AdaptlabError(f"{db}: not an adaptlab results database (no table {', '.join(missing)})")
+    for table, needed in expected.items():  # columns with a default may be added on opening (older stores)
+        if not needed <= columns[table]:
+            absent = ", ".join(sorted(needed - columns[table]))
+            raise AdaptlabError(f"{db}: not an adaptlab results database (table {table} lacks {absent})")
+
+
+def results_db(rundir: Path) -> Path:
+    """RUNDIR's results database, checked (read-only) before a report or a decision reads it."""
+    from adaptlab.errors import AdaptlabError
+
+    db = rundir / "results.sqlite"
+    if not db.exists():
+        raise AdaptlabError(f"{rundir}: no results.sqlite here (run `adaptlab run CONFIG --out {rundir}` first)")
+    check_results_db(db)
+    return db
+
+
+def stored_run_ids(db: Path) -> set[str]:
+    """The run ids stored in `db` (read-only; none when there is no database yet)."""
+    if not db.exists():
+        return set()
+    with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=60)) as con:
+        try:
+            return {r[0] for r in con.execute("SELECT run_id FROM runs")}
+        except sqlite3.OperationalError:
+            return set()

@@ -10,10 +10,8 @@ bar and the Pareto front drawn, with a paragraph written from the numbers.
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import math
-import sqlite3
 from collections.abc import Collection
 from pathlib import Path
 
@@ -23,19 +21,10 @@ from adaptlab.costs import Prices
 from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import DEFAULT_METRIC, METRICS
 from adaptlab.paths import writable_dir
-from adaptlab.recommend import Costed, Workload, cost_options, decide, explain, money
+from adaptlab.report.decide import Costed, Workload, cost_options, decide, explain, money
 from adaptlab.report.summary import Summary, summarise
 from adaptlab.report.tables import human, human_bytes
-from adaptlab.store import SCHEMA, Store
-
-
-def _schema_tables() -> dict[str, set[str]]:
-    """adaptlab's tables and their columns, as the store creates them."""
-    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
-        conn.executescript(SCHEMA)
-        names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        # (cid, name, type, notnull, default, pk): the columns a store must already have
-        return {t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})") if row[4] is None} for t in names}
+from adaptlab.store import Store, results_db
 
 Projection = Prices  # the report's projection is the cost model's price table
 
@@ -203,40 +192,15 @@ def _fmt_queries(n: float | None) -> str:
     return f"{math.ceil(n):,}"
 
 
-def check_results_db(db: Path) -> None:
-    """`db` is an adaptlab results database: a readable SQLite file with adaptlab's tables. Checked read-only, so
-    that a corrupt or foreign file is a one-line error and is left exactly as it was (no tables added)."""
-    if not db.is_file():
-        raise AdaptlabError(f"{db}: not a file")
-    expected = _schema_tables()
-    try:
-        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            columns = {t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})")}
-                       for t in tables & set(expected)}
-    except sqlite3.DatabaseError as e:
-        raise AdaptlabError(f"{db}: not a readable results database ({e})") from None
-    missing = [t for t in expected if t not in tables]
-    if missing:
-        raise AdaptlabError(f"{db}: not an adaptlab results database (no table {', '.join(missing)})")
-    for table, needed in expected.items():  # columns with a default may be added on opening (older stores)
-        if not needed <= columns[table]:
-            absent = ", ".join(sorted(needed - columns[table]))
-            raise AdaptlabError(f"{db}: not an adaptlab results database (table {table} lacks {absent})")
-
-
 def build_report(rundir: Path, projection: Prices | None = None, metric: str = DEFAULT_METRIC,
                  run_ids: Collection[str] | None = None, workload: Workload | None = None) -> tuple[Path, Path]:
     """Write RUNDIR/report.md (+ PNGs) and RUNDIR/report.html; returns their paths. The runs reported: `run_ids`,
     else those of the folder's config.yaml, else every stored run."""
-    db = rundir / "results.sqlite"
-    if not db.exists():
-        raise AdaptlabError(f"{rundir}: no results.sqlite here (run `adaptlab run CONFIG --out {rundir}` first)")
+    db = results_db(rundir)  # read-only: a foreign or corrupt file is one line and stays as it was
     if metric not in METRICS:
         raise AdaptlabError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     projection = projection or Prices(params=7e9)
     workload = workload or Workload()
-    check_results_db(db)
     writable_dir(rundir, "run folder")  # the report is written there: fail before the work, not after
     if run_ids is None:
         from adaptlab.runs import config_run_ids

@@ -191,18 +191,13 @@ def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float 
     """A decision per (model, dataset) stored in RUNDIR."""
     from adaptlab.evaluate import METRICS
     from adaptlab.report.summary import summarise
-    from adaptlab.store import Store
+    from adaptlab.store import Store, results_db
 
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
         raise AdaptlabError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
     if metric not in METRICS:
         raise AdaptlabError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
-    db = rundir / "results.sqlite"
-    if not db.is_file():
-        raise AdaptlabError(f"{rundir}: no results.sqlite here (run `adaptlab run CONFIG --out {rundir}` first)")
-    from adaptlab.report.build import check_results_db
-
-    check_results_db(db)  # read-only: a foreign or corrupt file is one line and stays as it was
+    db = results_db(rundir)  # read-only: a foreign or corrupt file is one line and stays as it was
     from adaptlab.runs import config_run_ids
 
     with Store(db) as store:

@@ -17,26 +17,16 @@ alone writes the trained folder.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from adaptlab.runs import PlannedRun, RunConfig, plan_runs
+from adaptlab.runs.config import RunConfig
+from adaptlab.runs.plan import PlannedRun, plan_runs
+from adaptlab.store import exclusive, stored_run_ids
 
 Log = Callable[[str], None]
-
-
-def _stored_run_ids(rundir: Path) -> set[str]:
-    db = rundir / "results.sqlite"
-    if not db.exists():
-        return set()
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60) as con:
-        try:
-            return {r[0] for r in con.execute("SELECT run_id FROM runs")}
-        except sqlite3.OperationalError:
-            return set()
 
 
 def finetune_runs(config: RunConfig, rundir: Path, only: str | None = None, log: Log | None = None) -> dict[str, int]:
@@ -44,7 +34,6 @@ def finetune_runs(config: RunConfig, rundir: Path, only: str | None = None, log:
     import torch
     from accelerate import PartialState
 
-    from adaptlab.store import exclusive
 
     cuda = torch.cuda.is_available() and config.device != "cpu"
     state = PartialState(cpu=not cuda)  # joins the process group of torchrun or accelerate launch (gloo on CPU)
@@ -68,7 +57,7 @@ def _train_each(plan: list[PlannedRun], rundir: Path, state: Any, only: str | No
     from adaptlab.training.trained import TRAINED, save_trained
 
     cuda = state.device.type == "cuda"
-    stored = _stored_run_ids(rundir)
+    stored = stored_run_ids(rundir / "results.sqlite")
     loaded: dict[str, object] = {}
     for run in plan:
         method = get_method(run.method, run.options)

@@ -4,7 +4,7 @@ A small model cannot use two cores in one process (its matrix products are too s
 took 6 min 38 s on 2 threads and 3 min 34 s on one), so on a CPU machine runs go faster side by side, one thread
 each. `workers` processes (default: one per physical core) each take the next run, load its model (kept for the
 next run of the same model) and return the `RunResult`; this process alone writes the store, as with Ray
-(`adaptlab.runs_ray`, whose notes on files, the shared generation cache and failures hold here too). Each run's
+(`adaptlab.runs.on_ray`, whose notes on files, the shared generation cache and failures hold here too). Each run's
 numbers depend on its seed alone, not on the process or the order, so the stored scores are the sequential
 executor's (tests/test_runs_local.py).
 
@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adaptlab import errors
-from adaptlab.runs import OnError, PlannedRun, Progress, RunConfig, run_task, settle
+from adaptlab.runs.config import RunConfig
+from adaptlab.runs.plan import PlannedRun
+from adaptlab.runs.worker import OnError, Progress, run_task, settle
 
 if TYPE_CHECKING:
     from adaptlab.store import Store

@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 from adaptlab import errors
 from adaptlab.errors import AdaptlabError
-from adaptlab.runs import OnError, PlannedRun, Progress, RunConfig, run_task, settle
+from adaptlab.runs.config import RunConfig
+from adaptlab.runs.plan import PlannedRun
+from adaptlab.runs.worker import OnError, Progress, run_task, settle
 
 if TYPE_CHECKING:
     from adaptlab.store import Store

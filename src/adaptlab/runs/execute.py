@@ -1,0 +1,94 @@
+"""`adaptlab run`: a config's runs not yet stored, one after another, in worker processes or on Ray, into
+RUNDIR/results.sqlite. Resumable: finished runs are skipped, and a run is stored whole or not at all, so after
+`kill -9` at any moment the same command finishes the job without losing or duplicating a result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adaptlab.errors import AdaptlabError
+from adaptlab.models.base import LanguageModel
+from adaptlab.runs.config import RunConfig
+from adaptlab.runs.plan import plan_runs
+from adaptlab.runs.worker import OnError, Progress, run_one
+from adaptlab.store import Store
+
+EXECUTORS = ("sequential", "processes", "ray")
+
+
+def save_config(config: RunConfig, rundir: Path) -> None:
+    """Write the config beside the results; an earlier, different config is kept as config-N.yaml."""
+    text = yaml.safe_dump(config.model_dump(), sort_keys=False)
+    path = rundir / "config.yaml"
+    if path.is_file() and path.read_text(encoding="utf-8", errors="replace") != text:
+        n = 1
+        while (rundir / f"config-{n}.yaml").exists():
+            n += 1
+        path.rename(rundir / f"config-{n}.yaml")
+    path.write_text(text, encoding="utf-8")
+
+
+def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
+            on_questions: Callable[[int], None] | None = None, *, executor: str | None = None,
+            address: str | None = None, on_error: OnError | None = None) -> dict[str, Any]:
+    """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite: one after another in this
+    process, side by side in worker processes (`executor="processes"`, see `adaptlab.runs.local`), or each as a Ray
+    task (`executor="ray"`, see `adaptlab.runs.on_ray`); default: the config's. Either way
+    this process alone writes the store, and the plan, the run ids and what is skipped are the same.
+    Returns counts (planned, skipped, ran, failed) and the plan's `run_ids`.
+
+    One process at a time works in a run folder (a second one stops with a one-line error)."""
+    from adaptlab.models.registry import load_model
+    from adaptlab.store import exclusive
+
+    executor = executor or config.executor
+    if executor not in EXECUTORS:
+        raise AdaptlabError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
+    if address is not None and executor != "ray":
+        raise AdaptlabError("--address is the address of a Ray cluster: it needs --executor ray")
+    if executor == "ray":
+        from adaptlab.runs.on_ray import check_reachable, import_ray
+
+        import_ray()  # without Ray installed, or with no cluster at the address: say so before any work
+        if address or config.ray.address:
+            check_reachable(address or config.ray.address or "")
+    with exclusive(rundir), Store(rundir / "results.sqlite") as store:
+        plan = plan_runs(config, rundir)
+        save_config(config, rundir)
+        counts: dict[str, Any] = {"planned": len(plan), "skipped": 0, "ran": 0, "failed": 0,
+                                  "run_ids": [r.run_id for r in plan]}
+        todo = []
+        for run in plan:
+            if store.is_done(run.run_id):
+                counts["skipped"] += 1
+                if on_run:
+                    on_run(f"{run.label} (done)", counts["skipped"], len(plan), 0)
+            else:
+                todo.append(run)
+        if executor == "ray" and todo:
+            from adaptlab.runs.on_ray import execute_on_ray
+
+            execute_on_ray(config, rundir.resolve(), todo, store, counts, on_run, on_error, address)
+            return counts
+        if executor == "processes" and len(todo) > 1:
+            from adaptlab.runs.local import execute_in_processes
+
+            execute_in_processes(config, rundir.resolve(), todo, store, counts, on_run, on_error)
+            return counts
+        loaded: dict[str, LanguageModel] = {}
+        for run in todo:
+            done = counts["skipped"] + counts["ran"]
+            if on_run:
+                on_run(run.label, done, len(plan), len(run.dataset.questions))
+            if run.model not in loaded:
+                loaded.clear()  # one model in memory at a time
+                loaded[run.model] = load_model(run.model, device=config.device, dtype=config.dtype)
+            store.save(run_one(run, loaded[run.model], rundir, on_questions))
+            counts["ran"] += 1
+            if on_run:
+                on_run(run.label, done + 1, len(plan), 0)
+    return counts
