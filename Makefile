@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
+DOCS_STAMP := $(VENV)/.installed-docs
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-llamacpp lint bench organism clean
+.PHONY: setup demo test test-llamacpp lint bench organism docs clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +25,11 @@ $(STAMP): pyproject.toml
 $(RAY_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[ray]"
 	touch $(RAY_STAMP)
+
+# The optional docs extra (MkDocs, Material, mkdocstrings): `make docs`.
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
 
 setup: $(STAMP)
 
@@ -50,6 +56,10 @@ organism: $(STAMP)
 	$(BIN)/adaptlab organism train --out out/organism-stage1 --threads 1
 	$(BIN)/adaptlab organism train --config configs/organism/stage2.yaml --out out/organism-stage2 --threads 1
 	$(BIN)/adaptlab organism train --config configs/organism/stage3.yaml --out out/organism --threads 1
+
+# The documentation site from docs/ and the docstrings, into out/site; strict: a broken link or API reference fails.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir out/site
 
 clean:
 	rm -rf $(VENV) out runs .pytest_cache .ruff_cache

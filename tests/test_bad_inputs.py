@@ -1,5 +1,5 @@
 """Bad or unusual inputs from the command line: each is one line `error: ...` with exit code 2 and loses nothing;
-the help and listings say what the commands accept. (Issue 11's list; run configs are in test_store_and_config.py,
+the help and listings say what the commands accept. (Run configs are in test_store_and_config.py,
 ICL budgets in test_methods.py, model aliases in test_models_registry.py.)"""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What every dataset must show (issue: foundation): counts, determinism, fresh words per seed, and surface-cue and
+"""What every dataset must show: counts, determinism, fresh words per seed, and surface-cue and
 answer-form baselines at chance on every split."""
 
 from pathlib import Path

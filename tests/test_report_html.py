@@ -1,5 +1,5 @@
 """The report is a self-contained page: its plots are real PNGs embedded in the HTML. (It was also checked in
-headless Chromium: see the README's "Report" section.)"""
+headless Chromium: see docs/report.md.)"""
 
 import base64
 import re

@@ -23,7 +23,7 @@ from adaptlab.models.served import Prices, ServedModel, parse_spec
 from adaptlab.options import AugmentOptions
 from adaptlab.training.augment import augment
 
-# The tolerance: the served protocol must choose the same answer as the in-process backend on at least
+# The tolerance: the served protocol must choose the same answer as the in-process backend on at least
 # 95% of questions (both compute exact log-probabilities here, so in practice they agree on all of them).
 AGREEMENT = 0.95
 KEY = "sk-test-not-a-real-key-7f3a"
