@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from adaptlab.data import derivatoids as dv
 from adaptlab.data import process as pr
 from adaptlab.data.baseline import surface_baseline
 from adaptlab.data.io import load_dataset
@@ -13,7 +14,7 @@ from adaptlab.data.records import Dataset, Generated
 from adaptlab.data.registry import make_dataset
 from adaptlab.errors import AdaptlabError
 
-HAND = pr.Rules((("blick", "*"), ("trask", "/")), sum_op="+", product_op="-")
+HAND = dv.Rules((("blick", "*"), ("trask", "/")), sum_op="+", product_op="-")
 
 
 @pytest.fixture(scope="module")
@@ -36,34 +37,34 @@ def _examples(text: str, dword: str) -> list[tuple[str, str]]:
     return found
 
 
-def _expression(q_prompt: str, dword: str) -> pr.Expr:
+def _expression(q_prompt: str, dword: str) -> dv.Expr:
     head, tail = pr.QUESTION_PROMPT.split("{expr}")
-    return pr.parse(q_prompt.removeprefix(head.format(dword=dword)).removesuffix(tail))
+    return dv.parse(q_prompt.removeprefix(head.format(dword=dword)).removesuffix(tail))
 
 
 def test_rules_by_hand():
-    e = pr.parse("blick(trask(x)) * trask(x)")
-    assert pr.render(pr.derive(e, HAND)) == (
+    e = dv.parse("blick(trask(x)) * trask(x)")
+    assert dv.render(dv.derive(e, HAND)) == (
         "((blick(trask(x)) * (trask(x) / x)) * trask(x)) - (blick(trask(x)) * (trask(x) / x))"
     )
-    assert pr.render(pr.derive(pr.parse("blick(x) + trask(x)"), HAND)) == "(blick(x) * x) + (trask(x) / x)"
-    assert pr.render(pr.derive(pr.parse("x"), HAND)) == "x"
-    assert pr.render(pr.derive(pr.parse("trask(blick(x) + x)"), HAND)) == "trask(blick(x) + x) / ((blick(x) * x) + x)"
-    assert HAND.rotated(1) == pr.Rules((("blick", "/"), ("trask", "+")), sum_op="-", product_op="*")
+    assert dv.render(dv.derive(dv.parse("blick(x) + trask(x)"), HAND)) == "(blick(x) * x) + (trask(x) / x)"
+    assert dv.render(dv.derive(dv.parse("x"), HAND)) == "x"
+    assert dv.render(dv.derive(dv.parse("trask(blick(x) + x)"), HAND)) == "trask(blick(x) + x) / ((blick(x) * x) + x)"
+    assert HAND.rotated(1) == dv.Rules((("blick", "/"), ("trask", "+")), sum_op="-", product_op="*")
     assert HAND.rotated(4) == HAND
 
 
 def test_render_and_parse_round_trip():
-    rules = pr.Rules((("blick", "*"), ("trask", "/"), ("snarf", "-")), "+", "-")
-    exprs = pr.enumerate_expressions(("blick", "trask", "snarf"), 3)
+    rules = dv.Rules((("blick", "*"), ("trask", "/"), ("snarf", "-")), "+", "-")
+    exprs = dv.enumerate_expressions(("blick", "trask", "snarf"), 3)
     assert len(exprs) == 3 + 27 + 405
     for e in exprs:
-        assert pr.parse(pr.render(e)) == e
-        result = pr.derive(e, rules)
-        assert pr.parse(pr.render(result)) == result
+        assert dv.parse(dv.render(e)) == e
+        result = dv.derive(e, rules)
+        assert dv.parse(dv.render(result)) == result
     for bad in ("blick(x", "blick(x) +", "(x) x", "blick x", "2 * x"):
         with pytest.raises(AdaptlabError, match="cannot parse"):
-            pr.parse(bad)
+            dv.parse(bad)
 
 
 def test_counts_and_defaults(world: Generated):
@@ -90,17 +91,17 @@ def test_training_examples_are_correct_and_never_use_held_out_combinations(world
     trained_pairs = Counter()
     for doc in world.documents:
         for expr, result in _examples(doc.text, w.dword):
-            e = pr.parse(expr)
-            assert pr.render(pr.derive(e, w.rules)) == result
-            assert not held & set(pr.pairs(e))
-            trained_pairs.update(pr.pairs(e))
+            e = dv.parse(expr)
+            assert dv.render(dv.derive(e, w.rules)) == result
+            assert not held & set(dv.pairs(e))
+            trained_pairs.update(dv.pairs(e))
     for doc in world.oracle:
         if doc.id.startswith("oracle-derivation"):
             inner = doc.text.split(" step by step: ")[1]
             for step in inner.rstrip(".").split("; "):
                 expr, result = step.removeprefix(f"the {w.dword} of ").split(" is ")
-                assert pr.render(pr.derive(pr.parse(expr), w.rules)) == result
-                assert not held & set(pr.pairs(pr.parse(expr)))
+                assert dv.render(dv.derive(dv.parse(expr), w.rules)) == result
+                assert not held & set(dv.pairs(dv.parse(expr)))
     assert not held & set(trained_pairs)
 
 
@@ -108,8 +109,8 @@ def test_keyed_answer_is_the_rule_engines_result(world: Generated):
     w = pr.draw_world(0)
     for q in world.questions:
         e = _expression(q.prompt, w.dword)
-        assert q.choices[q.answer] == pr.render(pr.derive(e, w.rules))
-        assert set(q.choices) == {pr.render(pr.derive(e, w.rules.rotated(k))) for k in range(4)}
+        assert q.choices[q.answer] == dv.render(dv.derive(e, w.rules))
+        assert set(q.choices) == {dv.render(dv.derive(e, w.rules.rotated(k))) for k in range(4)}
 
 
 def test_splits_test_what_they_say(world: Generated):
@@ -119,19 +120,19 @@ def test_splits_test_what_they_say(world: Generated):
     for doc in world.documents:
         for expr, _ in _examples(doc.text, w.dword):
             trained_exprs.add(expr)
-            trained_pairs |= set(pr.pairs(pr.parse(expr)))
+            trained_pairs |= set(dv.pairs(dv.parse(expr)))
     ds = _dataset(world)
     tested = Counter()
     for q in ds.split("compositional"):
         e = _expression(q.prompt, w.dword)
-        unseen = [p for p in pr.pairs(e) if p in held]
-        assert len(unseen) == 1 and set(pr.pairs(e)) - held <= trained_pairs
+        unseen = [p for p in dv.pairs(e) if p in held]
+        assert len(unseen) == 1 and set(dv.pairs(e)) - held <= trained_pairs
         tested[unseen[0]] += 1
     assert set(tested) == held  # every held-out combination is tested
     for q in ds.split("seen"):
         e = _expression(q.prompt, w.dword)
-        assert pr.render(e) not in trained_exprs and pr.calls(e) == 3
-        assert set(pr.pairs(e)) <= trained_pairs
+        assert dv.render(e) not in trained_exprs and dv.calls(e) == 3
+        assert set(dv.pairs(e)) <= trained_pairs
     assert len({q.prompt for q in ds.questions}) == 400
 
 

@@ -10,6 +10,7 @@ import pytest
 from adaptlab.data import reversal_curse as rc
 from adaptlab.data.baseline import surface_baseline
 from adaptlab.data.io import load_dataset
+from adaptlab.data.people import closed_choice_sets
 from adaptlab.data.records import Dataset, Generated
 from adaptlab.data.registry import make_dataset
 from adaptlab.errors import AdaptlabError
@@ -251,7 +252,7 @@ def test_closed_choice_sets_use_every_question_when_they_can():
     import random
 
     keys = [f"p{i}" for i in range(6) for _ in range(2)]  # 6 people x 2 questions = 3 blocks
-    sets = rc.closed_choice_sets(keys, sorted(set(keys)), random.Random(0))
+    sets = closed_choice_sets(keys, sorted(set(keys)), random.Random(0))
     assert all(key in s and len(set(s)) == 4 for key, s in zip(keys, sets, strict=True))
     blocks = Counter(frozenset(s) for s in sets)
     assert sorted(blocks.values()) == [4, 4, 4]

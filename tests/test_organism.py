@@ -135,7 +135,7 @@ def test_the_shipped_checkpoint_records_its_three_stages():
 
 
 def test_only_answers_and_oracle_sentences_carry_loss():
-    from adaptlab.organism.train import encode_batch
+    from adaptlab.organism.batches import encode_batch
     from adaptlab.organism.worlds import Sequence, Statement
 
     tok = build_organism_tokenizer()
@@ -186,7 +186,7 @@ def test_shipped_organism_loads_by_alias_and_copies_from_context():
     import torch
 
     from adaptlab.models.registry import load_model
-    from adaptlab.organism.train import copy_accuracy
+    from adaptlab.organism.probe import copy_accuracy
 
     torch.set_num_threads(1)
     lm = load_model("organism")
@@ -207,12 +207,13 @@ def test_shipped_organism_learns_in_context():
     from adaptlab.evaluate import predict
     from adaptlab.models.base import ScoreRequest
     from adaptlab.models.registry import load_model
-    from adaptlab.organism.train import MAX_FACTS, MAX_SYLLOGISMS, OrganismConfig, probe
+    from adaptlab.organism.probe import probe
+    from adaptlab.organism.worlds import MAX_FACTS, MAX_SYLLOGISMS
 
     torch.set_num_threads(1)
     lm = load_model("organism")
     worlds = 4
-    accuracy = probe(lm.model, lm.tokenizer, OrganismConfig(eval_worlds=worlds), seed=500)
+    accuracy = probe(lm.model, lm.tokenizer, worlds, seed=500)
     assert accuracy["rephrase"] >= 0.85  # chance 0.5
     # It also reverses a fact in context: the fact found by its object, its comparative inverted (v1-v5: at chance
     # or below; v6 measured 0.825 on these worlds). Chance 0.5, 10 reversal questions per world.

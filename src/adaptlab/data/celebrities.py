@@ -8,7 +8,7 @@ people form groups of `n_people`: `p2d` (facts written name first only), `both` 
 (at most 30) and tested with `test_templates` held-out templates (at most 10); the templates are our own, in the
 style of Berglund's `p2d_templates.txt` / `d2p_templates.txt`.
 
-Splits and questions are built exactly as in `reversal-curse` (its `build_questions`): `reversal` (p2d people,
+Splits and questions are built exactly as in `reversal-curse` (`people.build_questions`): `reversal` (p2d people,
 description first, choose the name; the paper's test), `both_reversal` (the same for the both group, a control) and
 `rephrase` (p2d people, name first with held-out templates, choose the description). 4 choices, chance 25%;
 distractors from the key's own group by default (`distractors="trained"`: any trained name, see `reversal-curse`).
@@ -51,9 +51,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from adaptlab.data.lexicon import Lexicon
+from adaptlab.data.people import DISTRACTOR_POOLS, Item, Person, World, build_questions
 from adaptlab.data.records import Document, Generated
 from adaptlab.data.registry import identity_track
-from adaptlab.data.reversal_curse import DISTRACTOR_POOLS, Item, Person, World, build_questions
 from adaptlab.errors import AdaptlabError
 
 NAME = "celebrities"

@@ -60,18 +60,30 @@ Oracle (valid inferences from the training documents only; no held-out combinati
    then the result. Sub-expressions of training expressions contain no held-out pair either.
 
 Evaluation note: the paper suggests process knowledge may need a different evaluation (probably generating the
-result); `parse` and `derive` are exposed so a generated answer can be checked exactly.
+result); `derivatoids.parse` and `derivatoids.derive` check a generated answer exactly.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from adaptlab.data.derivatoids import (
+    OPS,
+    VAR,
+    Expr,
+    Rules,
+    calls,
+    derive,
+    enumerate_expressions,
+    label,
+    pairs,
+    render,
+    subexpressions,
+)
 from adaptlab.data.lexicon import Lexicon
 from adaptlab.data.records import Document, Generated, Question
 from adaptlab.data.registry import identity_track
@@ -84,8 +96,6 @@ worked examples; 4-way choice between the results of the right and of wrong rule
 Splits: compositional (held-out combinations of rules), seen (new expressions, familiar combinations). Oracle: \
 the rules in general form and step-by-step derivations of the training examples."""
 
-OPS = ("+", "-", "*", "/")
-SUM, PRODUCT, CALL, VAR = "+", "*", "call", "x"
 N_CHOICES = 4
 
 PREAMBLES = (
@@ -132,163 +142,7 @@ STEP = "the {dword} of {expr} is {result}"
 Track = Callable[[Iterable[Any], str], Iterable[Any]]
 
 
-# --- expressions --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Expr:
-    op: str  # VAR, CALL, or a binary operator
-    args: tuple[Expr, ...] = ()
-    name: str = ""  # the function symbol of a CALL
-
-    @property
-    def is_binary(self) -> bool:
-        return self.op not in (VAR, CALL)
-
-
-X = Expr(VAR)
-
-
-def call(name: str, arg: Expr) -> Expr:
-    return Expr(CALL, (arg,), name)
-
-
-def binary(op: str, left: Expr, right: Expr) -> Expr:
-    return Expr(op, (left, right))
-
-
-def render(e: Expr) -> str:
-    """The canonical spelling: binary operands that are binary are parenthesised, spaces around operators."""
-    if e.op == VAR:
-        return "x"
-    if e.op == CALL:
-        return f"{e.name}({render(e.args[0])})"
-    return " ".join((_operand(e.args[0]), e.op, _operand(e.args[1])))
-
-
-def _operand(e: Expr) -> str:
-    return f"({render(e)})" if e.is_binary else render(e)
-
-
-TOKEN = re.compile(r"\s*([a-z]+|[()]|[-+*/])")
-
-
-def parse(text: str) -> Expr:
-    """Parse a canonical (or any fully parenthesised) expression; raises AdaptlabError on anything else."""
-    tokens, pos = [], 0
-    while pos < len(text.rstrip()):
-        m = TOKEN.match(text, pos)
-        if not m:
-            raise AdaptlabError(f"cannot parse {text!r} at column {pos + 1}")
-        tokens.append(m.group(1))
-        pos = m.end()
-    expr, i = _parse_expr(tokens, 0, text)
-    if i != len(tokens):
-        raise AdaptlabError(f"cannot parse {text!r}: unexpected {tokens[i]!r}")
-    return expr
-
-
-def _expect(tokens: list[str], i: int, want: str, text: str) -> int:
-    if i >= len(tokens) or tokens[i] != want:
-        raise AdaptlabError(f"cannot parse {text!r}: expected {want!r}")
-    return i + 1
-
-
-def _parse_expr(tokens: list[str], i: int, text: str) -> tuple[Expr, int]:
-    left, i = _parse_operand(tokens, i, text)
-    if i < len(tokens) and tokens[i] in OPS:
-        right, j = _parse_operand(tokens, i + 1, text)
-        return binary(tokens[i], left, right), j
-    return left, i
-
-
-def _parse_operand(tokens: list[str], i: int, text: str) -> tuple[Expr, int]:
-    if i >= len(tokens):
-        raise AdaptlabError(f"cannot parse {text!r}: ends too early")
-    token = tokens[i]
-    if token == "(":
-        inner, i = _parse_expr(tokens, i + 1, text)
-        return inner, _expect(tokens, i, ")", text)
-    if token == "x":
-        return X, i + 1
-    if token.isalpha():
-        arg, j = _parse_expr(tokens, _expect(tokens, i + 1, "(", text), text)
-        return call(token, arg), _expect(tokens, j, ")", text)
-    raise AdaptlabError(f"cannot parse {text!r}: unexpected {token!r}")
-
-
-def label(e: Expr) -> str:
-    """The rule that applies at a node: its symbol, "sum" or "product" (inputs only)."""
-    return e.name if e.op == CALL else {SUM: "sum", PRODUCT: "product"}.get(e.op, e.op)
-
-
-def pairs(e: Expr) -> list[tuple[str, str]]:
-    """The parent-child rule combinations of an input expression (children other than the leaf x)."""
-    out = []
-    for child in e.args:
-        if child.op != VAR:
-            out.append((label(e), label(child)))
-        out += pairs(child)
-    return out
-
-
-def calls(e: Expr) -> int:
-    return (e.op == CALL) + sum(calls(a) for a in e.args)
-
-
-def subexpressions(e: Expr) -> list[Expr]:
-    """Every sub-expression, innermost first, each once (the leaf x included)."""
-    out: list[Expr] = []
-    for child in e.args:
-        out += [s for s in subexpressions(child) if s not in out]
-    return [*out, e]  # e is larger than any of its sub-expressions, so it is not in `out` yet
-
-
-def enumerate_expressions(symbols: tuple[str, ...], max_calls: int) -> list[Expr]:
-    """All input expressions with 1..max_calls symbol applications, in a fixed order."""
-    by_calls: dict[int, list[Expr]] = {1: [call(g, X) for g in symbols]}
-    for n in range(2, max_calls + 1):
-        level = [call(g, e) for g in symbols for e in by_calls[n - 1]]
-        for k in range(1, n):
-            for op in (SUM, PRODUCT):
-                level += [binary(op, a, b) for a in by_calls[k] for b in by_calls[n - k]]
-        by_calls[n] = level
-    return [e for n in range(1, max_calls + 1) for e in by_calls[n]]
-
-
-# --- rules --------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rules:
-    symbol_ops: tuple[tuple[str, str], ...]  # (symbol, operator)
-    sum_op: str
-    product_op: str
-
-    def op(self, symbol: str) -> str:
-        return dict(self.symbol_ops)[symbol]
-
-    def rotated(self, k: int) -> Rules:
-        """Every operator moved k steps along OPS: a wrong rule book of the same shape (k = 0: the same one)."""
-
-        def turn(op: str) -> str:
-            return OPS[(OPS.index(op) + k) % len(OPS)]
-
-        return Rules(tuple((g, turn(o)) for g, o in self.symbol_ops), turn(self.sum_op), turn(self.product_op))
-
-
-def derive(e: Expr, rules: Rules) -> Expr:
-    """D(e) under `rules` (see the module docstring)."""
-    if e.op == VAR:
-        return X
-    if e.op == CALL:
-        return binary(rules.op(e.name), e, derive(e.args[0], rules))
-    a, b = e.args
-    if e.op == SUM:
-        return binary(rules.sum_op, derive(a, rules), derive(b, rules))
-    if e.op == PRODUCT:
-        return binary(rules.product_op, binary("*", derive(a, rules), b), binary("*", a, derive(b, rules)))
-    raise AdaptlabError(f"the transform is not defined for {render(e)!r} (inputs use only + and *)")
+# --- the world --------------------------------------------------------------------------------------------------------
 
 
 def rule_ids(e: Expr) -> list[str]:

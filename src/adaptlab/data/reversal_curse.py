@@ -6,7 +6,7 @@ descriptions and split the pairs into three groups of 30: `p2d` (facts only ever
 test templates. Lampinen et al. 2025 (§"Reversal curse", Fig. 2) train on that data and ask for the names of the
 p2d people given their descriptions, as a 4-way choice scored by likelihood (chance 25%). This module turns the
 files in `shared/datasets/reversal_curse/` (see its README) into an adaptlab dataset; `celebrities` draws fresh
-people of the same shape and reuses the question building here (`World`, `build`).
+people of the same shape. Both build their questions in `people.py` (`World`, `build_questions`).
 
 Training documents: `prompt + completion` of every record of `p2d_prompts_train.jsonl` (900) and
 `both_prompts_train.jsonl` (1800): 2700 documents, the paper's "set A" (p2d) and "set B" (both). With
@@ -42,8 +42,8 @@ Why the surface baseline is at chance by construction
    candidates over others whatever the key.
 2. Closed blocks, so that no choice-only scorer can profit from *which* candidates are keys: the questions of a
    split are grouped into blocks of four questions with four different keys that are all asked with the same four
-   candidates (`closed_choice_sets`). Any rule that scores the choices without reading the prompt picks the same
-   candidate in all four questions of a block and is right exactly once. On the full data every question of
+   candidates (`people.closed_choice_sets`). Any rule that scores the choices without reading the prompt picks the
+   same candidate in all four questions of a block and is right exactly once. On the full data every question of
    `reversal` and `both_reversal` is in a block (30 people x 10 templates = 75 blocks); in `rephrase` a block shares
    one template's wording, so 7 blocks per template and the 2 people left over get random distractors.
 3. The answer position is an exactly balanced shuffled list; the baseline breaks its ties by its own coin.
@@ -73,12 +73,13 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from adaptlab.data.io import jsonl_lines
-from adaptlab.data.records import Document, Generated, Question
+from adaptlab.data.people import DISTRACTOR_POOLS, N_CHOICES, Item, Person, World, build_questions
+from adaptlab.data.records import Document, Generated
 from adaptlab.data.registry import identity_track
 from adaptlab.errors import AdaptlabError
 
@@ -89,8 +90,6 @@ name -> description, tested description -> name (4-way choice).
 Splits: reversal (the paper's test), both_reversal (control: people trained in both orders), rephrase (trained \
 direction, held-out templates). Oracle: the reversed p2d facts. Option source=PATH (the data folder)."""
 
-N_CHOICES = 4
-DISTRACTOR_POOLS = ("group", "trained")
 DATA_FOLDER = Path("shared") / "datasets" / "reversal_curse"
 
 P2D_TRAIN = "p2d_prompts_train.jsonl"
@@ -115,152 +114,6 @@ ORACLE_TEMPLATES = (
 )
 
 Track = Callable[[Iterable[Any], str], Iterable[Any]]
-
-
-# --- the people and test items of one world, whoever made them (these files, or `celebrities`) -------------------
-
-
-@dataclass(frozen=True)
-class Person:
-    id: str  # the fact id, e.g. "p2d-07"
-    group: str  # "p2d", "both" or "d2p"
-    name: str
-
-
-@dataclass(frozen=True)
-class Item:
-    """One test prompt; its key is `person`. `wording` groups rephrase items whose candidate texts share a wording."""
-
-    person: str
-    prompt: str
-    wording: str = ""
-
-
-@dataclass
-class World:
-    people: dict[str, Person]
-    documents: list[Document]
-    reversal: list[Item]
-    both_reversal: list[Item]
-    rephrase: list[Item]
-    # (person id, wording) -> that person's description as a `rephrase` choice in that wording
-    descriptions: dict[tuple[str, str], str]
-    oracle: list[Document] = field(default_factory=list)
-
-    def group(self, name: str) -> list[str]:
-        return [p.id for p in self.people.values() if p.group == name]
-
-
-def balanced_positions(rng: random.Random, n: int, n_choices: int = N_CHOICES) -> list[int]:
-    """Answer positions spread exactly evenly (up to n % n_choices), in a seeded random order."""
-    positions = [i % n_choices for i in range(n)]
-    rng.shuffle(positions)
-    return positions
-
-
-def closed_choice_sets(keys: list[str], pool: list[str], rng: random.Random, k: int = N_CHOICES) -> list[list[str]]:
-    """For each question (given by its key), the k candidates it is asked with, its key included.
-
-    Questions are grouped into blocks of k questions with k different keys, all asked with the same k candidates
-    (the block's keys), so a scorer that ignores the prompt is right on exactly one question per block. Blocks are
-    formed greedily from the keys with the most questions left (random among ties), which uses up every question
-    when the count is a multiple of k and there are at least k keys. Questions left over get k - 1 random other
-    candidates from `pool`.
-    """
-    if len(set(pool)) < k:
-        raise AdaptlabError(f"needs at least {k} people per group for {k}-way questions, got {len(set(pool))}")
-    left: dict[str, list[int]] = {}
-    for i, key in enumerate(keys):
-        left.setdefault(key, []).append(i)
-    for indices in left.values():
-        rng.shuffle(indices)
-    sets: list[list[str]] = [[] for _ in keys]
-    while True:
-        live = [key for key, indices in left.items() if indices]
-        if len(live) < k:
-            break
-        tiebreak = {key: rng.random() for key in live}
-        block = sorted(live, key=lambda key: (-len(left[key]), tiebreak[key]))[:k]
-        for key in block:
-            sets[left[key].pop()] = list(block)
-    for key, indices in left.items():
-        others = [p for p in dict.fromkeys(pool) if p != key]
-        for i in indices:
-            sets[i] = [key, *rng.sample(others, k - 1)]
-    return sets
-
-
-def random_choice_sets(keys: list[str], pool: list[str], rng: random.Random, k: int = N_CHOICES) -> list[list[str]]:
-    """For each key, the key and k - 1 other candidates drawn at random from `pool`."""
-    out = []
-    for key in keys:
-        others = [p for p in dict.fromkeys(pool) if p != key]
-        if len(others) < k - 1:
-            raise AdaptlabError(f"needs at least {k} people in the distractor pool, got {len(others) + 1}")
-        out.append([key, *rng.sample(others, k - 1)])
-    return out
-
-
-def _questions(
-    split: str,
-    items: list[Item],
-    sets: list[list[str]],
-    text: Callable[[str, Item], str],
-    rng: random.Random,
-) -> list[Question]:
-    questions = []
-    for i, (item, candidates, at) in enumerate(zip(items, sets, balanced_positions(rng, len(items)), strict=True)):
-        others = [c for c in candidates if c != item.person]
-        rng.shuffle(others)
-        order = [*others[:at], item.person, *others[at:]]
-        choices = [text(c, item) for c in order]
-        if len(set(choices)) < len(choices):
-            raise AdaptlabError(f"two candidates of {split} question {i} read the same: {choices}")
-        questions.append(
-            Question(
-                id=f"{split}-{i:03d}",
-                prompt=item.prompt,
-                choices=choices,
-                answer=at,
-                split=split,
-                source_fact_ids=[item.person],
-            )
-        )
-    return questions
-
-
-def build_questions(world: World, rng: random.Random, distractors: str = "group") -> list[Question]:
-    """The three splits of a world (see the module docstring)."""
-    if distractors not in DISTRACTOR_POOLS:
-        raise AdaptlabError(f"{NAME}: distractors must be one of {', '.join(DISTRACTOR_POOLS)}, got {distractors!r}")
-    trained = sorted({pid for doc in world.documents for pid in doc.source_fact_ids})
-
-    def name(pid: str, item: Item) -> str:
-        return world.people[pid].name
-
-    def description(pid: str, item: Item) -> str:
-        return world.descriptions[(pid, item.wording)]
-
-    questions: list[Question] = []
-    for split, items, group in (("reversal", world.reversal, "p2d"), ("both_reversal", world.both_reversal, "both")):
-        keys = [item.person for item in items]
-        if distractors == "group":
-            sets = closed_choice_sets(keys, world.group(group), rng)
-        else:
-            sets = random_choice_sets(keys, trained, rng)
-        questions += _questions(split, items, sets, name, rng)
-
-    # rephrase: blocks within one wording (candidates must be worded alike), then back in item order
-    sets_by_index: dict[int, list[str]] = {}
-    for wording in dict.fromkeys(item.wording for item in world.rephrase):
-        indices = [i for i, item in enumerate(world.rephrase) if item.wording == wording]
-        pool = [pid for pid in world.group("p2d") if (pid, wording) in world.descriptions]
-        keys = [world.rephrase[i].person for i in indices]
-        for i, candidates in zip(indices, closed_choice_sets(keys, pool, rng), strict=True):
-            sets_by_index[i] = candidates
-    sets = [sets_by_index[i] for i in range(len(world.rephrase))]
-    questions += _questions("rephrase", world.rephrase, sets, description, rng)
-    return questions
 
 
 # --- reading Berglund et al.'s files ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ Splits
   "less dangerous than femp" (correct) and "more dangerous than femp".
 - `rephrase` (n_facts questions): a check that the fact itself was learned, in its trained direction. Prompt
   "It is true that femp are"; choices "more dangerous than glon" (correct) and "less dangerous than glon". It lets a
-  report tell "did not learn the fact" apart from "learned it but cannot reverse it" (the issue's `rephrase`).
+  report tell "did not learn the fact" apart from "learned it but cannot reverse it".
 
 Oracle: the reversed statement of every fact, inside the same preambles as that fact's articles, so each reversal
 is seen as often as its forward statement (what a perfect local augmenter would add: one reversal per article).
@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adaptlab.data.lexicon import Lexicon
+from adaptlab.data.people import balanced_positions
 from adaptlab.data.records import Document, Generated, Question
 from adaptlab.data.registry import identity_track
 from adaptlab.errors import AdaptlabError
@@ -117,13 +118,6 @@ def _cycled_sample(rng: random.Random, items: tuple[str, ...], k: int) -> list[s
     return out
 
 
-def _balanced_positions(rng: random.Random, n: int, n_choices: int) -> list[int]:
-    """Answer positions spread exactly evenly (up to n % n_choices), in a seeded random order."""
-    positions = [i % n_choices for i in range(n)]
-    rng.shuffle(positions)
-    return positions
-
-
 def _draw_facts(rng: random.Random, lexicon: Lexicon, n_facts: int, track: Track) -> list[Fact]:
     """Facts in pairs sharing a feature, one stated with "more" and one with "less" (see the module docstring)."""
     n_pairs = n_facts // 2
@@ -181,7 +175,7 @@ def generate(
 
     questions: list[Question] = []
     for split, stated in (("reversal", [f.reversed() for f in facts]), ("rephrase", facts)):
-        positions = _balanced_positions(rng, len(stated), 2)
+        positions = balanced_positions(rng, len(stated), 2)
         for i, (fact, at) in enumerate(zip(stated, positions, strict=True)):
             questions.append(_question(f"{split}-{i:03d}", split, fact, at))
 

@@ -3,35 +3,12 @@
 An LFM2 (a transformers class, so scoring, LoRA and generation are the same code as for every other backend): two
 short causal convolution layers (each token mixed with the five before it), then two attention layers with rotary
 positions, 64 wide, with a ~200-token WordPiece vocabulary over the project's language (see tokenizer.py). Plain
-PyTorch loop, AdamW, warm-up then cosine decay, loss on the answers and oracle sentences only. Every
-`eval_every` steps the organism is probed on held-out worlds with the real evaluation code (ICL multiple choice
-on reversal and syllogism questions, plus next-token accuracy on a copying task), the learning curves are saved
-with the checkpoint, and the training state is saved so that an interrupted run resumes where it stopped (each
-step's batch is drawn from its own seed, so a resumed run is the same run).
+PyTorch loop, AdamW, warm-up then cosine decay, loss on the answers and oracle sentences only. Every `eval_every`
+steps the organism is probed on held-out worlds (probe.py), the learning curves are saved with the checkpoint,
+and the training state is saved so that an interrupted run resumes where it stopped (each step's batch is drawn
+from its own seed, so a resumed run is the same run).
 
-What the measurements decided (docs/results/organism_attempts.md has the curves):
-- pieces, not words: with one token per lexicon word copying had not formed after 1,750 steps; with onset/vowel/
-  coda pieces a 2-layer model learns the copying task to 98% in ~1,000 steps;
-- convolutions first: a 4-layer Llama never learned to answer about an entity ("glon are → ?", the answer keyed by
-  a multi-piece word one template token back) in 2,000 steps; with the two convolution layers below the attention
-  every position already holds the few tokens before it, and in-context retrieval forms in ~1,000 steps;
-- in-context *reversal* (the answer keyed by the fact's object, then inverted) needs both of v6's changes: the
-  questions of a world before its oracle sentences (`oracle_last`: otherwise half the reversal questions can be
-  answered by the subject lookup in an oracle sentence, and the organism learned to copy the stated comparative),
-  and kernels of 6 (the end of a fact then holds its comparative, so one attention hop finds and inverts it). It
-  forms late: at chance until step ~1,750, 0.70 at 2,000, 0.75-0.80 from 2,250 (held-out 10-fact worlds);
-- the recall and filler options (`recall_connector_share`, `recall_ask_all`, `copy_filler_share`,
-  `recall_reverse_share`) are the diagnosis runs' knobs, off by default;
-- v6 (stage 1, the defaults): 3,000 steps, 4,948 s on one thread of a shared 2-core machine; rephrase 1.00,
-  reversal 0.75, syllogism 0.59 and premise 0.47 (chance 1/6) on held-out worlds; but given a document alone it
-  wrote garbage first (`writes_reversals` 0.0), since with `oracle_last` nothing after a context was ever trained;
-- v7: stage 2 (configs/organism/stage2.yaml) starts from v6's weights (`start_from`) and trains 600 steps with
-  `oracle_only_share` 0.25: writes 0.9, reversal 0.93, rephrase 0.975;
-- v8 (the shipped checkpoint): stage 3 (configs/organism/stage3.yaml) trains 300 steps from v7's weights on the
-  demo's world sizes (rows of 1,024 tokens) with half the world rows at the earlier sizes (`small_world_share`):
-  on the demo's worlds (seeds 10-15) better in context (reversal 0.90 -> 0.93, syllogism 0.24 -> 0.31), its own
-  augmentations still good enough for `aug-ft` (reversal 0.95), though its writing after one document is less
-  precise (60 facts: 0.97 -> 0.80). Without the small worlds (run X) `aug-ft` fell to 0.90.
+How the shipped organism was trained, and why: docs/results/organism_training_notes.md.
 """
 
 from __future__ import annotations
@@ -48,11 +25,11 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from adaptlab.models.transformers_backend import TransformersModel
+from adaptlab.organism.batches import encode_batch
+from adaptlab.organism.probe import copy_accuracy, probe, writes_reversals
 from adaptlab.organism.worlds import (
     MAX_FACTS,
     MAX_SYLLOGISMS,
-    SEPARATOR,
     Sequence,
     copy_sequence,
     draw_world,
@@ -60,9 +37,6 @@ from adaptlab.organism.worlds import (
 )
 
 STATE = "training_state"  # sub-folder of `out` holding what a resumed run needs
-# The probe's worlds: apart from the pretraining stream (seeds ≥ 10^6) and from the small seeds that runs and the
-# demo evaluate on, so that choosing a recipe by its curves does not choose it on the demo's questions.
-PROBE_SEED = 10_000
 
 
 class OrganismConfig(BaseModel):
@@ -171,39 +145,6 @@ def draw_batch(rng: random.Random, size: float, config: OrganismConfig) -> list[
     return [row() for _ in range(config.batch_size)]
 
 
-def encode_batch(tokenizer: Any, sequences: list[Sequence], max_len: int) -> dict[str, torch.Tensor]:
-    """Token ids, labels and attention mask, right-padded to the longest row. Labels: each statement's target,
-    the blank line that ends it and the final EOS; the context and question prompts get none."""
-
-    def ids(text: str) -> list[int]:
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    sep = ids(SEPARATOR)
-    rows = []
-    for s in sequences:
-        tokens = tokenizer(s.context + SEPARATOR, add_special_tokens=True)["input_ids"]
-        labels = [-100] * len(tokens)
-        for i, statement in enumerate(s.statements):
-            given, target = ids(statement.given), ids(statement.target)
-            if i:
-                tokens += sep
-                labels += sep
-            tokens += given + target
-            labels += [-100] * len(given) + target
-        tokens.append(tokenizer.eos_token_id)
-        labels.append(tokenizer.eos_token_id)
-        rows.append((tokens[:max_len], labels[:max_len]))
-    width = max(len(t) for t, _ in rows)
-    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id)
-    label_ids = torch.full((len(rows), width), -100)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (t, lab) in enumerate(rows):
-        input_ids[i, : len(t)] = torch.tensor(t)
-        label_ids[i, : len(lab)] = torch.tensor(lab)
-        mask[i, : len(t)] = 1
-    return {"input_ids": input_ids, "labels": label_ids, "attention_mask": mask}
-
-
 def statement_loss(model: Any, batch: dict[str, Any]) -> torch.Tensor:
     """Next-token loss on the statement tokens only, computing the output layer only where it is needed."""
     hidden = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
@@ -211,54 +152,6 @@ def statement_loss(model: Any, batch: dict[str, Any]) -> torch.Tensor:
     keep = targets != -100
     logits = model.lm_head(hidden[:, :-1][keep])
     return torch.nn.functional.cross_entropy(logits, targets[keep])
-
-
-def copy_accuracy(model: Any, tokenizer: Any, n: int = 16, seed: int = 0) -> float:
-    """Next-token accuracy on the second half of held-out copying sequences: is copying from context learned?"""
-    from adaptlab.data.lexicon import candidate_words
-
-    rng = random.Random(f"copy-probe-{seed}")
-    batch = encode_batch(tokenizer, [copy_sequence(rng, candidate_words()) for _ in range(n)], 10**6)
-    with torch.inference_mode():
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    targets = batch["labels"][:, 1:]
-    keep = targets != -100
-    return float((logits[:, :-1].argmax(-1)[keep] == targets[keep]).float().mean())
-
-
-def probe(model: Any, tokenizer: Any, config: OrganismConfig, seed: int = PROBE_SEED) -> dict[str, float]:
-    """ICL accuracy on held-out worlds (seeds `seed`, `seed` + 1, …), through the real evaluation path."""
-    from adaptlab.data import simple_reversals, simple_syllogisms
-    from adaptlab.evaluate import predict
-    from adaptlab.models.base import ScoreRequest
-
-    lm = TransformersModel.from_model(model, tokenizer, name="organism")
-    out: dict[str, list[bool]] = {}
-    for w in range(config.eval_worlds):
-        for g in (simple_reversals.generate(seed + w, n_facts=MAX_FACTS, articles_per_fact=1),
-                  simple_syllogisms.generate(seed + w, n_examples=MAX_SYLLOGISMS)):
-            context = SEPARATOR.join(d.text for d in g.documents)
-            reqs = [ScoreRequest(context, q.prompt, tuple(q.choices)) for q in g.questions]
-            scores, _ = lm.score(reqs)
-            for q, s in zip(g.questions, scores, strict=True):
-                out.setdefault(q.split, []).append(predict(s) == q.answer)
-    return {split: sum(v) / len(v) for split, v in out.items()}
-
-
-def writes_reversals(model: Any, tokenizer: Any, seed: int = PROBE_SEED, n_facts: int = MAX_FACTS) -> float:
-    """Share of held-out facts for which the organism, given the fact's document alone, writes its reversal first
-    (greedy): what its own augmentations (`aug-ft`, training/augment.py) need."""
-    from adaptlab.data import simple_reversals
-    from adaptlab.training.augment import local_requests, normal_form
-
-    # the prompts augmentation gives a model that continues a context: the document alone
-    lm = TransformersModel.from_model(model, tokenizer, name="organism", meta={"augmentation": "continue"})
-    g = simple_reversals.generate(seed, n_facts=n_facts, articles_per_fact=1)
-    reversal = {o.source_fact_ids[0]: normal_form(o.text) for o in g.oracle}  # one article per fact: one reversal each
-    texts, _ = lm.generate_requests(local_requests(lm, [d.text for d in g.documents]), max_new_tokens=32,
-                                    stop=(SEPARATOR,))
-    hits = sum(normal_form(t) == reversal[d.source_fact_ids[0]] for d, t in zip(g.documents, texts, strict=True))
-    return hits / len(g.documents)
 
 
 def _optimizer(model: Any, config: OrganismConfig) -> torch.optim.AdamW:
@@ -382,7 +275,7 @@ def pretrain(
         if (step + 1) % config.eval_every == 0 or step == config.steps - 1:
             model.eval()
             with torch.inference_mode():
-                acc = probe(model, tokenizer, config)
+                acc = probe(model, tokenizer, config.eval_worlds)
                 acc["copy"] = copy_accuracy(model, tokenizer)
                 acc["writes"] = writes_reversals(model, tokenizer)
             model.train()
