@@ -14,6 +14,7 @@ from adaptlab.data.records import Dataset
 from adaptlab.data.registry import generator
 from adaptlab.models import load_model
 from adaptlab.options import FinetuneConfig
+from adaptlab.progress import listening
 from adaptlab.training.examples import make_examples
 from adaptlab.training.finetune import finetune, last_complete_checkpoint
 
@@ -56,12 +57,12 @@ def test_interrupted_training_resumes_to_the_same_model(tiny, examples, tmp_path
     whole, _, log = finetune(tiny, examples, config, tmp_path / "whole", seed=0)
     assert not log["resumed"]
 
-    def stop_after_checkpoint(step: int, total: int, loss: float) -> None:
-        if step == 6:  # checkpoint-4 is on disk, steps 5-6 are lost
+    def stop_after_checkpoint(phase: str, step: int, total: int, detail: str) -> None:
+        if phase == "fine-tuning" and step == 6:  # checkpoint-4 is on disk, steps 5-6 are lost
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        finetune(tiny, examples, config, tmp_path / "cut", seed=0, progress=stop_after_checkpoint)
+    with pytest.raises(KeyboardInterrupt), listening(stop_after_checkpoint):
+        finetune(tiny, examples, config, tmp_path / "cut", seed=0)
     checkpoints = tmp_path / "cut" / "checkpoints"
     # A checkpoint cut short by kill -9: the folder exists, its trainer state was never written.
     partial = checkpoints / "checkpoint-8"

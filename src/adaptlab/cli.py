@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -169,50 +169,52 @@ def eval_command(
     method: Annotated[str, typer.Option("--method", help=" | ".join(method_names()))] = "pretrained",
     out: Annotated[Path, typer.Option("--out", help="results folder (results.sqlite)")] = Path("out/eval"),
     seed: Annotated[int, typer.Option(help="seed (ICL subsampling, fine-tuning)", min=0, max=2**63 - 1)] = 0,
-    k: Annotated[int, typer.Option("--k", help="documents retrieved per question (rag)", min=1)] = 8,
+    k: Annotated[int, typer.Option("--k", help="documents retrieved per question (rag)")] = 8,
     retriever: Annotated[str, typer.Option(help="bm25 | dense (rag)")] = "bm25",
-    icl_fraction: Annotated[float, typer.Option(help="use at most this fraction of documents in context",
-                                                callback=lambda v: _check(v, 0 < v <= 1, "in (0, 1]"))] = 1.0,
-    max_context_tokens: Annotated[int | None, typer.Option(help="cap on context tokens", min=1)] = None,
+    icl_fraction: Annotated[float, typer.Option(help="use at most this fraction of documents in context, (0, 1]")
+                            ] = 1.0,
+    max_context_tokens: Annotated[int | None, typer.Option(help="cap on context tokens")] = None,
     limit: Annotated[int | None, typer.Option(help="first N questions of each split only", min=1)] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     dtype: Annotated[str | None, typer.Option(help="float32 | bfloat16 | float16")] = None,
 ) -> None:
     """Score a model on a dataset with one method; accuracy per split, and what it cost."""
-    from adaptlab.data.io import load_dataset
-    from adaptlab.experiment import run_experiment, run_identity
-    from adaptlab.methods import MethodOptions, get_method
-    from adaptlab.models.registry import load_model, model_fingerprint
-    from adaptlab.progress import listening
     from adaptlab.report.tables import print_run
-    from adaptlab.runs import safe_name
-    from adaptlab.store import Store, exclusive
+    from adaptlab.runs import RunConfig
+    from adaptlab.store import Store
 
-    ds = load_dataset(data)
-    if limit is not None:
-        ds = ds.limited(limit)
-    options = MethodOptions(k=k, retriever=retriever, icl_fraction=icl_fraction, max_context_tokens=max_context_tokens)
-    get_method(method, options)  # unknown method or bad option: fail before loading the model
-    fingerprint = model_fingerprint(model)
-    rid, _ = run_identity(model, fingerprint, ds, method, seed, options)
-    # The results folder is locked and opened before any work, so a folder that cannot be used stops us now.
-    with exclusive(out), Store(out / "results.sqlite") as store:
-        if store.is_done(rid):
-            print_run(console, store.result(rid))
-            console.print(f"already stored in {out / 'results.sqlite'} as run {rid} (the same experiment: same "
-                          "model weights, data, method, options and seed); nothing recomputed", highlight=False)
-            return
-        lm = load_model(model, device=device, dtype=dtype)
-        with progress() as bar, listening(lambda name, done, total, detail: bar.update(
-                phase, description=f"  {name} {detail}".rstrip(), completed=done, total=total, visible=done < total)):
-            phase = bar.add_task("", total=None, visible=False)
-            task = bar.add_task(f"{method} on {ds.name}", total=len(ds.questions))
-            result = run_experiment(lm, model, ds, method, seed, options, out / "work" / safe_name(rid),
-                                    progress=lambda n: bar.advance(task, n), cache_dir=out / "cache",
-                                    model_fingerprint=fingerprint)
-        store.save(result)
-    print_run(console, result)
-    console.print(f"stored in {out / 'results.sqlite'} as run {result.run_id}", highlight=False)
+    # One run of an ordinary config, through the same plan, lock and store as `adaptlab run`; the folder keeps no
+    # config, so that a report there shows every run `eval` stored.
+    cfg = _valid(lambda: RunConfig(models=[model], datasets=[{"path": str(data)}], methods=[method], seeds=[seed],
+                                   limit=limit, device=device, dtype=dtype,
+                                   options={"k": k, "retriever": retriever, "icl_fraction": icl_fraction,
+                                            "max_context_tokens": max_context_tokens}))
+    counts = _execute_with_progress(cfg, out, keep_config=False)
+    (rid,) = counts["run_ids"]
+    with Store(out / "results.sqlite") as store:
+        print_run(console, store.result(rid))
+    if counts["skipped"]:
+        console.print(f"already stored in {out / 'results.sqlite'} as run {rid} (the same experiment: same model "
+                      "weights, data, method, options and seed); nothing recomputed", highlight=False)
+    else:
+        console.print(f"stored in {out / 'results.sqlite'} as run {rid}", highlight=False)
+
+
+def _valid(make: Callable[[], T]) -> T:
+    """A config built from command-line options; a bad value is one line that names the flag (`--icl-fraction`)."""
+    import re
+
+    from pydantic import ValidationError
+
+    from adaptlab.errors import describe_validation_error
+
+    try:
+        return make()
+    except ValidationError as e:
+        message = describe_validation_error(e)
+    except AdaptlabError as e:
+        message = str(e)
+    raise AdaptlabError(re.sub(r"^(?:option )?(\w+):", lambda m: f"--{m.group(1).replace('_', '-')}:", message))
 
 
 @app.command("run")
@@ -391,27 +393,22 @@ def demo(
     console.print(f"report: {md} and {html}", highlight=False)
 
 
-def run_command_with(cfg: Any, out: Path, executor: str | None = None, address: str | None = None) -> list[str]:
-    """Run a config into OUT with progress bars, then print accuracy per split; returns the config's run ids.
-    A run that fails on Ray is printed as it fails, the others go on, and the command ends with exit code 2."""
+def _execute_with_progress(cfg: Any, out: Path, executor: str | None = None, address: str | None = None,
+                           keep_config: bool = True) -> dict[str, Any]:
+    """`runs.execute` with progress bars: the runs, and the phase of the current one (scoring, fine-tuning, ...)."""
     from adaptlab.progress import listening
-    from adaptlab.report.tables import print_summary
     from adaptlab.runs import execute
 
     bar = progress()
     runs = bar.add_task("runs", total=None)
-    questions = bar.add_task("questions", total=None, visible=False)
+    phase = bar.add_task("", total=None, visible=False)
 
     def on_run(label: str, done: int, total: int, n_questions: int) -> None:
         bar.start()  # only once the run folder is ours and the plan is valid: errors stay one line
         bar.update(runs, description=label, completed=done, total=total)
-        if n_questions:
-            bar.update(questions, completed=0, total=n_questions, visible=True)
 
     def on_error(label: str, message: str) -> None:
         bar.console.print(f"failed: {label}: {message}", highlight=False, markup=False, soft_wrap=True)
-
-    phase = bar.add_task("", total=None, visible=False)
 
     def on_phase(name: str, done: int, total: int, detail: str) -> None:
         bar.update(phase, description=f"  {name} {detail}".rstrip(), completed=done, total=total,
@@ -419,10 +416,18 @@ def run_command_with(cfg: Any, out: Path, executor: str | None = None, address: 
 
     try:
         with listening(on_phase):
-            counts = execute(cfg, out, on_run=on_run, on_questions=lambda n: bar.advance(questions, n),
-                             executor=executor, address=address, on_error=on_error)
+            return execute(cfg, out, on_run=on_run, executor=executor, address=address, on_error=on_error,
+                           keep_config=keep_config)
     finally:
         bar.stop()
+
+
+def run_command_with(cfg: Any, out: Path, executor: str | None = None, address: str | None = None) -> list[str]:
+    """Run a config into OUT with progress bars, then print accuracy per split; returns the config's run ids.
+    A run that fails on Ray is printed as it fails, the others go on, and the command ends with exit code 2."""
+    from adaptlab.report.tables import print_summary
+
+    counts = _execute_with_progress(cfg, out, executor=executor, address=address)
     console.print(f"{counts['ran']} runs done, {counts['skipped']} already stored → {out / 'results.sqlite'}",
                   highlight=False)
     print_summary(console, out / "results.sqlite", counts["run_ids"])

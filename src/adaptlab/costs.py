@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from adaptlab.store import CostRow
 
@@ -128,12 +128,6 @@ def model_dims(model: Any) -> Dims:
     )
 
 
-def shape_of(lm: Any) -> Dims:
-    """A `LanguageModel`'s shape: its own `dims` when the backend knows them, else from its parameter count."""
-    dims = getattr(lm, "dims", None)
-    return dims if isinstance(dims, Dims) else Dims.from_params(int(getattr(lm, "n_params", 0) or 0))
-
-
 def forward_flops(dims: Dims, new_tokens: int, past_tokens: int = 0, logits: int = 1) -> float:
     """FLOPs to run `new_tokens` after `past_tokens` cached ones, with logits at `logits` positions (serving a
     query needs the next token's only)."""
@@ -210,8 +204,19 @@ def metered(device: str | None = None, base_bytes: int = 0) -> Iterator[Meter]:
 # ----------------------------------------------------------------------------- deployment
 
 
+class Deployable(Protocol):
+    """What the deployment estimate needs of a model (every `LanguageModel` has it)."""
+
+    @property
+    def dims(self) -> Dims: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def render_prefix(self, context: str, *, instruction: str | None = None) -> str: ...
+
+
 def deployment_costs(
-    lm: Any, prompts: Sequence[str], contexts: Sequence[str], memory_positions: int = 0
+    lm: Deployable, prompts: Sequence[str], contexts: Sequence[str], memory_positions: int = 0
 ) -> list[CostRow]:
     """What serving these queries costs, one at a time, estimated:
 
@@ -221,7 +226,7 @@ def deployment_costs(
       key/value cache computed once, and the bytes of holding them all as its memory) and `query_cached`
       (per query: only the question, attending to the cached context).
     """
-    dims = shape_of(lm)
+    dims = lm.dims
     prefix_tokens: dict[str, int] = {}
     tokens = reused = c_tokens = c_reused = 0
     flops = c_flops = 0.0

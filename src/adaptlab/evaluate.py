@@ -22,6 +22,7 @@ from adaptlab.costs import deployment_costs
 from adaptlab.data.records import Question
 from adaptlab.models.base import ChoiceScore, LanguageModel, ScoreRequest, ScoringStats
 from adaptlab.models.prompts import question_text
+from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow, MetricRow, ScoreRow
 
 METRICS = ("sum", "per_token", "per_char", "calibrated")
@@ -43,7 +44,7 @@ DEFAULT_METRIC = "per_char"
 
 def normalised(score: Scored | ChoiceScore, metric: str) -> float:
     if metric == "calibrated":
-        return score.logprob - score.null_logprob  # type: ignore[union-attr]
+        return score.logprob - (score.null_logprob if isinstance(score, Scored) else 0.0)
     if metric == "sum":
         return score.logprob
     if metric == "per_token":
@@ -102,18 +103,27 @@ def generative_rows(questions: Sequence[Question], picks: Sequence[int | None]) 
     return rows
 
 
+def _reporting(phase: str, total: int) -> Callable[[int], None]:
+    """A backend's increment callback that reports the phase's progress (`adaptlab.progress`)."""
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        report_progress(phase, done, total)
+
+    return advance
+
+
 def choose_questions(
-    model: LanguageModel,
-    questions: Sequence[Question],
-    contexts: Sequence[str],
-    progress: Callable[[int], None] | None = None,
+    model: LanguageModel, questions: Sequence[Question], contexts: Sequence[str]
 ) -> tuple[list[int | None], ScoringStats]:
     """The option each question's reply names, for a model declared `protocol = "generative-mc"`."""
     requests = [
         ScoreRequest(context=ctx, prompt=question_text(q), choices=tuple(q.choices))
         for q, ctx in zip(questions, contexts, strict=True)
     ]
-    return model.choose(requests, progress=progress)  # type: ignore[attr-defined]
+    return model.choose(requests, progress=_reporting("answering", len(requests)))
 
 
 def score_rows(questions: Sequence[Question], scores: Sequence[Sequence[Scored]]) -> list[ScoreRow]:
@@ -125,17 +135,14 @@ def score_rows(questions: Sequence[Question], scores: Sequence[Sequence[Scored]]
 
 
 def score_questions(
-    model: LanguageModel,
-    questions: Sequence[Question],
-    contexts: Sequence[str],
-    progress: Callable[[int], None] | None = None,
+    model: LanguageModel, questions: Sequence[Question], contexts: Sequence[str]
 ) -> tuple[list[list[Scored]], ScoringStats]:
     """Score every choice after its question (with its context) and after the null prompt (for `calibrated`)."""
     requests = [
         ScoreRequest(context=ctx, prompt=question_text(q), choices=tuple(q.choices))
         for q, ctx in zip(questions, contexts, strict=True)
     ]
-    scores, stats = model.score(requests, progress=progress)
+    scores, stats = model.score(requests, progress=_reporting("scoring", len(requests)))
     # Questions with the same choices share one null request.
     unique = list(dict.fromkeys(tuple(q.choices) for q in questions))
     null_scores, null_stats = model.score([ScoreRequest("", NULL_PROMPT, c) for c in unique])
@@ -144,17 +151,14 @@ def score_questions(
         [Scored(s.logprob, s.n_tokens, s.n_chars, n) for s, n in zip(row, null_of[tuple(q.choices)], strict=True)]
         for q, row in zip(questions, scores, strict=True)
     ]
-    for name in ("requests", "choices", "tokens_prefilled", "tokens_reused", "seconds", "flops"):
-        setattr(stats, name, getattr(stats, name) + getattr(null_stats, name))
-    stats.peak_memory_bytes = max(stats.peak_memory_bytes, null_stats.peak_memory_bytes)
-    return merged, stats
+    return merged, stats.merge(null_stats)
 
 
 def query_costs(model: LanguageModel, questions: Sequence[Question], contexts: Sequence[str]) -> list[CostRow]:
     """What serving these questions costs in deployment, one query at a time: without and, where contexts
     repeat, with prompt caching (`costs.deployment_costs`)."""
-    memory = getattr(getattr(model, "memory", None), "positions", 0)
-    return deployment_costs(model, [question_text(q) for q in questions], contexts, memory_positions=memory)
+    return deployment_costs(model, [question_text(q) for q in questions], contexts,
+                            memory_positions=model.reused_positions)
 
 
 def scoring_cost(stats: ScoringStats, queries: int) -> CostRow:
@@ -162,4 +166,5 @@ def scoring_cost(stats: ScoringStats, queries: int) -> CostRow:
     return CostRow(
         phase="scoring", kind="per_query", tokens_processed=stats.tokens_prefilled, tokens_reused=stats.tokens_reused,
         flops=stats.flops, seconds=stats.seconds, peak_memory_bytes=stats.peak_memory_bytes, queries=queries,
+        tokens_cached=stats.tokens_cached, dollars=stats.dollars,
     )

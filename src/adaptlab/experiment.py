@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,6 @@ def run_experiment(
     seed: int,
     options: MethodOptions,
     workdir: Path,
-    progress: Callable[[int], None] | None = None,
     cache_dir: Path | None = None,
     info: dict[str, Any] | None = None,
     model_fingerprint: str | None = None,
@@ -63,10 +61,10 @@ def run_experiment(
     prepared = method.prepare(model, dataset, seed=seed, workdir=workdir, cache_dir=cache_dir)
     questions = dataset.questions
     if prepared.model.protocol == "generative-mc":  # no log-likelihoods: its own metric, no score rows
-        picks, stats = choose_questions(prepared.model, questions, prepared.contexts, progress)
+        picks, stats = choose_questions(prepared.model, questions, prepared.contexts)
         score_list, metric_list = [], generative_rows(questions, picks)
     else:
-        scores, stats = score_questions(prepared.model, questions, prepared.contexts, progress)
+        scores, stats = score_questions(prepared.model, questions, prepared.contexts)
         score_list, metric_list = score_rows(questions, scores), accuracy_rows(questions, scores)
     deployment = query_costs(prepared.model, questions, prepared.contexts)
     costs = [*prepared.costs, *deployment, scoring_cost(stats, len(questions))]
@@ -80,8 +78,7 @@ def run_experiment(
         scores=score_list,
         metrics=metric_list,
         costs=costs,
-        info={**(info or {}), **prepared.info, "model_params": model.n_params, **coverage(model, dataset),
-              **_served_usage(stats)},
+        info={**(info or {}), **prepared.info, "model_params": model.n_params, **coverage(model, dataset)},
     )
 
 
@@ -91,22 +88,12 @@ UNKNOWN_WARN_ABOVE = 0.01  # share of a dataset's tokens that the model's tokeni
 def coverage(model: LanguageModel, dataset: Dataset) -> dict[str, Any]:
     """How much of the dataset the model's tokenizer cannot represent (its unknown token): text it cannot see,
     e.g. names made of letters the organism has no pieces for. Above 1% a warning is stored with the run."""
-    tokenizer = getattr(model, "tokenizer", None)
-    unk = getattr(tokenizer, "unk_token_id", None)
-    if tokenizer is None or unk is None:
-        return {}
     texts = [d.text for d in dataset.documents] + [t for q in dataset.questions for t in (q.prompt, *q.choices)]
-    ids = [i for text in texts for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
-    share = sum(i == unk for i in ids) / max(len(ids), 1)
+    share = model.unknown_token_share(texts)
+    if share is None:
+        return {}
     out: dict[str, Any] = {"unknown_token_share": round(share, 4)}
     if share > UNKNOWN_WARN_ABOVE:
         out["warnings"] = [f"the tokenizer of {model.name} maps {share:.1%} of {dataset.name}'s tokens to its "
                            "unknown token: it cannot read that text, and scores there mean little"]
     return out
-
-
-def _served_usage(stats: Any) -> dict[str, Any]:
-    """What a served model's `usage` and price table add to the scoring cost (cached tokens, dollars), if any."""
-    if not (stats.tokens_cached or stats.dollars):
-        return {}
-    return {"scoring_tokens_cached": stats.tokens_cached, "scoring_dollars": stats.dollars}

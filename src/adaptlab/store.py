@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS costs (
     run_id TEXT NOT NULL, phase TEXT NOT NULL, kind TEXT NOT NULL, tokens_processed INTEGER NOT NULL,
     tokens_reused INTEGER NOT NULL, tokens_trained INTEGER NOT NULL, tokens_generated INTEGER NOT NULL,
     flops REAL NOT NULL, seconds REAL NOT NULL, peak_memory_bytes INTEGER NOT NULL, queries INTEGER NOT NULL,
-    PRIMARY KEY (run_id, phase)
+    tokens_cached INTEGER NOT NULL DEFAULT 0, dollars REAL NOT NULL DEFAULT 0, PRIMARY KEY (run_id, phase)
 );
 """
 
@@ -77,6 +77,11 @@ class CostRow:
     seconds: float = 0.0
     peak_memory_bytes: int = 0
     queries: int = 0
+    tokens_cached: int = 0  # input tokens a server answered from its own cache (its `usage`), where it says
+    dollars: float = 0.0  # what a served model's API billed, at the prices its spec gave (0 without them)
+
+
+COST_FIELDS = tuple(f.name for f in fields(CostRow))
 
 
 @dataclass
@@ -140,9 +145,11 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
-            columns = {r[1] for r in self._db.execute("PRAGMA table_info(metrics)")}
-            if "ties" not in columns:  # a store written before ties were counted
-                self._db.execute("ALTER TABLE metrics ADD COLUMN ties INTEGER NOT NULL DEFAULT 0")
+            # columns added since a store was first written: added to an older store on opening
+            for table, column, kind in (("metrics", "ties", "INTEGER"), ("costs", "tokens_cached", "INTEGER"),
+                                        ("costs", "dollars", "REAL")):
+                if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind} NOT NULL DEFAULT 0")
         except sqlite3.Error as e:
             self._db.close()
             raise AdaptlabError(f"{self.path}: not a usable adaptlab results database ({e})") from None
@@ -181,9 +188,8 @@ class Store:
                  for m in result.metrics],
             )
             db.executemany(
-                "INSERT INTO costs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(result.run_id, c.phase, c.kind, c.tokens_processed, c.tokens_reused, c.tokens_trained,
-                  c.tokens_generated, c.flops, c.seconds, c.peak_memory_bytes, c.queries) for c in result.costs],
+                f"INSERT INTO costs (run_id, {', '.join(COST_FIELDS)}) VALUES (?{', ?' * len(COST_FIELDS)})",
+                [(result.run_id, *(getattr(c, f) for f in COST_FIELDS)) for c in result.costs],
             )
             db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -293,12 +293,10 @@ class Memory(Method):
     def prepare(
         self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
     ) -> Prepared:
-        from adaptlab.costs import shape_of
-
         budget = context_budget(model, dataset.questions, self.options.max_context_tokens)
         docs = fit_documents(model, dataset.documents, budget, seed, self.options.icl_fraction)
         corpus = build_context(docs)
-        dims = shape_of(model)
+        dims = model.dims
         torch.manual_seed(seed)
         memory, log, costs = train_memory(model, corpus, self.config, seed, dims)
         context_tokens = model.count_tokens(model.render_prefix(corpus))

@@ -18,14 +18,15 @@ This module imports no torch, so code that only passes records around stays ligh
 
 from __future__ import annotations
 
-import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Self
 
+from adaptlab.costs import Dims
 from adaptlab.errors import AdaptlabError
+from adaptlab.models import prompts
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,19 @@ class ChoiceScore:
 
 
 @dataclass
-class ScoringStats:
+class Stats:
+    """What a call consumed, added up: `merge` sums every field but the peak memory, which is the larger of the two.
+    One way to add stats for every caller, so that no field (a server's cached tokens, its dollars) is dropped."""
+
+    def merge(self, other: Self) -> Self:
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            setattr(self, f.name, max(a, b) if f.name == "peak_memory_bytes" else a + b)
+        return self
+
+
+@dataclass
+class ScoringStats(Stats):
     """What one `score()` call consumed.
 
     - `tokens_prefilled`: real tokens run through the model (padding not counted).
@@ -92,7 +105,7 @@ class GenerationRequest:
 
 
 @dataclass
-class GenerationStats:
+class GenerationStats(Stats):
     """What one `generate_with_stats()` call consumed; the fields mean what they mean in `ScoringStats`."""
 
     prompts: int = 0
@@ -104,6 +117,11 @@ class GenerationStats:
     flops: float = 0.0
     tokens_cached: int = 0
     dollars: float = 0.0
+
+    def share(self, n: int) -> dict[str, float]:
+        """One of `n` equal parts of what was consumed (an item's share of its batch), the peak excepted."""
+        kept = [f.name for f in fields(self) if f.name not in ("prompts", "peak_memory_bytes")]
+        return {name: getattr(self, name) / n for name in kept}
 
 
 class LanguageModel(ABC):
@@ -122,6 +140,47 @@ class LanguageModel(ABC):
     # How `score` measures a choice: "likelihood" (log-probabilities of the choice's tokens), the only protocol
     # whose numbers are log-likelihoods. A backend without prompt log-probabilities declares another.
     protocol: str = "likelihood"
+    # Positions every prompt attends to in a cache that holds no text (a trained memory prefix): what a query costs
+    # beyond its own tokens. 0 for a plain model.
+    reused_positions: int = 0
+
+    @property
+    def dims(self) -> Dims:
+        """The shape the cost model needs. This default knows only the parameter count (2·N FLOPs per token); a
+        backend that holds the weights gives the real shape."""
+        return Dims.from_params(self.n_params)
+
+    @property
+    def fingerprint(self) -> str:
+        """What identifies the weights, for caches of what the model wrote: a digest of the tensors where they are
+        here; "" where unknown (a served model is identified by its name)."""
+        return ""
+
+    def unknown_token_share(self, texts: Sequence[str]) -> float | None:
+        """The share of the tokens of `texts` that the tokenizer maps to its unknown token (text the model cannot
+        see); None where the tokenizer is not known here."""
+        return None
+
+    def choose(
+        self, requests: Sequence[ScoreRequest], *, progress: Callable[[int], None] | None = None
+    ) -> tuple[list[int | None], ScoringStats]:
+        """The generative multiple-choice protocol: each request's choices as lettered options after its context,
+        the model's greedy reply parsed for a letter (None where it names none). Any model can answer this way; a
+        backend may override it to send the requests side by side."""
+        picks: list[int | None] = []
+        stats = ScoringStats(requests=len(requests), choices=sum(len(r.choices) for r in requests))
+        for r in requests:
+            question = prompts.multiple_choice_prompt(r.prompt, r.choices)
+            (reply,), gen = self.generate_with_stats(
+                [""], context=r.context, instruction=question, max_new_tokens=prompts.MC_REPLY_TOKENS, stop=())
+            picks.append(prompts.parse_letter(reply, len(r.choices)))
+            stats.merge(ScoringStats(tokens_prefilled=gen.tokens_prefilled + gen.tokens_generated,
+                                     tokens_reused=gen.tokens_reused, seconds=gen.seconds,
+                                     peak_memory_bytes=gen.peak_memory_bytes, flops=gen.flops,
+                                     tokens_cached=gen.tokens_cached, dollars=gen.dollars))
+            if progress:
+                progress(1)
+        return picks, stats
 
     @abstractmethod
     def score(
@@ -191,9 +250,7 @@ class LanguageModel(ABC):
             )
             for i, t in zip(idx, texts, strict=True):
                 out[i] = t
-            for f in fields(GenerationStats):  # sums, except the peak
-                merge = max if f.name == "peak_memory_bytes" else operator.add
-                setattr(total, f.name, merge(getattr(total, f.name), getattr(stats, f.name)))
+            total.merge(stats)
         return out, total
 
     @abstractmethod

@@ -51,7 +51,7 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
-from adaptlab.costs import Meter, attended_pairs, model_dims, text_config
+from adaptlab.costs import Dims, Meter, attended_pairs, model_dims, text_config
 from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import (
     ChoiceScore,
@@ -153,7 +153,7 @@ class TransformersModel(TrainableModel):
         self.tokenizer = tokenizer
         self.name = name
         self.device = str(next(model.parameters()).device)
-        self.dims = model_dims(model)
+        self._dims = model_dims(model)
         self.n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
         self.context_window = context_window_of(model, tokenizer)
         self.chat = bool(getattr(tokenizer, "chat_template", None))
@@ -219,6 +219,17 @@ class TransformersModel(TrainableModel):
             max_batch_rows=self.max_batch_rows, max_pack_tokens=self.max_pack_tokens,
             prefill_chunk=self.prefill_chunk, meta=dict(self.meta),
         )
+
+    @property
+    def dims(self) -> Dims:
+        return self._dims
+
+    def unknown_token_share(self, texts: Sequence[str]) -> float | None:
+        unk = self.tokenizer.unk_token_id
+        if unk is None:
+            return None
+        ids = [i for text in texts for i in self.tokenizer(text, add_special_tokens=False)["input_ids"]]
+        return sum(i == unk for i in ids) / max(len(ids), 1)
 
     @functools.cached_property
     def fingerprint(self) -> str:

@@ -4,7 +4,6 @@ RUNDIR/results.sqlite. Resumable: finished runs are skipped, and a run is stored
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,15 @@ def save_config(config: RunConfig, rundir: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
-            on_questions: Callable[[int], None] | None = None, *, executor: str | None = None,
-            address: str | None = None, on_error: OnError | None = None) -> dict[str, Any]:
+def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None, *, executor: str | None = None,
+            address: str | None = None, on_error: OnError | None = None, keep_config: bool = True) -> dict[str, Any]:
     """Run every model × dataset × seed × method not yet stored in RUNDIR/results.sqlite: one after another in this
     process, side by side in worker processes (`executor="processes"`, see `adaptlab.runs.local`), or each as a Ray
     task (`executor="ray"`, see `adaptlab.runs.on_ray`); default: the config's. Either way
     this process alone writes the store, and the plan, the run ids and what is skipped are the same.
-    Returns counts (planned, skipped, ran, failed) and the plan's `run_ids`.
+    Returns counts (planned, skipped, ran, failed) and the plan's `run_ids`. The config is written beside the
+    results (`config.yaml`, the runs a report shows) unless `keep_config` is False (`adaptlab eval`: a folder of
+    single runs, every stored run reported).
 
     One process at a time works in a run folder (a second one stops with a one-line error)."""
     from adaptlab.models.registry import load_model
@@ -58,7 +58,8 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
             check_reachable(address or config.ray.address or "")
     with exclusive(rundir), Store(rundir / "results.sqlite") as store:
         plan = plan_runs(config, rundir)
-        save_config(config, rundir)
+        if keep_config:
+            save_config(config, rundir)
         counts: dict[str, Any] = {"planned": len(plan), "skipped": 0, "ran": 0, "failed": 0,
                                   "run_ids": [r.run_id for r in plan]}
         todo = []
@@ -82,12 +83,12 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None,
         loaded: dict[str, LanguageModel] = {}
         for run in todo:
             done = counts["skipped"] + counts["ran"]
-            if on_run:
-                on_run(run.label, done, len(plan), len(run.dataset.questions))
-            if run.model not in loaded:
+            if run.model not in loaded:  # before the run is announced: a model that cannot load is one line
                 loaded.clear()  # one model in memory at a time
                 loaded[run.model] = load_model(run.model, device=config.device, dtype=config.dtype)
-            store.save(run_one(run, loaded[run.model], rundir, on_questions))
+            if on_run:
+                on_run(run.label, done, len(plan), len(run.dataset.questions))
+            store.save(run_one(run, loaded[run.model], rundir))
             counts["ran"] += 1
             if on_run:
                 on_run(run.label, done + 1, len(plan), 0)

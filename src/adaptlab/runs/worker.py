@@ -16,13 +16,12 @@ from adaptlab.store import RunResult, Store
 Progress = Callable[[str, int, int, int], None]
 # (run label, the run's one-line error): a run that failed while the others went on (processes and Ray executors)
 OnError = Callable[[str, str], None]
-def run_one(run: PlannedRun, model: LanguageModel, rundir: Path,
-            on_questions: Callable[[int], None] | None = None) -> RunResult:
+def run_one(run: PlannedRun, model: LanguageModel, rundir: Path) -> RunResult:
     """Prepare, score and measure one planned run (the store is the caller's)."""
     from adaptlab.experiment import run_experiment
 
     result = run_experiment(model, run.model, run.dataset, run.method, run.seed, run.options, run.workdir(rundir),
-                            progress=on_questions, cache_dir=rundir / "cache", info=run.info,
+                            cache_dir=rundir / "cache", info=run.info,
                             model_fingerprint=run.model_fingerprint)
     assert result.run_id == run.run_id, "run id computed differently when planned and when run"
     return result

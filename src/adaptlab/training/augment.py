@@ -22,11 +22,11 @@ import random
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adaptlab.costs import forward_flops, metered, shape_of
+from adaptlab.costs import forward_flops, metered
 from adaptlab.data.records import Dataset, Document
 from adaptlab.models.base import GenerationRequest, GenerationStats, LanguageModel
 from adaptlab.models.prompts import GLOBAL_INSTRUCTION, LOCAL_EXAMPLES, LOCAL_ITEM, SEPARATOR
@@ -160,7 +160,6 @@ def filter_sentences(
 
 
 GENERATION_CHUNK = 32  # requests per backend call
-STAT_FIELDS = ("tokens_prefilled", "tokens_reused", "tokens_generated", "flops", "seconds")
 
 
 def _generate_cached(
@@ -170,7 +169,6 @@ def _generate_cached(
     options: AugmentOptions,
     cache: GenerationCache,
     seed: int,
-    progress: Callable[[int], None] | None,
     stop: tuple[str, ...],
 ) -> tuple[list[str], GenerationStats]:
     """Generate (or fetch from the cache) one output per request per sample, cut at the first `stop` string;
@@ -178,16 +176,14 @@ def _generate_cached(
     what it cost when generated)."""
     settings = {"max_new_tokens": max_new_tokens, "temperature": options.temperature, "stop": list(stop)}
     jobs = [(r, s) for r in requests for s in range(options.samples)]
-    model = f"{lm.name}@{getattr(lm, 'fingerprint', '')}"  # the weights, not only the name
+    model = f"{lm.name}@{lm.fingerprint}"  # the weights, not only the name
     keys = [cache.key(model, json.dumps([r.context, r.instruction, r.prompt]), {**settings, "sample": s,
                                                                                 "seed": seed}) for r, s in jobs]
     outputs: list[str | None] = [cache.get(k) for k in keys]
     total = GenerationStats(prompts=len(jobs))
     cached = [i for i, o in enumerate(outputs) if o is not None]
     for i in cached:
-        _add(total, cache.get_costs(keys[i]) or _estimate(lm, jobs[i][0], outputs[i] or ""))
-    if progress and cached:
-        progress(len(cached))
+        total.merge(GenerationStats(**(cache.get_costs(keys[i]) or _estimate(lm, jobs[i][0], outputs[i] or ""))))
     # Requests go to the backend in fixed chunks (each batched there across contexts, sharing their common start),
     # each with its own sampling seed and cached as soon as it is done: an interruption loses at most one chunk,
     # and a resumed run samples what an uninterrupted one would have.
@@ -201,27 +197,20 @@ def _generate_cached(
                 [jobs[i][0] for i in idx], max_new_tokens=max_new_tokens, temperature=options.temperature,
                 seed=random.Random(f"{seed}-{sample}-{chunk}").randrange(2**31), stop=stop,
             )
-            share = {f: getattr(stats, f) / len(idx) for f in STAT_FIELDS}
+            share = stats.share(len(idx))
             cache.put_many([(keys[i], t) for i, t in zip(idx, texts, strict=True)])
             cache.put_costs([(keys[i], share) for i in idx])
             for i, t in zip(idx, texts, strict=True):
                 outputs[i] = t
-                _add(total, share)
-            total.peak_memory_bytes = max(total.peak_memory_bytes, stats.peak_memory_bytes)
-            if progress:
-                progress(len(idx))
+                total.merge(GenerationStats(**share))  # shares may be fractional; rounded when stored
+            total.merge(GenerationStats(peak_memory_bytes=stats.peak_memory_bytes))
             report_progress("generating", sum(o is not None for o in outputs), len(jobs))
     return [o or "" for o in outputs], total
 
 
-def _add(total: GenerationStats, share: dict[str, float]) -> None:
-    for f in STAT_FIELDS:
-        setattr(total, f, getattr(total, f) + share.get(f, 0))  # shares may be fractional; rounded when stored
-
-
 def _estimate(lm: LanguageModel, request: GenerationRequest, output: str) -> dict[str, float]:
     """The cost of a generation cached before costs were stored: its prompt prefilled, then one step per token."""
-    dims = shape_of(lm)
+    dims = lm.dims
     prompt = lm.count_tokens(lm.render_prefix(request.context) + request.prompt)
     new = lm.count_tokens(output)
     return {"tokens_prefilled": prompt, "tokens_generated": new,
@@ -235,7 +224,6 @@ def augment(
     cache_path: Path,
     seed: int,
     options: AugmentOptions | None = None,
-    progress: Callable[[int], None] | None = None,
 ) -> Augmentation:
     """Augmented documents of the given kinds (`local`, `global`, `oracle`), parsed, filtered and metered."""
     options = options or AugmentOptions()
@@ -263,9 +251,8 @@ def augment(
             # A model that continues a context writes what follows from one document as its first statement (what
             # it writes after that is another world's statement, made up); a prompted model ends its list.
             stop = (SEPARATOR,) if continues_context(lm) else (SEPARATOR, "Statement:")
-            outs, stats = _generate_cached(lm, requests, options.max_new_tokens_local, options, cache, seed, progress,
-                                           stop)
-            _merge(spent, stats)
+            outs, stats = _generate_cached(lm, requests, options.max_new_tokens_local, options, cache, seed, stop)
+            spent.merge(stats)
             bullet = "" if continues_context(lm) else "- "
             for i, text in enumerate(outs):
                 kept = filter_sentences(parse_generation(bullet + text), sources, seen, counts)
@@ -275,9 +262,8 @@ def augment(
         if "global" in kinds:
             requests, doc_ids = _global_requests(lm, dataset, options, seed)
             stop = () if continues_context(lm) else (SEPARATOR, "Statement:")
-            outs, stats = _generate_cached(lm, requests, options.max_new_tokens_global, options, cache, seed, progress,
-                                           stop)
-            _merge(spent, stats)
+            outs, stats = _generate_cached(lm, requests, options.max_new_tokens_global, options, cache, seed, stop)
+            spent.merge(stats)
             for i, text in enumerate(outs):
                 kept = filter_sentences(parse_generation(text, stop_at=None), sources, seen, counts)
                 if kept:
@@ -291,15 +277,9 @@ def augment(
         phase="augment", kind="one_off", tokens_processed=round(spent.tokens_prefilled),
         tokens_reused=round(spent.tokens_reused), tokens_generated=round(spent.tokens_generated), flops=spent.flops,
         seconds=max(spent.seconds, 0.0) if spent.prompts else meter.seconds,
-        peak_memory_bytes=meter.peak_memory_bytes,
+        peak_memory_bytes=meter.peak_memory_bytes, tokens_cached=round(spent.tokens_cached), dollars=spent.dollars,
     )
     return Augmentation(documents=new_docs, counts=counts, cost=cost)
-
-
-def _merge(total: GenerationStats, stats: GenerationStats) -> None:
-    _add(total, {f: getattr(stats, f) for f in STAT_FIELDS})
-    total.prompts += stats.prompts
-    total.peak_memory_bytes = max(total.peak_memory_bytes, stats.peak_memory_bytes)
 
 
 def _global_requests(

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from adaptlab.costs import metered, shape_of, train_flops
+from adaptlab.costs import metered, train_flops
 from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import LanguageModel, TrainableModel, require_trainable
 from adaptlab.options import FinetuneConfig
@@ -82,7 +82,6 @@ def finetune(
     config: FinetuneConfig,
     workdir: Path,
     seed: int,
-    progress: Callable[[int, int, float], None] | None = None,
 ) -> tuple[LanguageModel, CostRow, dict[str, Any]]:
     """Train a copy of `lm` on `examples`; returns the adapted model, the cost and a training log."""
     from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
@@ -143,8 +142,6 @@ def finetune(
         def on_step_end(self, args, state, control, **kwargs):
             loss = losses[-1][1] if losses else math.nan
             report_progress("fine-tuning", state.global_step, config.steps, f"loss {loss:.3f}")
-            if progress is not None:
-                progress(state.global_step, config.steps, loss)
 
     trainer = Trainer(
         model=model, args=args, train_dataset=_Tokenized(rows), data_collator=_collate(pad_id),
@@ -163,7 +160,7 @@ def finetune(
     model.config.use_cache = True
     model.eval()
     trained_tokens = _trained_tokens(rows, config)
-    shape = shape_of(lm)
+    shape = lm.dims
     mean_len = sum(len(r["input_ids"]) for r in rows) / max(len(rows), 1)
     processed = config.steps * config.batch_size * mean_len
     meter.see(shape.param_bytes + shape.training_bytes(trainable, config.batch_size, round(mean_len)))
