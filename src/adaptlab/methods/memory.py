@@ -111,6 +111,10 @@ class MemoryModel(TransformersModel):
 
     memory: TrainedPrefix | None = None
 
+    @property
+    def reused_positions(self) -> int:  # type: ignore[override]
+        return 0 if self.memory is None else self.memory.positions
+
     def encode_prefix(self, text: str) -> list[int]:
         ids = super().encode_prefix(text)
         return ids if self.memory is None else [self.pad_id] * self.memory.positions + ids
