@@ -217,3 +217,21 @@ def test_a_different_tokenizer_is_said_in_one_line(server, tmp_path: Path, caplo
     (record,) = caplog.records
     assert "tokenizes" in record.getMessage() and "than the local tokenizer" in record.getMessage()
     assert "\n" not in record.getMessage()
+
+
+def test_scoring_cost_counts_every_request_a_served_model_was_billed_for(server, reversals, tmp_path: Path):
+    """Scoring sends the questions and, for the calibrated metric, the null prompts: both are billed, and the
+    scoring cost row carries all of it (the null prompts' dollars and cached tokens once went missing)."""
+    from adaptlab.evaluate import NULL_PROMPT, question_text, scoring_cost
+
+    prices = Prices(2.0, 1.0, 4.0)
+    questions, contexts = reversals.questions[:6], [""] * 6
+    lm = ServedModel(server.url, "organism", cache=False, prices=prices)
+    _, together = score_questions(lm, questions, contexts)
+    _, asked = lm.score([ScoreRequest("", question_text(q), tuple(q.choices)) for q in questions])
+    _, null = lm.score([ScoreRequest("", NULL_PROMPT, c) for c in dict.fromkeys(tuple(q.choices) for q in questions)])
+    assert null.dollars > 0 and together.dollars == pytest.approx(asked.dollars + null.dollars)
+    assert together.tokens_cached == asked.tokens_cached + null.tokens_cached
+    assert together.tokens_prefilled == asked.tokens_prefilled + null.tokens_prefilled
+    row = scoring_cost(together, len(questions))
+    assert row.dollars == pytest.approx(together.dollars) and row.tokens_cached == together.tokens_cached
