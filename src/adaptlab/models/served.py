@@ -35,7 +35,6 @@ tokens), wall time, dollars from `prices` (input/cached input/output per million
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -46,7 +45,6 @@ from typing import Any
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.models import prompts
-from adaptlab.models.aliases import alias_folder
 from adaptlab.models.base import ChoiceScore, GenerationStats, LanguageModel, ScoreRequest, ScoringStats
 from adaptlab.models.http import (
     Client,
@@ -199,7 +197,9 @@ class ServedModel(LanguageModel):
         self.name = f"{SPEC_PREFIX}{self.base_url}#{model}"
         self.meta: dict[str, Any] = {}
         if isinstance(tokenizer, str):
-            tokenizer, self.meta = _load_tokenizer(tokenizer)
+            from adaptlab.models.hf_load import load_tokenizer  # imports torch and transformers
+
+            tokenizer, self.meta = load_tokenizer(tokenizer)
         self.tokenizer = tokenizer
         self.chat = bool(chat if chat is not None else api == "chat" or getattr(self.tokenizer, "chat_template", None))
         if self.chat and api == "completions" and self.tokenizer is None:
@@ -485,16 +485,3 @@ def _window_of(entry: dict[str, Any]) -> int | None:
             return value
     return None
 
-
-def _load_tokenizer(spec: str) -> tuple[Any, dict[str, Any]]:
-    """A local tokenizer for prompt formatting and counting (an alias, a model folder or a hub id), and what
-    adaptlab knows about the model from the folder's `adaptlab.json` (e.g. how to prompt it for augmentations)."""
-    from transformers import AutoTokenizer
-
-    source: str | Path = alias_folder(spec) or spec
-    meta_file = Path(str(source)) / "adaptlab.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    try:
-        return AutoTokenizer.from_pretrained(str(source)), meta
-    except (OSError, ValueError) as e:
-        raise AdaptlabError(f"tokenizer {spec!r}: could not load ({' '.join(str(e).split())[:200]})") from None
