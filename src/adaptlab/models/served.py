@@ -28,9 +28,8 @@ results are accuracies of a different measurement, never log-likelihoods: `score
 Requests go through `adaptlab.models.http`: at most `concurrency` at a time, with a timeout and retries with
 exponential backoff, every answer kept in an on-disk response cache (`$ADAPTLAB_CACHE/served/responses.sqlite`)
 the moment it arrives, so an interrupted run resumes without paying again for what was already scored or
-generated. Costs come from the server's `usage` (prompt, cached and completion
-tokens), wall time, dollars from `prices` (input/cached input/output per million tokens) and FLOPs only when
-`n_params` is given.
+generated. Costs come from the server's `usage` (prompt, cached and completion tokens), wall time, dollars from
+`prices` (input/cached input/output per million tokens) and FLOPs only when `n_params` is given.
 """
 
 from __future__ import annotations
