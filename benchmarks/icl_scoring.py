@@ -71,10 +71,9 @@ def lm_eval_scores(model_dir: str, dataset: Dataset, prefix: str, limit: int, ba
 
 def model_folder(spec: str) -> Path:
     """The local safetensors folder lm-eval loads for the same model."""
-    from adaptlab.models.registry import smollm2_path
-    from adaptlab.models.tiny import tiny_path
+    from adaptlab.models.aliases import alias_folder
 
-    return {"tiny": tiny_path, "smollm2": smollm2_path}.get(spec, lambda: Path(spec))()
+    return alias_folder(spec) or Path(spec)
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """In-process vs served scoring of the same questions on the same model, side by side in one run, and generation
 throughput through the server at concurrency 1 and 4. Prints seconds, tokens sent, agreement and the load average.
 
-The server is adaptlab's reference OpenAI-compatible server (`python -m adaptlab.models.openai_server`) in its own
+The server is adaptlab's reference OpenAI-compatible server (`python -m adaptlab.serve.openai_server`) in its own
 process, serving the same model: it computes exact prompt log-probabilities with one full forward per request and
 no prefix cache, which is what vLLM does when asked for prompt log-probabilities (prefix caching is bypassed). The
 in-process backend runs the shared ICL context once and reuses its key/value cache for every question.
@@ -39,7 +39,7 @@ def free_port() -> int:
 
 def start_server(model: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    proc = subprocess.Popen([sys.executable, "-m", "adaptlab.models.openai_server", "--model", model, "--port",
+    proc = subprocess.Popen([sys.executable, "-m", "adaptlab.serve.openai_server", "--model", model, "--port",
                              str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):
         try:

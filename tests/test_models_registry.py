@@ -11,8 +11,9 @@ import torch
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.models import LanguageModel, ScoreRequest, load_model
-from adaptlab.models.registry import ONE_THREAD_BELOW, configure_threads, physical_cores, smollm2_gguf
+from adaptlab.models.aliases import smollm2_gguf
 from adaptlab.models.tiny import build_tiny, tiny_path
+from adaptlab.threads import ONE_THREAD_BELOW, configure_threads, physical_cores
 
 
 def one_line_error(spec: str, **kwargs) -> str:

@@ -122,7 +122,7 @@ def test_a_later_stage_starts_from_a_checkpoint_given_in_a_config(tmp_path: Path
 
 def test_the_shipped_checkpoint_records_its_three_stages():
     """The shipped organism is what `make organism` makes: stage 1 the defaults, stages 2 and 3 the configs."""
-    from adaptlab.models.registry import organism_path
+    from adaptlab.models.aliases import organism_path
     from adaptlab.organism.train import OrganismConfig
     from adaptlab.runs import load_yaml_model
 

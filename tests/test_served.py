@@ -17,10 +17,10 @@ from adaptlab.evaluate import METRICS, predict, score_questions
 from adaptlab.methods import MethodOptions, get_method
 from adaptlab.models import ScoreRequest, load_model
 from adaptlab.models.base import TrainableModel
-from adaptlab.models.openai_server import ReferenceServer
 from adaptlab.models.prompts import multiple_choice_prompt, parse_letter
 from adaptlab.models.served import Prices, ServedModel, parse_spec
 from adaptlab.options import AugmentOptions
+from adaptlab.serve.openai_server import ReferenceServer
 from adaptlab.training.augment import augment
 
 # The tolerance: the served protocol must choose the same answer as the in-process backend on at least

@@ -18,8 +18,8 @@ import pytest
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.models import ScoreRequest, load_model
-from adaptlab.models.openai_server import ReferenceServer
 from adaptlab.models.served import ServedModel
+from adaptlab.serve.openai_server import ReferenceServer
 
 TIMEOUT = 2.0  # the client's (generous: a loaded machine must not time out a real answer); a fault sleeps 3× this
 RETRY_AFTER = 1

@@ -29,7 +29,7 @@ STARTUP_SECONDS = 120
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory) -> Iterator[str]:
-    from adaptlab.models.registry import smollm2_gguf
+    from adaptlab.models.aliases import smollm2_gguf
 
     try:
         gguf = smollm2_gguf()

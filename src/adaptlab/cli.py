@@ -16,7 +16,7 @@ from rich.table import Table
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.methods import method_names
-from adaptlab.models.registry import ALIASES
+from adaptlab.models.aliases import ALIASES
 
 T = TypeVar("T")
 
@@ -352,10 +352,10 @@ def organism_train(
     resumes from OUT/training_state when the same command is run again."""
     import torch
 
-    from adaptlab.models.registry import configure_threads
     from adaptlab.organism.train import OrganismConfig, pretrain
     from adaptlab.paths import writable_dir
     from adaptlab.runs import load_yaml_model
+    from adaptlab.threads import configure_threads
 
     writable_dir(out, "checkpoint folder")
 

@@ -32,3 +32,9 @@ def writable_dir(path: Path | str, what: str = "output folder") -> Path:
     os.close(fd)
     os.unlink(probe)
     return path
+
+
+def cache_dir() -> Path:
+    """The folder for built and converted models and cached server answers: `$ADAPTLAB_CACHE`, default
+    `~/.cache/adaptlab`."""
+    return Path(os.environ.get("ADAPTLAB_CACHE") or Path.home() / ".cache" / "adaptlab")

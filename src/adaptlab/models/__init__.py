@@ -4,14 +4,15 @@ transformers backend, a served backend for OpenAI-compatible servers (`served`),
 Importing this package does not import torch; `load_model` does.
 """
 
-import os
 from typing import Any
+
+from adaptlab.threads import passive_wait
 
 # Idle OpenMP threads should sleep rather than spin on shared CPUs; this only works if set before the OpenMP
 # runtime starts (i.e. before torch runs its first parallel region), hence here, at import time.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+passive_wait()
 
-from adaptlab.models.base import ChoiceScore, GenerationStats, LanguageModel, ScoreRequest, ScoringStats
+from adaptlab.models.base import ChoiceScore, GenerationStats, LanguageModel, ScoreRequest, ScoringStats  # noqa: E402
 
 
 def load_model(

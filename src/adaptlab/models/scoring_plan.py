@@ -167,3 +167,26 @@ def make_packs(lengths: Sequence[int], max_tokens: int, max_rows: int) -> list[l
 
 def _clip(text: str, n: int = 40) -> str:
     return repr(text if len(text) <= n else text[: n - 1] + "…")
+
+
+class RequestProgress:
+    """Reports finished requests: a request is finished when all its rows are scored."""
+
+    def __init__(self, plan: Plan, callback: Callable[[int], None] | None):
+        self.callback = callback
+        self.pending = [set(rows) for rows in plan.index]
+        self.waiting: dict[int, list[int]] = {}
+        for i, rows in enumerate(plan.index):
+            for r in set(rows):
+                self.waiting.setdefault(r, []).append(i)
+
+    def done(self, rows: Sequence[int]) -> None:
+        if self.callback is None:
+            return
+        finished = 0
+        for r in rows:
+            for i in self.waiting.pop(r, []):
+                self.pending[i].discard(r)
+                finished += not self.pending[i]
+        if finished:
+            self.callback(finished)

@@ -18,39 +18,26 @@ said in one warning line per call; so is a token count that differs from the loc
 Nothing is shared between requests: a server that returns prompt log-probabilities recomputes the whole prompt
 (vLLM bypasses its prefix cache for them), so ICL scoring pays the full context for every choice.
 
-Before scoring, the server is checked once (`self_check`): a short greedy generation with its generation-time
-log-probabilities, then the same text echoed as a prompt. A correct server gives the same numbers both ways; one
-that does not (llama-cpp-python 0.3.36 gives -8.99 for a token it generated with -0.03) is refused with one line.
+Before scoring, the server is checked once (`self_check`, see `adaptlab.models.served_check`): its prompt
+log-probabilities must match its generation-time log-probabilities for the same tokens.
 
 Servers without prompt log-probabilities (chat-only endpoints, most hosted APIs) are used with the declared
 `generative-mc` protocol: `choose` shows the choices as lettered options and parses the letter of the reply. Its
 results are accuracies of a different measurement, never log-likelihoods: `score` refuses under that protocol.
 
-Every request goes through a bounded thread pool (`concurrency`), with a timeout, and retries with exponential
-backoff on timeouts, dropped connections, malformed JSON, 429 and 5xx (a `Retry-After` header is honoured, up to
-`max_wait`). Every answer is kept in an on-disk response cache (`$ADAPTLAB_CACHE/served/responses.sqlite`, keyed
-by server, path and request body) the moment it arrives, so an interrupted run resumes without paying again for
-what was already scored or generated. Costs come from the server's `usage` (prompt, cached and completion
-tokens), wall time, dollars from `prices` (input/cached input/output per million tokens) and FLOPs only when
-`n_params` is given.
+Requests go through `adaptlab.models.http`: at most `concurrency` at a time, with a timeout and retries with
+exponential backoff, every answer kept in an on-disk response cache (`$ADAPTLAB_CACHE/served/responses.sqlite`)
+the moment it arrives, so an interrupted run resumes without paying again for what was already scored or
+generated. Costs come from the server's `usage` (prompt, cached and completion tokens), wall time, dollars from
+`prices` (input/cached input/output per million tokens) and FLOPs only when `n_params` is given.
 """
 
 from __future__ import annotations
 
-import email.utils
-import hashlib
-import http.client
-import json
 import logging
-import os
-import random
-import sqlite3
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,17 +45,22 @@ from typing import Any
 from adaptlab.errors import AdaptlabError
 from adaptlab.models import prompts
 from adaptlab.models.base import ChoiceScore, GenerationStats, LanguageModel, ScoreRequest, ScoringStats
+from adaptlab.models.http import (
+    Client,
+    HTTPStatusError,
+    ResponseCache,
+    Usage,
+    check_chat,
+    check_completion,
+    check_logprobs,
+    pool_map,
+)
+from adaptlab.models.served_check import check_prompt_logprobs
+from adaptlab.paths import cache_dir
 
 SPEC_PREFIX = "openai:"
 PROTOCOLS = ("likelihood", "generative-mc")
 APIS = ("completions", "chat")
-PROBES = ("The capital of France is", "Once upon a time, there was", "1, 2, 3, 4,")
-CHECK_TOKENS = 8
-# The self-check's tolerance per token, in nats: |prompt logprob - generation logprob| <= ABS + REL·|logprob|.
-# Wide enough for batch-dependent numerics and reduced precision on a correct server (differences of 1e-3 to 1e-2),
-# far below the errors of a wrong one (llama-cpp-python 0.3.36: 9 nats). Every probe is compared: a probe whose
-# continuation repeats one token ("a a a a") hides an off-by-one error, the others show it.
-CHECK_ABS, CHECK_REL = 0.05, 0.05
 
 log = logging.getLogger("adaptlab.served")
 
@@ -93,19 +85,6 @@ class Prices:
 
     def dollars(self, prompt: int, cached: int, completion: int) -> float:
         return ((prompt - cached) * self.input + cached * self.cached_input + completion * self.output) / 1e6
-
-
-@dataclass
-class Usage:
-    prompt: int = 0
-    cached: int = 0
-    completion: int = 0
-
-    def add(self, usage: dict[str, Any] | None) -> None:
-        usage = usage or {}
-        self.prompt += int(usage.get("prompt_tokens") or 0)
-        self.completion += int(usage.get("completion_tokens") or 0)
-        self.cached += int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
 
 
 OPTIONS: dict[str, Callable[[str], Any]] = {
@@ -150,181 +129,6 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return url, options
 
 
-class HTTPStatusError(AdaptlabError):
-    """A client error from the server (4xx other than 429): not retried."""
-
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
-
-
-class _Retry(Exception):
-    """A failure worth another try (timeout, dropped connection, 429, 5xx, malformed JSON)."""
-
-    def __init__(self, reason: str, wait: float | None = None):
-        super().__init__(reason)
-        self.wait = wait
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-class ResponseCache:
-    """Server answers on disk: (server, path, request body) → JSON. Written the moment each answer arrives."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
-        with self._lock, self._db:
-            self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
-
-    @staticmethod
-    def key(server: str, path: str, body: dict[str, Any]) -> str:
-        blob = json.dumps({"server": server, "path": path, "body": body}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute("SELECT body FROM responses WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        with self._lock, self._db:
-            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, json.dumps(value)))
-
-
-class Client:
-    """JSON over HTTP with a timeout and retries. Errors are one line naming the server, never the key."""
-
-    def __init__(
-        self, base_url: str, *, key_env: str = "OPENAI_API_KEY", timeout: float = 60.0, retries: int = 5,
-        backoff: float = 0.5, max_wait: float = 60.0, cache: ResponseCache | None = None,
-    ):
-        self.base_url = base_url
-        self.key_env = key_env
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.max_wait = max_wait
-        self.cache = cache
-        self.requests_sent = 0  # HTTP requests actually made (cache hits excluded), for tests and reports
-        self.cache_hits = 0
-        self._count_lock = threading.Lock()
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
-
-    def _once(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method, headers=self._headers())
-        with self._count_lock:
-            self.requests_sent += 1
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as e:
-            detail = _server_message(e)
-            if e.code == 429 or e.code >= 500:
-                raise _Retry(f"HTTP {e.code}{detail}", _retry_after(e.headers.get("Retry-After"))) from None
-            message = f"served model at {self.base_url}: HTTP {e.code} from {url}{detail}"
-            raise HTTPStatusError(message, e.code) from None
-        except TimeoutError:
-            raise _Retry(f"no answer within {self.timeout:g} s") from None
-        except urllib.error.URLError as e:
-            raise _Retry(f"connection failed ({e.reason})") from None
-        except (http.client.HTTPException, ConnectionError, OSError) as e:
-            raise _Retry(f"connection lost ({type(e).__name__})") from None
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            raise _Retry("malformed JSON in the answer") from None
-        if not isinstance(value, dict):
-            raise _Retry("malformed answer (not a JSON object)")
-        return value
-
-    def call(
-        self, method: str, url: str, body: dict[str, Any] | None = None,
-        check: Callable[[dict[str, Any]], None] | None = None, cached: bool = True,
-    ) -> dict[str, Any]:
-        """The JSON answer to one request: from the cache, else from the server (retried), then cached.
-        `check` raises KeyError/TypeError/ValueError on an answer of the wrong shape (retried like malformed JSON)."""
-        key = ResponseCache.key(self.base_url, url, body or {}) if self.cache and cached else None
-        if key is not None and self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                with self._count_lock:
-                    self.cache_hits += 1
-                return hit
-        last = ""
-        for attempt in range(self.retries + 1):
-            try:
-                value = self._once(method, url, body)
-                if check is not None:
-                    try:
-                        check(value)
-                    except (KeyError, TypeError, ValueError, IndexError) as e:
-                        raise _Retry(f"answer of the wrong shape ({type(e).__name__}: {e})") from None
-                if key is not None and self.cache is not None:
-                    self.cache.put(key, value)
-                return value
-            except _Retry as e:
-                last = str(e)
-                if attempt == self.retries:
-                    break
-                wait = e.wait if e.wait is not None else self.backoff * 2**attempt * (1 + random.random() / 4)
-                time.sleep(min(wait, self.max_wait))
-        raise AdaptlabError(
-            f"served model at {self.base_url}: no valid answer from {url} after {self.retries + 1} tries "
-            f"(last: {last}); what was already answered is cached, so rerunning resumes"
-        )
-
-
-def _server_message(e: urllib.error.HTTPError) -> str:
-    try:
-        text = e.read(2000).decode("utf-8", "replace")
-        message = json.loads(text).get("error", text)
-        if isinstance(message, dict):
-            message = message.get("message", "")
-    except (ValueError, AttributeError, OSError):
-        message = ""
-    message = " ".join(str(message).split())
-    return f": {message[:200]}" if message else ""
-
-
-def _check_completion(value: dict[str, Any]) -> None:
-    choice = value["choices"][0]
-    if not isinstance(choice["text"], str):
-        raise TypeError("choices[0].text is not a string")
-
-
-def _check_logprobs(value: dict[str, Any]) -> None:
-    _check_completion(value)
-    lp = value["choices"][0]["logprobs"]
-    n = len(lp["tokens"])
-    if len(lp["token_logprobs"]) != n or len(lp["text_offset"]) != n:
-        raise ValueError("logprobs.tokens, token_logprobs and text_offset differ in length")
-
-
-def _check_chat(value: dict[str, Any]) -> None:
-    if not isinstance(value["choices"][0]["message"]["content"], str):
-        raise TypeError("choices[0].message.content is not a string")
-
 
 class ServedModel(LanguageModel):
     """A model on an OpenAI-compatible server, behind the text-level `LanguageModel` interface (no weights here,
@@ -366,8 +170,6 @@ class ServedModel(LanguageModel):
         self.root_url = self.base_url.removesuffix("/v1")
         response_cache = None
         if cache:
-            from adaptlab.models.tiny import cache_dir
-
             response_cache = ResponseCache(
                 cache if isinstance(cache, Path) else cache_dir() / "served" / "responses.sqlite"
             )
@@ -394,7 +196,9 @@ class ServedModel(LanguageModel):
         self.name = f"{SPEC_PREFIX}{self.base_url}#{model}"
         self.meta: dict[str, Any] = {}
         if isinstance(tokenizer, str):
-            tokenizer, self.meta = _load_tokenizer(tokenizer)
+            from adaptlab.models.hf_load import load_tokenizer  # imports torch and transformers
+
+            tokenizer, self.meta = load_tokenizer(tokenizer)
         self.tokenizer = tokenizer
         self.chat = bool(chat if chat is not None else api == "chat" or getattr(self.tokenizer, "chat_template", None))
         if self.chat and api == "completions" and self.tokenizer is None:
@@ -467,38 +271,17 @@ class ServedModel(LanguageModel):
 
     # ----------------------------------------------------------------- requests
 
-    def _completion(self, body: dict[str, Any], check: Callable[[dict[str, Any]], None] = _check_completion
+    def _completion(self, body: dict[str, Any], check: Callable[[dict[str, Any]], None] = check_completion
                     ) -> dict[str, Any]:
         return self.client.call("POST", f"{self.base_url}/completions", {"model": self.model, **body}, check=check)
 
     def _chat_completion(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.client.call("POST", f"{self.base_url}/chat/completions", {"model": self.model, **body},
-                                check=_check_chat)
+                                check=check_chat)
 
     def _pool_map(self, fn: Callable[[Any], Any], items: Sequence[Any],
                   done: Callable[[int], None] | None = None) -> list[Any]:
-        """`fn` over `items` with at most `concurrency` requests in flight; results in order. `done(i)` is called
-        as each item finishes (in the caller's thread)."""
-        if self.concurrency == 1 or len(items) <= 1:
-            out = []
-            for i, item in enumerate(items):
-                out.append(fn(item))
-                if done:
-                    done(i)
-            return out
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            futures = [pool.submit(fn, item) for item in items]
-            results: list[Any] = []
-            try:
-                for i, future in enumerate(futures):
-                    results.append(future.result())
-                    if done:
-                        done(i)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-            return results
+        return pool_map(fn, items, self.concurrency, done)
 
     def _cost(self, usage: Usage, stats: ScoringStats | GenerationStats) -> None:
         stats.tokens_prefilled += usage.prompt
@@ -513,45 +296,7 @@ class ServedModel(LanguageModel):
     def self_check(self) -> dict[str, Any]:
         """Compare the server's prompt log-probabilities with its generation-time log-probabilities for the same
         tokens; raise a one-line AdaptlabError naming the server when they disagree. Returns what was compared."""
-        compared: list[tuple[str, float, float]] = []
-        for probe in PROBES:
-            # Generated WITHOUT echo: llama-cpp-python 0.3.36 shifts every log-probability by one position
-            # whenever echo is on, the generated tokens' too, so only a plain generation gives the reference.
-            gen = self._completion({"prompt": probe, "max_tokens": CHECK_TOKENS, "temperature": 0, "logprobs": 1,
-                                    "seed": 0}, check=_check_logprobs)
-            text = gen["choices"][0]["text"]
-            glp = gen["choices"][0]["logprobs"]
-            tokens, values = list(glp["tokens"]), list(glp["token_logprobs"])
-            if len(tokens) > CHECK_TOKENS:  # a server that echoed anyway: keep the generated tokens
-                tokens, values = tokens[-CHECK_TOKENS:], values[-CHECK_TOKENS:]
-            if not text or not tokens or not text.startswith("".join(tokens)):
-                continue
-            echo = self._completion({"prompt": probe + text, "max_tokens": 1, "temperature": 0, "logprobs": 1,
-                                     "echo": True}, check=_check_logprobs)
-            elp = echo["choices"][0]["logprobs"]
-            at = {int(o): (t, v) for t, v, o in zip(elp["tokens"], elp["token_logprobs"], elp["text_offset"],
-                                                    strict=True)}
-            # The echoed text must be cut into tokens at the probe's end and then exactly as generated: only then
-            # does each generated token have the same history both ways.
-            offset = len(probe)
-            for token, gen_lp in zip(tokens, values, strict=True):
-                if offset not in at or at[offset][0] != token or gen_lp is None or at[offset][1] is None:
-                    break  # tokenized differently from here on: later tokens have other histories
-                compared.append((token, float(at[offset][1]), float(gen_lp)))
-                offset += len(token)
-        if not compared:
-            raise AdaptlabError(
-                f"served model {self.name}: could not check its prompt log-probabilities (no generated tokens "
-                "matched the echoed prompt's tokens); refusing to score with it (pass check=false to trust it)"
-            )
-        for token, prompt_lp, gen_lp in compared:
-            if abs(prompt_lp - gen_lp) > CHECK_ABS + CHECK_REL * abs(gen_lp):
-                raise AdaptlabError(
-                    f"served model {self.name}: its prompt log-probabilities disagree with its own generation-time "
-                    f"log-probabilities (token {token!r}: {prompt_lp:.3f} as prompt, {gen_lp:.3f} when generated); "
-                    "refusing to score with it (generation through it still works)"
-                )
-        return {"tokens": len(compared), "max_abs_diff": max(abs(a - b) for _, a, b in compared)}
+        return check_prompt_logprobs(self._completion, self.name)
 
     def _ensure_checked(self) -> None:
         with self._check_lock:
@@ -602,14 +347,8 @@ class ServedModel(LanguageModel):
                 progress(finished)
 
         results = self._pool_map(self._score_text, list(rows), done)
-        usage = Usage()
-        straddled = 0
-        for _, _, row_usage, straddle in results:
-            usage.prompt += row_usage.prompt
-            usage.cached += row_usage.cached
-            usage.completion += row_usage.completion
-            straddled += straddle
-        self._cost(usage, stats)
+        straddled = sum(straddle for _, _, _, straddle in results)
+        self._cost(sum((u for _, _, u, _ in results), Usage()), stats)
         if straddled:
             log.warning("warning: %s: on %d of %d choices the server's tokenizer merged the space before the choice "
                         "into the prompt's last token; that token was counted with the choice", self.name, straddled,
@@ -628,7 +367,7 @@ class ServedModel(LanguageModel):
         for one text whose choice starts at character `start` (the space before the choice)."""
         text, start = row
         value = self._completion({"prompt": text, "max_tokens": 1, "temperature": 0, "logprobs": 1, "echo": True},
-                                 check=_check_logprobs)
+                                 check=check_logprobs)
         lp = value["choices"][0]["logprobs"]
         offsets = [int(o) for o in lp["text_offset"]]
         total, n, straddle = 0.0, 0, False
@@ -646,9 +385,7 @@ class ServedModel(LanguageModel):
         if n == 0:
             raise AdaptlabError(f"served model {self.name}: no token of the choice found by character offset; its "
                                 "text_offset values do not index the prompt's characters")
-        usage = Usage()
-        usage.add(value.get("usage"))
-        return total, n, usage, straddle
+        return total, n, Usage.of(value.get("usage")), straddle
 
     def _compare_tokenizer(self, requests: Sequence[ScoreRequest], prefixes: dict[str, str],
                            out: list[list[ChoiceScore]]) -> None:
@@ -687,10 +424,7 @@ class ServedModel(LanguageModel):
             return prompts.parse_letter(reply, len(req.choices)), usage
 
         results = self._pool_map(one, list(requests), (lambda _: progress(1)) if progress else None)
-        usage = Usage()
-        for _, u in results:
-            usage.prompt, usage.cached, usage.completion = (usage.prompt + u.prompt, usage.cached + u.cached,
-                                                            usage.completion + u.completion)
+        usage = sum((u for _, u in results), Usage())
         self._cost(usage, stats)
         stats.seconds = time.perf_counter() - start
         return [r for r, _ in results], stats
@@ -717,10 +451,7 @@ class ServedModel(LanguageModel):
         stats = GenerationStats(prompts=len(prompts_))
         jobs = [(context, p, instruction, max_new_tokens, temperature, seed, tuple(stop)) for p in prompts_]
         results = self._pool_map(self._generate_one, jobs)
-        usage = Usage()
-        for _, u in results:
-            usage.prompt, usage.cached, usage.completion = (usage.prompt + u.prompt, usage.cached + u.cached,
-                                                            usage.completion + u.completion)
+        usage = sum((u for _, u in results), Usage())
         self._cost(usage, stats)
         stats.tokens_generated = usage.completion
         stats.seconds = time.perf_counter() - start
@@ -743,9 +474,7 @@ class ServedModel(LanguageModel):
                                       **sampling})
             text = value["choices"][0]["text"]
         cut = min((text.find(s) for s in stop if s and s in text), default=len(text))
-        usage = Usage()
-        usage.add(value.get("usage"))
-        return text[:cut], usage
+        return text[:cut], Usage.of(value.get("usage"))
 
 
 def _window_of(entry: dict[str, Any]) -> int | None:
@@ -755,21 +484,3 @@ def _window_of(entry: dict[str, Any]) -> int | None:
             return value
     return None
 
-
-def _load_tokenizer(spec: str) -> tuple[Any, dict[str, Any]]:
-    """A local tokenizer for prompt formatting and counting (an alias, a model folder or a hub id), and what
-    adaptlab knows about the model from the folder's `adaptlab.json` (e.g. how to prompt it for augmentations)."""
-    from transformers import AutoTokenizer
-
-    from adaptlab.models import registry
-
-    paths: dict[str, Callable[[], Path]] = {
-        "tiny": registry.tiny_path, "organism": registry.organism_path, "smollm2": registry.smollm2_path,
-    }
-    source: str | Path = paths[spec]() if spec in paths else spec
-    meta_file = Path(str(source)) / "adaptlab.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    try:
-        return AutoTokenizer.from_pretrained(str(source)), meta
-    except (OSError, ValueError) as e:
-        raise AdaptlabError(f"tokenizer {spec!r}: could not load ({' '.join(str(e).split())[:200]})") from None

@@ -21,6 +21,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from adaptlab.paths import cache_dir
+
 TINY_VERSION = 1
 TINY_SEED = 0
 TINY_CONFIG = {
@@ -49,11 +51,6 @@ Documents describe facts. Use the information above to answer. Reply with one tr
 In this document we learn about a type of thing that can do something, and therefore it can do it too.
 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 . , ; : ! ? ' " ( ) - _ / \n\n
 """
-
-
-def cache_dir() -> Path:
-    """The folder for built and converted models: `$ADAPTLAB_CACHE`, default `~/.cache/adaptlab`."""
-    return Path(os.environ.get("ADAPTLAB_CACHE") or Path.home() / ".cache" / "adaptlab")
 
 
 def tiny_corpus() -> list[str]:

@@ -38,21 +38,17 @@ summed log-probabilities in float32: only the order of floating-point operations
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
-import json
-import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.cache_utils import DynamicCache
 
 from adaptlab.costs import Dims, Meter, attended_pairs, model_dims, text_config
-from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import (
     ChoiceScore,
     GenerationRequest,
@@ -61,73 +57,11 @@ from adaptlab.models.base import (
     ScoringStats,
     TrainableModel,
 )
+from adaptlab.models.hf_cache import expand_cache, suffix_inputs
+from adaptlab.models.hf_generate import generate_after, shared_start
+from adaptlab.models.hf_load import context_window_of, load_pretrained
 from adaptlab.models.prompts import render_prefix
-from adaptlab.models.scoring_plan import Plan, Row, make_batches, make_packs, plan_requests
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-class _NoCudaKernelHintOnCpu(logging.Filter):
-    """transformers suggests installing the CUDA `causal_conv1d` kernel whenever a short-convolution model (LFM2,
-    the organism) runs without it; with no GPU there is nothing to install, so the hint is dropped."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return torch.cuda.is_available() or "causal_conv1d" not in record.getMessage()
-
-
-logging.getLogger("transformers.integrations.hub_kernels").addFilter(_NoCudaKernelHintOnCpu())
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AdaptlabError(f"device {device!r} requested but CUDA is not available (use --device cpu)")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise AdaptlabError(f"unknown device {device!r} (auto, cpu, cuda, cuda:N)")
-    return device
-
-
-def resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
-    """float32 on CPU (bfloat16 matmuls are slow there and less exact), bfloat16 on CUDA, unless asked."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype is None or dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    if dtype not in DTYPES:
-        raise AdaptlabError(f"unknown dtype {dtype!r} ({', '.join(DTYPES)})")
-    return DTYPES[dtype]
-
-
-def context_window_of(model: Any, tokenizer: Any) -> int:
-    config = text_config(model)
-    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx"):
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    limit = getattr(tokenizer, "model_max_length", None)
-    return int(limit) if isinstance(limit, int) and 0 < limit < 10**7 else 2048
-
-
-def expand_cache(cache: DynamicCache, rows: int) -> DynamicCache:
-    """A fresh cache holding `cache`'s keys/values for `rows` sequences. The model appends the suffix to the
-    cache it is given, so every batch needs its own object; the prefix tensors themselves are shared as
-    expanded views (the model's concatenation makes the only copy)."""
-    if all(isinstance(layer, DynamicLayer) for layer in cache.layers):
-        out = copy.copy(cache)
-        out.layers = []
-        for layer in cache.layers:
-            new = copy.copy(layer)
-            if layer.is_initialized and layer.keys is not None and layer.keys.numel():
-                new.keys = layer.keys.expand(rows, -1, -1, -1)
-                new.values = layer.values.expand(rows, -1, -1, -1)
-            out.layers.append(new)
-        return out
-    # Other layer types (e.g. the short-convolution states of LFM2-style models): copy, then select the one
-    # prefix row `rows` times.
-    out = copy.deepcopy(cache)
-    out.reorder_cache(torch.zeros(rows, dtype=torch.long))
-    return out
+from adaptlab.models.scoring_plan import Plan, RequestProgress, Row, make_batches, make_packs, plan_requests
 
 
 class TransformersModel(TrainableModel):
@@ -186,21 +120,12 @@ class TransformersModel(TrainableModel):
         name: str | None = None,
         **kwargs: Any,
     ) -> TransformersModel:
-        """Load a hub id or a local folder (safetensors weights only), or a GGUF file inside folder `source`."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        device = resolve_device(device)
-        torch_dtype = resolve_dtype(dtype, device)
-        common: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-        if gguf_file:
-            common["gguf_file"] = gguf_file
-        tokenizer = AutoTokenizer.from_pretrained(str(source), **common)
-        weights = {} if gguf_file else {"use_safetensors": True}
-        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch_dtype, **weights, **common)
-        model.to(device)
-        meta_file = Path(str(source)) / "adaptlab.json"
-        if not gguf_file and meta_file.is_file():
-            kwargs.setdefault("meta", json.loads(meta_file.read_text()))
+        """Load a hub id or a local folder (safetensors weights only), or a GGUF file inside folder `source`
+        (see `adaptlab.models.hf_load`)."""
+        model, tokenizer, meta = load_pretrained(source, gguf_file=gguf_file, device=device, dtype=dtype,
+                                                 trust_remote_code=trust_remote_code)
+        if meta is not None:
+            kwargs.setdefault("meta", meta)
         return cls(model, tokenizer, name=name or str(source), **kwargs)
 
     @classmethod
@@ -351,7 +276,7 @@ class TransformersModel(TrainableModel):
         plan = self._plan(requests, dedupe=True)
         stats = ScoringStats(requests=len(requests), choices=sum(len(r.choices) for r in requests))
         logprobs: list[float] = [0.0] * len(plan.rows)
-        tracker = _Progress(plan, progress)
+        tracker = RequestProgress(plan, progress)
         with self._inference(), Meter(self.device, self.dims.param_bytes) as meter:
             for p, row_ids in plan.rows_by_prefix().items():
                 prefix = plan.prefixes[p]
@@ -429,39 +354,12 @@ class TransformersModel(TrainableModel):
             meter.see(self.dims.forward_bytes(1, start, len(chunk), 1))
         return cache
 
-    def _forward_suffix(
-        self, cache: Any, n_prefix: int, suffixes: Sequence[Sequence[int]], *, left_pad: bool
-    ) -> tuple[dict[str, Any], torch.Tensor]:
-        """Model inputs for a batch of suffixes after a cached prefix: padded ids, the attention mask over
-        prefix + suffix, positions continuing after the prefix, and a fresh expanded cache. Right padding for
-        scoring; left padding (placed between prefix and suffix) for generation, so that every row's next token
-        is the last column. Returns the inputs and the per-row suffix lengths."""
-        rows, width = len(suffixes), max(len(s) for s in suffixes)
-        ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((rows, n_prefix + width), dtype=torch.long)
-        mask[:, :n_prefix] = 1
-        positions = torch.full((rows, width), n_prefix, dtype=torch.long)  # padding: any valid position (masked)
-        for b, s in enumerate(suffixes):
-            start = width - len(s) if left_pad else 0
-            ids[b, start : start + len(s)] = torch.tensor(s, dtype=torch.long)
-            mask[b, n_prefix + start : n_prefix + start + len(s)] = 1
-            positions[b, start : start + len(s)] = torch.arange(n_prefix, n_prefix + len(s))
-        inputs = {
-            "input_ids": ids.to(self.device),
-            "attention_mask": mask.to(self.device),
-            "position_ids": positions.to(self.device),
-            "past_key_values": expand_cache(cache, rows)
-            if cache is not None
-            else DynamicCache(config=self.model.config),
-            "use_cache": True,
-        }
-        return inputs, torch.tensor([len(s) for s in suffixes])
-
     def _score_padded(
         self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: Meter
     ) -> list[float]:
         """Score rows as a right-padded batch after the prefix cache expanded to the batch."""
-        inputs, lengths = self._forward_suffix(cache, n_prefix, [r.suffix for r in rows], left_pad=False)
+        inputs, lengths = suffix_inputs(self.model, cache, n_prefix, [r.suffix for r in rows], left_pad=False,
+                                        pad_id=self.pad_id, device=self.device)
         b_idx, t_idx = [], []
         for b, row in enumerate(rows):
             n, c = len(row.suffix), row.n_target
@@ -551,8 +449,8 @@ class TransformersModel(TrainableModel):
         or after `max_new_tokens` (fewer if the context window is reached)."""
         prefix = self.encode_prefix(self.render_prefix(context, instruction=instruction))
         # The prefix's last token goes with each prompt, so every row has at least one token to run.
-        return self._generate_after(prefix[:-1], [prefix[-1:] + self.encode(p) for p in prompts], max_new_tokens,
-                                    temperature, seed, stop)
+        return generate_after(self, prefix[:-1], [prefix[-1:] + self.encode(p) for p in prompts], max_new_tokens,
+                              temperature, seed, stop)
 
     def generate_requests(
         self,
@@ -570,161 +468,6 @@ class TransformersModel(TrainableModel):
             return [], GenerationStats()
         sequences = [self.encode_prefix(self.render_prefix(r.context, instruction=r.instruction))
                      + self.encode(r.prompt) for r in requests]
-        n = min(len(s) for s in sequences) - 1  # every row keeps at least one token to run
-        first = sequences[0]
-        for s in sequences[1:]:
-            n = next((i for i in range(n) if s[i] != first[i]), n)
-        return self._generate_after(first[:n], [s[n:] for s in sequences], max_new_tokens, temperature, seed, stop)
-
-    def _generate_after(
-        self,
-        shared: list[int],
-        suffixes: list[list[int]],
-        max_new_tokens: int,
-        temperature: float,
-        seed: int,
-        stop: Sequence[str],
-    ) -> tuple[list[str], GenerationStats]:
-        """Prefill `shared` once, then continue each suffix after it, in batches longest first with left padding
-        between prefix and suffix. Generation stops at an end-of-sequence token, when every row contains a stop
-        string, or after `max_new_tokens` (fewer if the context window is reached). A model with layers other than
-        attention (the short convolutions of an LFM2) would mix padding into its state, so its batches hold suffixes
-        of one length."""
-        if temperature < 0:
-            raise AdaptlabError(f"temperature must be >= 0, got {temperature}")
-        for i, s in enumerate(suffixes):
-            if not s:
-                raise AdaptlabError(f"generate: prompt {i} and the context are both empty")
-            if len(shared) + len(s) >= self.context_window:
-                raise AdaptlabError(
-                    f"generate: prompt {i}: {len(shared) + len(s)} tokens with its context leave no room in the "
-                    f"context window of {self.name} ({self.context_window} tokens)"
-                )
-        stats = GenerationStats(prompts=len(suffixes))
-        out: list[str] = [""] * len(suffixes)
-        generator = torch.Generator(device=self.device).manual_seed(seed)
-        lengths = [len(s) for s in suffixes]
-        width = len(shared) + max_new_tokens  # what each row's cache grows to, at most
-        if self._attention_only:
-            batches = make_batches(lengths, width, self.max_batch_tokens, self.max_batch_rows)
-        else:
-            by_length: dict[int, list[int]] = {}
-            for i, n in enumerate(lengths):
-                by_length.setdefault(n, []).append(i)
-            batches = [[rows[i] for i in b] for rows in by_length.values()
-                       for b in make_batches([lengths[r] for r in rows], width, self.max_batch_tokens,
-                                             self.max_batch_rows)]
-        with self._inference(), Meter(self.device, self.dims.param_bytes) as meter:
-            cache = self._prefill(shared, stats, meter)
-            for batch in batches:
-                texts = self._generate_batch(
-                    cache, len(shared), [suffixes[i] for i in batch], max_new_tokens, temperature, generator, stop,
-                    stats, meter,
-                )
-                for i, text in zip(batch, texts, strict=True):
-                    out[i] = text
-        stats.seconds, stats.peak_memory_bytes = meter.seconds, int(meter.peak)
-        return out, stats
-
-    @property
-    def _attention_only(self) -> bool:
-        """Every layer attends (padding is masked); false for models with convolution or recurrent layers."""
-        types = getattr(self.model.config, "layer_types", None)
-        return not types or all("attention" in t for t in types)
-
-    def _eos_ids(self) -> set[int]:
-        ids = {self.tokenizer.eos_token_id}
-        config_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
-        ids.update(config_eos if isinstance(config_eos, list) else [config_eos])
-        return {int(i) for i in ids if i is not None}
-
-    def _generate_batch(
-        self,
-        cache: Any,
-        n_prefix: int,
-        suffixes: list[list[int]],
-        max_new_tokens: int,
-        temperature: float,
-        generator: torch.Generator,
-        stop: Sequence[str],
-        stats: GenerationStats,
-        meter: Meter,
-    ) -> list[str]:
-        rows = len(suffixes)
-        inputs, lengths = self._forward_suffix(cache, n_prefix, suffixes, left_pad=True)
-        width = int(lengths.max())
-        steps = min(max_new_tokens, self.context_window - n_prefix - width)
-        mask, positions = inputs["attention_mask"], inputs["position_ids"][:, -1:]
-        new_tokens: list[list[int]] = [[] for _ in range(rows)]
-        active = [True] * rows
-        eos = self._eos_ids()
-        stats.tokens_prefilled += int(lengths.sum())
-        stats.tokens_reused += n_prefix * rows
-        stats.flops += self.dims.flops(int(lengths.sum()), rows, sum(attended_pairs(n_prefix, int(n)) for n in lengths))
-        meter.see(self.dims.forward_bytes(rows, n_prefix, width + steps, rows))
-        past = n_prefix + width
-        for step in range(steps):
-            logits = self._last_logits(inputs)
-            if temperature > 0:
-                probs = torch.softmax(logits.float() / temperature, dim=-1)
-                next_ids = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            else:
-                next_ids = logits.float().argmax(dim=-1)
-            for b, t in enumerate(next_ids.tolist()):
-                if not active[b]:
-                    continue
-                if t in eos:
-                    active[b] = False
-                    continue
-                new_tokens[b].append(t)
-                stats.tokens_generated += 1
-                if stop and any(s in self.tokenizer.decode(new_tokens[b]) for s in stop):
-                    active[b] = False
-            if not any(active) or step == steps - 1:
-                break
-            next_ids = torch.where(torch.tensor(active, device=self.device), next_ids, self.pad_id)
-            mask = torch.cat([mask, torch.ones((rows, 1), dtype=mask.dtype, device=mask.device)], dim=1)
-            positions = positions + 1
-            inputs = {
-                "input_ids": next_ids[:, None],
-                "attention_mask": mask,
-                "position_ids": positions,
-                "past_key_values": inputs["past_key_values"],
-                "use_cache": True,
-            }
-            stats.flops += self.dims.flops(rows, rows, rows * (past + 1))
-            past += 1
-        texts = []
-        for tokens in new_tokens:
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            cut = min((text.find(s) for s in stop if s and s in text), default=len(text))
-            texts.append(text[:cut])
-        return texts
-
-    def _last_logits(self, inputs: dict[str, Any]) -> torch.Tensor:
-        if self._body is not None:
-            return self._head(self._body(**inputs).last_hidden_state[:, -1])
-        return self.model(**inputs, logits_to_keep=1).logits[:, -1]
-
-
-class _Progress:
-    """Reports finished requests: a request is finished when all its rows are scored."""
-
-    def __init__(self, plan: Plan, callback: Callable[[int], None] | None):
-        self.callback = callback
-        self.pending = [set(rows) for rows in plan.index]
-        self.waiting: dict[int, list[int]] = {}
-        for i, rows in enumerate(plan.index):
-            for r in set(rows):
-                self.waiting.setdefault(r, []).append(i)
-
-    def done(self, rows: Sequence[int]) -> None:
-        if self.callback is None:
-            return
-        finished = 0
-        for r in rows:
-            for i in self.waiting.pop(r, []):
-                self.pending[i].discard(r)
-                finished += not self.pending[i]
-        if finished:
-            self.callback(finished)
+        n = shared_start(sequences)  # every row keeps at least one token to run
+        return generate_after(self, sequences[0][:n], [s[n:] for s in sequences], max_new_tokens, temperature, seed,
+                              stop)

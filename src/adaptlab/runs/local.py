@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 def worker_count(config: RunConfig, n_runs: int) -> int:
     """`config.workers`, else one per physical core; never more than there are runs."""
-    from adaptlab.models.registry import physical_cores
+    from adaptlab.threads import physical_cores
 
     return max(1, min(config.workers or physical_cores(), n_runs))
 
@@ -61,7 +61,7 @@ def execute_in_processes(
     on_error: OnError | None = None,
 ) -> None:
     """Run `todo` in worker processes; store each result as it arrives; update `counts` (ran, failed)."""
-    from adaptlab.models.registry import physical_cores
+    from adaptlab.threads import physical_cores
 
     workers = worker_count(config, len(todo))
     threads = max(1, physical_cores() // workers)

@@ -6,7 +6,7 @@ vLLM does), `/v1/completions` (with `echo` and `logprobs`, greedy or seeded samp
 `/v1/chat/completions`, one request at a time, with exact log-probabilities from one full forward per request (no
 prefix cache, which is what a server pays for prompt log-probabilities). It is not for production.
 
-    python -m adaptlab.models.openai_server --model tiny --port 8011
+    python -m adaptlab.serve.openai_server --model tiny --port 8011
 
 `wrong_prompt_logprobs=True` makes it return each prompt token's log-probability from its own position's logits
 instead of the previous one's (an off-by-one a real server can have), for testing the backend's self-check.
