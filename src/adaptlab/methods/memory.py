@@ -104,48 +104,9 @@ class TrainedPrefix(torch.nn.Module):
 # ----------------------------------------------------------------------------- the scoring model
 
 
-class MemoryModel(TransformersModel):
-    """A transformers model with a trained prefix before every prompt, in scoring and in generation: the prefix
-    is `memory.positions` placeholder tokens in the token plan, whose cache is the trained tensors (they are never
-    run as tokens). The weights are the base model's, shared."""
-
-    memory: TrainedPrefix | None = None
-
-    @property
-    def reused_positions(self) -> int:  # type: ignore[override]
-        return 0 if self.memory is None else self.memory.positions
-
-    def encode_prefix(self, text: str) -> list[int]:
-        ids = super().encode_prefix(text)
-        return ids if self.memory is None else [self.pad_id] * self.memory.positions + ids
-
-    def score_naive(self, requests: Any, **kwargs: Any) -> Any:
-        raise AdaptlabError("naive scoring runs whole token sequences; a trained memory is not a token sequence")
-
-    def _prefill(self, prefix: Any, stats: Any, meter: Any) -> Any:
-        if self.memory is None:
-            return super()._prefill(prefix, stats, meter)
-        n_mem = self.memory.positions
-        with torch.no_grad():
-            cache = self.memory.cache(1)
-        stats.tokens_reused += n_mem
-        for start in range(n_mem, len(prefix), self.prefill_chunk):
-            chunk = list(prefix[start : start + self.prefill_chunk])
-            ids = torch.tensor([chunk], device=self.device)
-            positions = torch.arange(start, start + len(chunk), device=self.device)[None]
-            self.model(input_ids=ids, position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1)
-            stats.tokens_prefilled += len(chunk)
-            stats.flops += self.dims.flops(len(chunk), 1, attended_pairs(start, len(chunk)))
-            meter.see(self.dims.forward_bytes(1, start, len(chunk), 1))
-        return cache
-
-
-def memory_model(lm: LanguageModel, prefix: TrainedPrefix) -> LanguageModel:
+def memory_model(lm: TransformersModel, prefix: TrainedPrefix) -> TransformersModel:
     """`lm` with the trained prefix before every prompt; the weights are shared."""
-    model: Any = lm
-    wrapped = MemoryModel(model.model, lm.tokenizer, name=f"{lm.name}+memory", meta=getattr(lm, "meta", None))
-    wrapped.memory = prefix
-    return wrapped
+    return lm.with_prefix(prefix, name=f"{lm.name}+memory")
 
 
 # ----------------------------------------------------------------------------- training
@@ -185,14 +146,18 @@ def _forward_after(model: Any, cache: Any, past: int, seqs: list[list[int]], pad
     return torch.log_softmax(out.logits.float(), dim=-1)
 
 
+def in_process(lm: LanguageModel) -> TransformersModel:
+    """`lm` as the in-process transformers backend whose cache a memory is trained in, or a one-line error."""
+    if not isinstance(lm, TransformersModel):
+        raise AdaptlabError(f"method memory needs a model whose cache it can train (in-process), not {lm.name}")
+    return lm
+
+
 def train_memory(
-    lm: LanguageModel, corpus: str, config: MemoryConfig, seed: int, dims: Dims
+    backend: TransformersModel, corpus: str, config: MemoryConfig, seed: int, dims: Dims
 ) -> tuple[TrainedPrefix, dict[str, Any], list[CostRow]]:
     """Self-study then distillation; returns the memory, a log and the one-off costs (generation, training)."""
-    backend: Any = lm
     model = backend.model
-    if not hasattr(backend, "encode_prefix") or not hasattr(backend, "generate_with_stats"):
-        raise AdaptlabError(f"method memory needs a model whose cache it can train (in-process), not {lm.name}")
     device = next(model.parameters()).device
     corpus_ids = backend.encode(corpus)
     positions = min(config.positions, len(corpus_ids))
@@ -297,12 +262,13 @@ class Memory(Method):
     def prepare(
         self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
     ) -> Prepared:
+        backend = in_process(model)
         budget = context_budget(model, dataset.questions, self.options.max_context_tokens)
         docs = fit_documents(model, dataset.documents, budget, seed, self.options.icl_fraction)
         corpus = build_context(docs)
         dims = model.dims
         torch.manual_seed(seed)
-        memory, log, costs = train_memory(model, corpus, self.config, seed, dims)
+        memory, log, costs = train_memory(backend, corpus, self.config, seed, dims)
         context_tokens = model.count_tokens(model.render_prefix(corpus))
         info = {
             "memory_positions": memory.positions,
@@ -313,5 +279,5 @@ class Memory(Method):
             **{k: v for k, v in log.items() if k != "losses"},
         }
         held = CostRow(phase="memory_held", kind="held", peak_memory_bytes=memory.nbytes())
-        return Prepared(model=memory_model(model, memory), contexts=[""] * len(dataset.questions), info=info,
+        return Prepared(model=memory_model(backend, memory), contexts=[""] * len(dataset.questions), info=info,
                         costs=[*costs, held])

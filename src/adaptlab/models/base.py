@@ -140,9 +140,11 @@ class LanguageModel(ABC):
     # How `score` measures a choice: "likelihood" (log-probabilities of the choice's tokens), the only protocol
     # whose numbers are log-likelihoods. A backend without prompt log-probabilities declares another.
     protocol: str = "likelihood"
-    # Positions every prompt attends to in a cache that holds no text (a trained memory prefix): what a query costs
-    # beyond its own tokens. 0 for a plain model.
-    reused_positions: int = 0
+    @property
+    def reused_positions(self) -> int:
+        """Positions every prompt attends to in a cache that holds no text (a trained memory prefix): what a query
+        costs beyond its own tokens. 0 for a plain model."""
+        return 0
 
     @property
     def dims(self) -> Dims:

@@ -43,7 +43,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from transformers.cache_utils import DynamicCache
@@ -64,8 +64,21 @@ from adaptlab.models.prompts import render_prefix
 from adaptlab.models.scoring_plan import Plan, RequestProgress, Row, make_batches, make_packs, plan_requests
 
 
+class CachedPrefix(Protocol):
+    """Cached positions that hold no text, before every prompt (a trained memory): `positions` of them, whose
+    key/value cache `cache(rows)` builds for a batch of `rows` sequences."""
+
+    positions: int
+
+    def cache(self, rows: int) -> Any: ...
+
+
 class TransformersModel(TrainableModel):
-    """A Hugging Face causal LM behind the `LanguageModel` interface, trainable (`TrainableModel`)."""
+    """A Hugging Face causal LM behind the `LanguageModel` interface, trainable (`TrainableModel`).
+
+    With a `prefix` (`with_prefix`), every prompt follows that prefix's cached positions, in scoring and in
+    generation: they stand in the token plan as `prefix.positions` placeholder tokens, whose cache is the prefix's
+    tensors (they are never run as tokens). The weights are shared with the model it was made from."""
 
     def __init__(
         self,
@@ -79,10 +92,12 @@ class TransformersModel(TrainableModel):
         prefill_chunk: int = 2048,
         packing: bool | None = None,
         meta: dict[str, Any] | None = None,
+        prefix: CachedPrefix | None = None,
     ):
         # Facts about the model that adaptlab needs (from `adaptlab.json` in its folder), e.g. how to prompt it
         # for augmentations.
         self.meta: dict[str, Any] = dict(meta or {})
+        self.prefix = prefix
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -144,6 +159,18 @@ class TransformersModel(TrainableModel):
             max_batch_rows=self.max_batch_rows, max_pack_tokens=self.max_pack_tokens,
             prefill_chunk=self.prefill_chunk, meta=dict(self.meta),
         )
+
+    def with_prefix(self, prefix: CachedPrefix, *, name: str) -> TransformersModel:
+        """This model, weights shared, with `prefix`'s cached positions before every prompt."""
+        return type(self)(
+            self.model, self.tokenizer, name=name, max_batch_tokens=self.max_batch_tokens,
+            max_batch_rows=self.max_batch_rows, max_pack_tokens=self.max_pack_tokens,
+            prefill_chunk=self.prefill_chunk, meta=dict(self.meta), prefix=prefix,
+        )
+
+    @property
+    def reused_positions(self) -> int:
+        return 0 if self.prefix is None else self.prefix.positions
 
     @property
     def dims(self) -> Dims:
@@ -245,7 +272,8 @@ class TransformersModel(TrainableModel):
 
     def encode_prefix(self, text: str) -> list[int]:
         """A chat prefix spells its special tokens out; a base model's prefix gets the tokenizer's own (BOS)."""
-        return list(self.tokenizer(text, add_special_tokens=not self.chat).input_ids)
+        ids = list(self.tokenizer(text, add_special_tokens=not self.chat).input_ids)
+        return ids if self.prefix is None else [self.pad_id] * self.prefix.positions + ids
 
     def count_tokens(self, text: str) -> int:
         return len(self.encode(text))
@@ -301,6 +329,8 @@ class TransformersModel(TrainableModel):
         self, requests: Sequence[ScoreRequest], *, progress: Callable[[int], None] | None = None
     ) -> tuple[list[list[ChoiceScore]], ScoringStats]:
         """The reference scorer: one full forward per (request, choice), prefix included, full log-softmax."""
+        if self.prefix is not None:
+            raise AdaptlabError("naive scoring runs whole token sequences; a cached prefix is none")
         plan = self._plan(requests, dedupe=False)
         stats = ScoringStats(requests=len(requests), choices=sum(len(r.choices) for r in requests))
         logprobs: list[float] = [0.0] * len(plan.rows)
@@ -333,11 +363,18 @@ class TransformersModel(TrainableModel):
         ]
 
     def _prefill(self, prefix: Sequence[int], stats: ScoringStats | GenerationStats, meter: Meter) -> Any:
-        """Run the prefix once (in chunks) and return its key/value cache; None for an empty prefix."""
+        """Run the prefix once (in chunks) and return its key/value cache; None for an empty prefix. With a cached
+        prefix (`with_prefix`), its placeholder positions come from its tensors and the rest is run after them."""
         if not prefix:
             return None
-        cache = DynamicCache(config=self.model.config)
-        for start in range(0, len(prefix), self.prefill_chunk):
+        skip = 0 if self.prefix is None else self.prefix.positions
+        if self.prefix is None:
+            cache = DynamicCache(config=self.model.config)
+        else:
+            with torch.no_grad():
+                cache = self.prefix.cache(1)
+            stats.tokens_reused += skip
+        for start in range(skip, len(prefix), self.prefill_chunk):
             chunk = prefix[start : start + self.prefill_chunk]
             ids = torch.tensor([chunk], device=self.device)
             positions = torch.arange(start, start + len(chunk), device=self.device)[None]
