@@ -49,6 +49,7 @@ import torch
 from transformers.cache_utils import DynamicCache
 
 from adaptlab.costs import Dims, Meter, attended_pairs, model_dims, text_config
+from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import (
     ChoiceScore,
     GenerationRequest,
