@@ -27,7 +27,7 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.methods.base import Method, Prepared
 from adaptlab.models.base import LanguageModel, require_trainable
 from adaptlab.options import MethodOptions
-from adaptlab.training.examples import make_examples
+from adaptlab.training.examples import SplitMode, make_examples
 from adaptlab.training.trained import TRAINED, Trained, load_trained
 
 
@@ -37,7 +37,7 @@ class Preset:
 
     name: str
     augment_kinds: tuple[str, ...] = ()  # "local", "global", "oracle"
-    default_split: str = "off"  # sentence splitting unless `split` is set
+    default_split: SplitMode = "off"  # sentence splitting unless `split` is set
     retrieve_at_test: bool = False
 
 
@@ -61,7 +61,7 @@ class FineTuned(Method):
         self.name = preset
         self.finetune_config = self.options.finetune_config()
         self.augment_options = self.options.augment_options()
-        self.split = self.options.split or self.preset.default_split
+        self.split: SplitMode = self.options.split or self.preset.default_split
 
     def train(
         self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None,
@@ -93,7 +93,7 @@ class FineTuned(Method):
                 costs.append(result.cost)
             info["augmentation"] = dict(result.counts)
             info["augmenter"] = augmenter.name
-        examples = make_examples(documents, self.split)  # type: ignore[arg-type]
+        examples = make_examples(documents, self.split)
         adapted, cost, log = finetune(model, examples, self.finetune_config, workdir, seed)
         costs.append(cost)
         info["train_examples"] = log["examples"]

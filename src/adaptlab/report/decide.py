@@ -83,13 +83,14 @@ def accuracy_of(summary: Summary, option: Option, split: str | None) -> Cell | N
     """The option's accuracy on `split`, or the mean over the dataset's splits (standard errors combined)."""
     if split is not None:
         return summary.accuracy.get((option.model, option.dataset, option.method, split))
-    cells = [summary.accuracy.get((option.model, option.dataset, option.method, s))
+    found = [summary.accuracy.get((option.model, option.dataset, option.method, s))
              for s in summary.splits(option.model, option.dataset)]
-    if not cells or any(c is None for c in cells):
+    cells = [c for c in found if c is not None]
+    if not cells or len(cells) < len(found):
         return None
     n = len(cells)
-    return Cell(sum(c.mean for c in cells) / n, math.sqrt(sum(c.stderr**2 for c in cells)) / n,  # type: ignore[union-attr]
-                sum(c.chance for c in cells) / n, min(c.seeds for c in cells), sum(c.n for c in cells))  # type: ignore[union-attr]
+    return Cell(sum(c.mean for c in cells) / n, math.sqrt(sum(c.stderr**2 for c in cells)) / n,
+                sum(c.chance for c in cells) / n, min(c.seeds for c in cells), sum(c.n for c in cells))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from adaptlab.models.base import LanguageModel
 from adaptlab.runs.config import RunConfig
 from adaptlab.runs.plan import PlannedRun, plan_runs
 from adaptlab.store import exclusive, stored_run_ids
@@ -58,7 +59,7 @@ def _train_each(plan: list[PlannedRun], rundir: Path, state: Any, only: str | No
 
     cuda = state.device.type == "cuda"
     stored = stored_run_ids(rundir / "results.sqlite")
-    loaded: dict[str, object] = {}
+    loaded: dict[str, LanguageModel] = {}
     for run in plan:
         method = get_method(run.method, run.options)
         if not isinstance(method, FineTuned) or (only and only not in run.label):
@@ -73,7 +74,7 @@ def _train_each(plan: list[PlannedRun], rundir: Path, state: Any, only: str | No
             device = f"cuda:{state.local_process_index}" if cuda else "cpu"
             loaded[run.model] = load_model(run.model, device=device, dtype=config.dtype)
         say(f"{run.label}: training on {state.num_processes} process{'es' if state.num_processes > 1 else ''}")
-        trained = method.train(loaded[run.model], run.dataset, seed=run.seed,  # type: ignore[arg-type]
+        trained = method.train(loaded[run.model], run.dataset, seed=run.seed,
                                workdir=run.workdir(rundir), cache_dir=rundir / "cache",
                                main_first=state.main_process_first)
         if state.is_main_process:
