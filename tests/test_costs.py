@@ -14,6 +14,7 @@ from adaptlab.costs import (
     Dims,
     Meter,
     Prices,
+    TokenPrices,
     attended_pairs,
     deployment_costs,
     forward_flops,
@@ -102,7 +103,7 @@ def test_prices():
     assert p.compute(3.6e15, 100) == pytest.approx(2.0)  # one GPU-hour
     assert Prices(params=1000, price_per_gpu_hour=2.0, gpu_flops=1e12).compute(3.6e15, 100) == pytest.approx(20.0)
     assert p.holding(4e9, 10) == pytest.approx(0.5 * 2.0 * 10)  # half the GPU's memory for 10 hours
-    api = Prices(input_per_million=3.0, cached_input_per_million=0.3)
+    api = Prices(tokens=TokenPrices(input=3.0, cached_input=0.3))
     assert api.query(flops=1e9, tokens=1000, reused=10_000, n_params=1) == pytest.approx(0.003 + 0.003)
 
 
@@ -180,3 +181,12 @@ def test_rag_index_and_retrieval_costs_are_honest_and_its_break_even_consistent(
     # By time the break-even rests on two runs' measured throughputs, which a loaded machine moves: it is computed
     # (not "never" by construction, as before), but its value is not asserted.
     assert by_time is not None and by_time >= 0
+
+
+def test_token_prices_refuse_negative_or_missing_numbers():
+    assert TokenPrices.parse("2/1/4") == TokenPrices(2.0, 1.0, 4.0)
+    assert TokenPrices.parse("2/4") == TokenPrices(2.0, 2.0, 4.0)
+    assert TokenPrices(2.0, 1.0, 4.0).dollars(prompt=1_000_000, cached=500_000, completion=250_000) == 2.5
+    for bad in ("-1/2", "1/-0.5/2", "nan/1"):
+        with pytest.raises(ValueError):
+            TokenPrices.parse(bad)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from adaptlab.costs import TokenPrices
 from adaptlab.data.records import Dataset
 from adaptlab.data.registry import generator
 from adaptlab.errors import AdaptlabError
@@ -18,7 +19,7 @@ from adaptlab.methods import MethodOptions, get_method
 from adaptlab.models import ScoreRequest, load_model
 from adaptlab.models.base import TrainableModel
 from adaptlab.models.prompts import multiple_choice_prompt, parse_letter
-from adaptlab.models.served import Prices, ServedModel, parse_spec
+from adaptlab.models.served import ServedModel, parse_spec
 from adaptlab.options import AugmentOptions
 from adaptlab.serve.openai_server import ReferenceServer
 from adaptlab.training.augment import augment
@@ -55,7 +56,7 @@ def test_spec_names_server_model_and_options(server, organism, tmp_path: Path, m
     url, options = parse_spec("openai:http://127.0.0.1:8011/v1/#model=m,concurrency=8,prices=0.15/0.075/0.6,"
                               "n_params=135e6")
     assert url == "http://127.0.0.1:8011/v1"
-    assert options == {"model": "m", "concurrency": 8, "prices": Prices(0.15, 0.075, 0.6), "n_params": 135_000_000}
+    assert options == {"model": "m", "concurrency": 8, "prices": TokenPrices(0.15, 0.075, 0.6), "n_params": 135_000_000}
     assert parse_spec("openai:http://h:1/v1#served-name")[1] == {"model": "served-name"}
     with pytest.raises(AdaptlabError, match="unknown option 'colour'"):
         parse_spec("openai:http://h:1/v1#colour=red")
@@ -115,7 +116,7 @@ def test_generation_matches_the_served_model_and_keeps_order(organism, served, s
 
 
 def test_costs_come_from_usage_and_the_price_table(server, tmp_path: Path):
-    prices = Prices(input=1.0, cached_input=0.5, output=2.0)
+    prices = TokenPrices(input=1.0, cached_input=0.5, output=2.0)
     lm = ServedModel(server.url, "organism", cache=False, prices=prices, n_params=1000)
     _, stats = lm.generate_with_stats(["The cat"], max_new_tokens=5, stop=())
     assert stats.dollars == pytest.approx((stats.tokens_prefilled * 1.0 + stats.tokens_generated * 2.0) / 1e6)
@@ -224,7 +225,7 @@ def test_scoring_cost_counts_every_request_a_served_model_was_billed_for(server,
     scoring cost row carries all of it (the null prompts' dollars and cached tokens once went missing)."""
     from adaptlab.evaluate import NULL_PROMPT, question_text, scoring_cost
 
-    prices = Prices(2.0, 1.0, 4.0)
+    prices = TokenPrices(2.0, 1.0, 4.0)
     questions, contexts = reversals.questions[:6], [""] * 6
     lm = ServedModel(server.url, "organism", cache=False, prices=prices)
     _, together = score_questions(lm, questions, contexts)

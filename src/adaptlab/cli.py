@@ -318,7 +318,7 @@ def _prices(params: float | None, price: float, gpu_flops: float, gpu_memory_gb:
             input_price: float | None, cached_input_price: float | None) -> Any:
     import math
 
-    from adaptlab.costs import Prices
+    from adaptlab.costs import Prices, TokenPrices
 
     for name, value in (("--params", params), ("--price", price), ("--gpu-flops", gpu_flops),
                         ("--gpu-memory-gb", gpu_memory_gb), ("--input-price", input_price),
@@ -328,8 +328,10 @@ def _prices(params: float | None, price: float, gpu_flops: float, gpu_memory_gb:
     for name, value in (("--params", params), ("--gpu-flops", gpu_flops), ("--gpu-memory-gb", gpu_memory_gb)):
         if value is not None and value <= 0:
             raise AdaptlabError(f"{name} must be > 0, got {value}")
+    tokens = None if input_price is None else TokenPrices(
+        input_price, input_price if cached_input_price is None else cached_input_price)
     return Prices(params=params, price_per_gpu_hour=price, gpu_flops=gpu_flops, gpu_memory_bytes=gpu_memory_gb * 1e9,
-                  input_per_million=input_price, cached_input_per_million=cached_input_price)
+                  tokens=tokens)
 
 
 organism_app = typer.Typer(help="The model organism: a small transformer trained here to learn in context.",
@@ -419,7 +421,8 @@ def _execute_with_progress(cfg: Any, out: Path, executor: str | None = None, add
             return execute(cfg, out, on_run=on_run, executor=executor, address=address, on_error=on_error,
                            keep_config=keep_config)
     finally:
-        bar.stop()
+        if bar.live.is_started:  # stopping a bar that never started prints an empty line
+            bar.stop()
 
 
 def run_command_with(cfg: Any, out: Path, executor: str | None = None, address: str | None = None) -> list[str]:

@@ -256,6 +256,36 @@ def deployment_costs(
 # ----------------------------------------------------------------------------- prices
 
 
+@dataclass(frozen=True)
+class TokenPrices:
+    """An API's prices, dollars per million tokens: input, cached input (the server's prompt-cache hits, as its
+    `usage` reports them) and output. The one price type for tokens: a served model's bill and a projection."""
+
+    input: float = 0.0
+    cached_input: float = 0.0
+    output: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("input", "cached_input", "output"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"prices must be numbers >= 0 (dollars per million tokens), got {name}={value!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> TokenPrices:
+        """`IN/CACHED/OUT` or `IN/OUT` (cached input then costs as much as input)."""
+        parts = [float(p) for p in text.split("/")]
+        if len(parts) == 2:
+            return cls(parts[0], parts[0], parts[1])
+        if len(parts) == 3:
+            return cls(*parts)
+        raise ValueError("prices are IN/CACHED/OUT or IN/OUT dollars per million tokens")
+
+    def dollars(self, prompt: float, cached: float, completion: float) -> float:
+        """`prompt` input tokens, `cached` of them served from the cache, and `completion` output tokens."""
+        return ((prompt - cached) * self.input + cached * self.cached_input + completion * self.output) / 1e6
+
+
 @dataclass
 class Prices:
     """How compute becomes dollars. FLOPs are priced as GPU time (FLOPs / sustained throughput × price per hour),
@@ -268,8 +298,7 @@ class Prices:
     price_per_gpu_hour: float = 2.5  # dollars
     gpu_flops: float = 4e14  # sustained FLOP/s (≈ 40% of an H100's dense bf16 peak)
     gpu_memory_bytes: float = 80e9
-    input_per_million: float | None = None  # API price of input tokens, dollars per million
-    cached_input_per_million: float | None = None  # API price of cached input tokens (default: input price)
+    tokens: TokenPrices | None = None  # API token prices: a query's input tokens priced per token instead
 
     def scale(self, n_params: float) -> float:
         return self.params / n_params if self.params and n_params else 1.0
@@ -286,10 +315,9 @@ class Prices:
 
     def query(self, flops: float, tokens: float, reused: float, n_params: float) -> float:
         """Dollars for one query: API token prices when given, else GPU time."""
-        if self.input_per_million is None:
+        if self.tokens is None:
             return self.compute(flops, n_params)
-        cached = self.input_per_million if self.cached_input_per_million is None else self.cached_input_per_million
-        return (tokens * self.input_per_million + reused * cached) / 1e6
+        return self.tokens.dollars(prompt=tokens + reused, cached=reused, completion=0)
 
 
 def break_even_queries(one_off_a: float, per_query_a: float, one_off_b: float, per_query_b: float) -> float:

@@ -38,10 +38,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adaptlab.costs import TokenPrices
 from adaptlab.errors import AdaptlabError
 from adaptlab.models import prompts
 from adaptlab.models.base import ChoiceScore, GenerationStats, LanguageModel, ScoreRequest, ScoringStats
@@ -65,28 +65,6 @@ APIS = ("completions", "chat")
 log = logging.getLogger("adaptlab.served")
 
 
-@dataclass(frozen=True)
-class Prices:
-    """Dollars per million tokens."""
-
-    input: float = 0.0
-    cached_input: float = 0.0
-    output: float = 0.0
-
-    @classmethod
-    def parse(cls, text: str) -> Prices:
-        """`IN/CACHED/OUT` or `IN/OUT` (cached input then costs as much as input)."""
-        parts = [float(p) for p in text.split("/")]
-        if len(parts) == 2:
-            return cls(parts[0], parts[0], parts[1])
-        if len(parts) == 3:
-            return cls(*parts)
-        raise ValueError("prices are IN/CACHED/OUT or IN/OUT dollars per million tokens")
-
-    def dollars(self, prompt: int, cached: int, completion: int) -> float:
-        return ((prompt - cached) * self.input + cached * self.cached_input + completion * self.output) / 1e6
-
-
 OPTIONS: dict[str, Callable[[str], Any]] = {
     "model": str,
     "tokenizer": str,
@@ -98,7 +76,7 @@ OPTIONS: dict[str, Callable[[str], Any]] = {
     "retries": int,
     "backoff": float,
     "max_wait": float,
-    "prices": Prices.parse,
+    "prices": TokenPrices.parse,
     "protocol": str,
     "api": str,
     "cache": lambda v: v.lower() in ("1", "true", "yes", "on"),
@@ -148,7 +126,7 @@ class ServedModel(LanguageModel):
         retries: int = 5,
         backoff: float = 0.5,
         max_wait: float = 60.0,
-        prices: Prices | None = None,
+        prices: TokenPrices | None = None,
         protocol: str = "likelihood",
         api: str = "completions",
         cache: bool | Path = True,
