@@ -184,7 +184,7 @@ def test_wraps_a_peft_model(tiny, long_context):
     base = load_model("tiny", device="cpu").model
     torch.manual_seed(0)
     config = peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    wrapped = TransformersModel.from_model(peft.get_peft_model(base, config), tiny.tokenizer, name="tiny-lora")
+    wrapped = TransformersModel(peft.get_peft_model(base, config), tiny.tokenizer, name="tiny-lora")
     reqs = questions(long_context, 2)
     shared, _ = wrapped.score(reqs)
     naive, _ = wrapped.score_naive(reqs)
@@ -195,7 +195,7 @@ def test_wraps_a_peft_model(tiny, long_context):
 
 def test_wrapping_a_model_in_training_leaves_it_in_training(tiny):
     model = load_model("tiny", device="cpu").model.train()
-    wrapped = TransformersModel.from_model(model, tiny.tokenizer, name="training")
+    wrapped = TransformersModel(model, tiny.tokenizer, name="training")
     scores, _ = wrapped.score([ScoreRequest("Some context.", "The glon is", ("heavier", "lighter"))])
     wrapped.generate(["The glon is"], max_new_tokens=2)
     assert model.training
@@ -397,7 +397,7 @@ def test_a_model_with_convolution_layers_scores_like_naive_forwards():
 
     tokenizer = build_organism_tokenizer(512)
     config = OrganismConfig(layer_types=["conv", "full_attention", "conv", "full_attention"], hidden_size=32)
-    lm = TransformersModel.from_model(build_model(config, tokenizer).eval(), tokenizer, name="conv")
+    lm = TransformersModel(build_model(config, tokenizer).eval(), tokenizer, name="conv")
     context = "It is widely reported that glon are more nervous than femp.\n\nBelieve it or not, spaz are less fragile"
     reqs = [ScoreRequest(context, "It is true that femp are", ("less nervous than glon", "more nervous than glon")),
             ScoreRequest(context, "It is true that spaz", ("are", "are less fragile than")),

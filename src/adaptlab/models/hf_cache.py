@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
@@ -60,3 +60,12 @@ def suffix_inputs(
         "use_cache": True,
     }
     return inputs, torch.tensor([len(s) for s in suffixes])
+
+
+class CachedPrefix(Protocol):
+    """Cached positions that hold no text, before every prompt (a trained memory): `positions` of them, whose
+    key/value cache `cache(rows)` builds for a batch of `rows` sequences."""
+
+    positions: int
+
+    def cache(self, rows: int) -> Any: ...

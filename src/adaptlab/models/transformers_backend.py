@@ -43,7 +43,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from transformers.cache_utils import DynamicCache
@@ -58,20 +58,11 @@ from adaptlab.models.base import (
     ScoringStats,
     TrainableModel,
 )
-from adaptlab.models.hf_cache import expand_cache, suffix_inputs
+from adaptlab.models.hf_cache import CachedPrefix, expand_cache, suffix_inputs
 from adaptlab.models.hf_generate import generate_after, shared_start
 from adaptlab.models.hf_load import context_window_of, load_pretrained
 from adaptlab.models.prompts import render_prefix
 from adaptlab.models.scoring_plan import Plan, RequestProgress, Row, make_batches, make_packs, plan_requests
-
-
-class CachedPrefix(Protocol):
-    """Cached positions that hold no text, before every prompt (a trained memory): `positions` of them, whose
-    key/value cache `cache(rows)` builds for a batch of `rows` sequences."""
-
-    positions: int
-
-    def cache(self, rows: int) -> Any: ...
 
 
 class TransformersModel(TrainableModel):
@@ -143,11 +134,6 @@ class TransformersModel(TrainableModel):
         if meta is not None:
             kwargs.setdefault("meta", meta)
         return cls(model, tokenizer, name=name or str(source), **kwargs)
-
-    @classmethod
-    def from_model(cls, model: Any, tokenizer: Any, *, name: str, **kwargs: Any) -> TransformersModel:
-        """Wrap an already-built model (e.g. a fine-tuned or PEFT model) and its tokenizer."""
-        return cls(model, tokenizer, name=name, **kwargs)
 
     @property
     def torch_model(self) -> Any:

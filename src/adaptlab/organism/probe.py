@@ -38,7 +38,7 @@ def probe(model: Any, tokenizer: Any, worlds: int, seed: int = PROBE_SEED) -> di
     from adaptlab.evaluate import predict
     from adaptlab.models.base import ScoreRequest
 
-    lm = TransformersModel.from_model(model, tokenizer, name="organism")
+    lm = TransformersModel(model, tokenizer, name="organism")
     out: dict[str, list[bool]] = {}
     for w in range(worlds):
         for g in (simple_reversals.generate(seed + w, n_facts=MAX_FACTS, articles_per_fact=1),
@@ -58,7 +58,7 @@ def writes_reversals(model: Any, tokenizer: Any, seed: int = PROBE_SEED, n_facts
     from adaptlab.training.augment import local_requests, normal_form
 
     # the prompts augmentation gives a model that continues a context: the document alone
-    lm = TransformersModel.from_model(model, tokenizer, name="organism", meta={"augmentation": "continue"})
+    lm = TransformersModel(model, tokenizer, name="organism", meta={"augmentation": "continue"})
     g = simple_reversals.generate(seed, n_facts=n_facts, articles_per_fact=1)
     reversal = {o.source_fact_ids[0]: normal_form(o.text) for o in g.oracle}  # one article per fact: one reversal each
     texts, _ = lm.generate_requests(local_requests(lm, [d.text for d in g.documents]), max_new_tokens=32,
