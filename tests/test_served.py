@@ -22,7 +22,7 @@ from adaptlab.models.prompts import multiple_choice_prompt, parse_letter
 from adaptlab.models.served import Prices, ServedModel, parse_spec
 from adaptlab.training.augment import AugmentOptions, augment
 
-# The tolerance: the served protocol must choose the same answer as the in-process backend on at least
+# The tolerance: the served protocol must choose the same answer as the in-process backend on at least
 # 95% of questions (both compute exact log-probabilities here, so in practice they agree on all of them).
 AGREEMENT = 0.95
 KEY = "sk-test-not-a-real-key-7f3a"
@@ -161,7 +161,9 @@ def test_api_key_is_sent_and_never_stored_or_shown(organism, tmp_path: Path, mon
         assert KEY not in str(e.value)
         monkeypatch.setenv("MY_KEY", KEY)
         lm = ServedModel(srv.url, "organism", key_env="MY_KEY", cache=tmp_path / "r.sqlite")
-        assert lm.generate(["The cat"], max_new_tokens=3) is not None
+        # the key opens the server: greedy, it writes what the in-process model writes
+        (text,) = lm.generate(["The cat"], max_new_tokens=3)
+        assert text and [text] == organism.generate(["The cat"], max_new_tokens=3)
         assert srv.auth_seen[-1] == f"Bearer {KEY}"
         assert KEY not in repr(vars(lm)) and KEY not in repr(vars(lm.client)) and KEY not in lm.name
         assert KEY.encode() not in (tmp_path / "r.sqlite").read_bytes()
