@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,28 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """The tiny test model (built into the cache on first use), once per test module."""
+    from adaptlab.models import load_model
+
+    return load_model("tiny", device="cpu")
+
+
+def as_dataset(g: Any, name: str) -> Any:
+    """A generator's output (`Generated`) as the `Dataset` it would load as, without files."""
+    from adaptlab.data.records import Dataset
+
+    return Dataset(name, g.documents, g.questions, g.oracle)
+
+
+def generated_dataset(name: str, seed: int, **params: Any) -> Any:
+    """Generator NAME's world for SEED (with PARAMS) as a `Dataset`."""
+    from adaptlab.data.registry import generator
+
+    return as_dataset(generator(name).generate(seed, **params), name)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from adaptlab.costs import (
     model_dims,
     train_flops,
 )
+from conftest import generated_dataset
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +123,6 @@ def test_meter_reports_the_cpu_estimate_it_was_given(monkeypatch):
 def test_prompt_cached_icl_scores_equal_plain_icl(tmp_path: Path):
     """Prompt caching is a deployment option: the context's key/value cache computed once and kept gives the same
     scores as recomputing the context for every query; only the cost differs."""
-    from adaptlab.data.records import Dataset
-    from adaptlab.data.registry import generator
     from adaptlab.evaluate import question_text
     from adaptlab.experiment import run_experiment
     from adaptlab.methods import MethodOptions
@@ -133,8 +132,7 @@ def test_prompt_cached_icl_scores_equal_plain_icl(tmp_path: Path):
     from adaptlab.store import Store
 
     lm = load_model("organism", device="cpu")
-    g = generator("simple-reversals").generate(0, n_facts=6, articles_per_fact=1)
-    ds = Dataset("simple-reversals", g.documents, g.questions, g.oracle)
+    ds = generated_dataset("simple-reversals", 0, n_facts=6, articles_per_fact=1)
     result = run_experiment(lm, "organism", ds, "icl", 0, MethodOptions(), tmp_path)
     context = "\n\n".join(d.text for d in ds.documents)
     requests = [ScoreRequest(context, question_text(q), tuple(q.choices)) for q in ds.questions]
@@ -157,8 +155,6 @@ def test_prompt_cached_icl_scores_equal_plain_icl(tmp_path: Path):
 def test_rag_index_and_retrieval_costs_are_honest_and_its_break_even_consistent(tmp_path: Path):
     """The index is a one-off cost with its tokens, measured seconds and the memory it holds (0 FLOPs: BM25 runs no
     neural network); retrieval is per query; break-even against ICL is finite by FLOPs and by time alike."""
-    from adaptlab.data.records import Dataset
-    from adaptlab.data.registry import generator
     from adaptlab.experiment import run_experiment
     from adaptlab.methods import MethodOptions
     from adaptlab.models import load_model
@@ -166,8 +162,7 @@ def test_rag_index_and_retrieval_costs_are_honest_and_its_break_even_consistent(
     from adaptlab.store import Store
 
     lm = load_model("organism", device="cpu")
-    g = generator("simple-reversals").generate(0, n_facts=6, articles_per_fact=1)
-    ds = Dataset("simple-reversals", g.documents, g.questions, g.oracle)
+    ds = generated_dataset("simple-reversals", 0, n_facts=6, articles_per_fact=1)
     with Store(tmp_path / "results.sqlite") as store:
         results = {}
         for method in ("icl", "rag"):

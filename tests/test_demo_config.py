@@ -7,10 +7,10 @@ from typing import Any
 
 import yaml
 
-from adaptlab.data.records import Dataset
 from adaptlab.data.registry import generator
 from adaptlab.demo import demo_config, preset_path
 from adaptlab.runs import RunConfig, load_config
+from conftest import as_dataset
 
 # What the presets ship, pinned: a change to either is a change to the demo's results, made on purpose here too.
 ORGANISM = {
@@ -123,7 +123,7 @@ def test_organism_demo_has_power_and_fits_the_organism():
         per_split: dict[str, int] = {}
         for seed in spec.seeds_in(config):
             g = module.generate(seed, **spec.params)
-            ds = Dataset(spec.name, g.documents, g.questions, g.oracle)
+            ds = as_dataset(g, spec.name)
             for split in ds.splits:
                 per_split[split] = per_split.get(split, 0) + len(ds.split(split))
             context = SEPARATOR.join(d.text for d in g.documents)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from adaptlab.data.records import Dataset
-from adaptlab.data.registry import generator
 from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import METRICS, predict, score_questions
 from adaptlab.methods import MethodOptions, get_method
@@ -21,6 +20,7 @@ from adaptlab.models.openai_server import ReferenceServer
 from adaptlab.models.prompts import multiple_choice_prompt, parse_letter
 from adaptlab.models.served import Prices, ServedModel, parse_spec
 from adaptlab.training.augment import AugmentOptions, augment
+from conftest import generated_dataset
 
 # The tolerance: the served protocol must choose the same answer as the in-process backend on at least
 # 95% of questions (both compute exact log-probabilities here, so in practice they agree on all of them).
@@ -46,8 +46,7 @@ def served(server, tmp_path: Path) -> ServedModel:
 
 @pytest.fixture(scope="module")
 def reversals() -> Dataset:
-    g = generator("simple-reversals").generate(0, n_facts=12, articles_per_fact=1)
-    return Dataset("simple-reversals", g.documents, g.questions, g.oracle)
+    return generated_dataset("simple-reversals", 0, n_facts=12, articles_per_fact=1)
 
 
 def test_spec_names_server_model_and_options(server, organism, tmp_path: Path, monkeypatch):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.models import ScoreRequest, load_model
+from adaptlab.models import ScoreRequest
 from adaptlab.models.openai_server import ReferenceServer
 from adaptlab.models.served import ServedModel
 
@@ -101,11 +101,6 @@ class FaultProxy:
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         h.wfile.write(data)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_model("tiny", device="cpu")
 
 
 @pytest.fixture(scope="module")
