@@ -108,10 +108,12 @@ def test_prices():
 
 
 def test_meter_reports_the_cpu_estimate_it_was_given(monkeypatch):
+    from types import SimpleNamespace
+
     import adaptlab.costs
 
-    clock = iter([100.0, 102.5])  # the block starts at 100 s and ends at 102.5 s
-    monkeypatch.setattr(adaptlab.costs.time, "perf_counter", lambda: next(clock))
+    clock = iter([100.0, 102.5])  # the meter's clock: the block starts at 100 s and ends at 102.5 s
+    monkeypatch.setattr(adaptlab.costs, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
     with Meter("cpu", base_bytes=100) as meter:
         meter.see(50)
         meter.see(20)
