@@ -101,8 +101,8 @@ def test_demo_command_runs_the_preset_into_its_model_folder(tmp_path: Path, cli,
     assert (_shipped(seen[-1][0]), seen[-1][1]) == ({**LLM, "models": ["tiny"]}, tmp_path / "tiny")
 
 
-def test_readme_names_the_shipped_preset():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+def test_the_docs_name_the_shipped_preset():
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "organism.md").read_text(encoding="utf-8")
     assert "`make demo` (= `adaptlab demo`) runs the preset `src/adaptlab/configs/demo_organism.yaml`" in readme
     assert "`adaptlab demo --model smollm2` runs `src/adaptlab/configs/demo_llm.yaml`" in readme
     assert [preset_path(m).parts[-3:] for m in ("organism", "smollm2")] == [
