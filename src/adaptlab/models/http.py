@@ -163,7 +163,7 @@ class Client:
 
     def call(
         self, method: str, url: str, body: dict[str, Any] | None = None,
-        check: Callable[[dict[str, Any]], None] | None = None, cached: bool = True,
+        check: Callable[[dict[str, Any]], None] | None = None, cached: bool = True, retries: int | None = None,
     ) -> dict[str, Any]:
         """The JSON answer to one request: from the cache, else from the server (retried), then cached.
         `check` raises KeyError/TypeError/ValueError on an answer of the wrong shape (retried like malformed JSON)."""
@@ -175,7 +175,8 @@ class Client:
                     self.cache_hits += 1
                 return hit
         last = ""
-        for attempt in range(self.retries + 1):
+        retries = self.retries if retries is None else retries
+        for attempt in range(retries + 1):
             try:
                 value = self._once(method, url, body)
                 if check is not None:
@@ -183,18 +184,20 @@ class Client:
                         check(value)
                     except (KeyError, TypeError, ValueError, IndexError) as e:
                         raise _Retry(f"answer of the wrong shape ({type(e).__name__}: {e})") from None
+                    except AdaptlabError as e:  # an answer that is well formed but can never do: not retried
+                        raise AdaptlabError(f"served model at {self.base_url}: {e}") from None
                 if key is not None and self.cache is not None:
                     self.cache.put(key, value)
                 return value
             except _Retry as e:
                 last = str(e)
-                if attempt == self.retries:
+                if attempt == retries:
                     break
                 wait = e.wait if e.wait is not None else self.backoff * 2**attempt * (1 + random.random() / 4)
                 time.sleep(min(wait, self.max_wait))
         raise AdaptlabError(
-            f"served model at {self.base_url}: no valid answer from {url} after {self.retries + 1} tries "
-            f"(last: {last}); what was already answered is cached, so rerunning resumes"
+            f"served model at {self.base_url}: no valid answer from {url} after {retries + 1} tries "
+            f"(last: {last})" + ("; what was already answered is cached, so rerunning resumes" if self.cache else "")
         )
 
 
@@ -218,7 +221,10 @@ def check_completion(value: dict[str, Any]) -> None:
 
 def check_logprobs(value: dict[str, Any]) -> None:
     check_completion(value)
-    lp = value["choices"][0]["logprobs"]
+    lp = value["choices"][0].get("logprobs")
+    if lp is None:  # a well-formed completion without them: the server ignores `logprobs`, retrying cannot help
+        raise AdaptlabError("its completions carry no `logprobs` (the server ignores `echo`/`logprobs`), so it cannot "
+                            "score likelihoods; evaluate it with protocol=generative-mc")
     n = len(lp["tokens"])
     if len(lp["token_logprobs"]) != n or len(lp["text_offset"]) != n:
         raise ValueError("logprobs.tokens, token_logprobs and text_offset differ in length")

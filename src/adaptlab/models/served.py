@@ -35,6 +35,7 @@ generated. Costs come from the server's `usage` (prompt, cached and completion t
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -65,6 +66,16 @@ APIS = ("completions", "chat")
 log = logging.getLogger("adaptlab.served")
 
 
+def _switch(value: str) -> bool:
+    """A yes/no option: on/off, yes/no, true/false, 1/0; anything else is refused, never read as off."""
+    word = value.lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected on or off")
+
+
 OPTIONS: dict[str, Callable[[str], Any]] = {
     "model": str,
     "tokenizer": str,
@@ -79,9 +90,9 @@ OPTIONS: dict[str, Callable[[str], Any]] = {
     "prices": TokenPrices.parse,
     "protocol": str,
     "api": str,
-    "cache": lambda v: v.lower() in ("1", "true", "yes", "on"),
-    "check": lambda v: v.lower() in ("1", "true", "yes", "on"),
-    "chat": lambda v: v.lower() in ("1", "true", "yes", "on"),
+    "cache": _switch,
+    "check": _switch,
+    "chat": _switch,
 }
 
 
@@ -142,8 +153,14 @@ class ServedModel(LanguageModel):
                 f"served model {base_url}: a chat endpoint returns no prompt log-probabilities, so it cannot score "
                 "likelihoods; declare protocol=generative-mc (a different measurement, reported under its own name)"
             )
-        if concurrency < 1:
-            raise AdaptlabError(f"served model {base_url}: concurrency must be >= 1, got {concurrency}")
+        window_given = 1 if context_window is None else context_window
+        for option, value, low, above in (("concurrency", concurrency, 1, False), ("timeout", timeout, 0, True),
+                                          ("retries", retries, 0, False), ("backoff", backoff, 0, False),
+                                          ("max_wait", max_wait, 0, False), ("n_params", n_params, 0, False),
+                                          ("context_window", window_given, 1, False)):
+            if not (math.isfinite(value) and (value > low if above else value >= low)):
+                raise AdaptlabError(f"served model {base_url}: option {option} must be {'>' if above else '>='} "
+                                    f"{low}, got {value}")
         self.base_url = base_url.rstrip("/")
         self.root_url = self.base_url.removesuffix("/v1")
         response_cache = None
@@ -161,11 +178,13 @@ class ServedModel(LanguageModel):
         self.check = check
         self._checked = False
         self._check_lock = threading.Lock()
+        self._listing = ""  # why /models listed nothing, when it did not answer as an OpenAI-compatible server does
         listed = self._models() if model is None or context_window is None else {}
         if model is None:
             if len(listed) != 1:
                 names = ", ".join(listed) or "none"
-                raise AdaptlabError(f"served model {self.base_url}: name the model to use (#MODEL); served: {names}")
+                raise AdaptlabError(f"served model {self.base_url}: name the model to use (#MODEL); served: "
+                                    f"{names}{self._listing}")
             model = next(iter(listed))
         if listed and model not in listed:
             raise AdaptlabError(f"served model {self.base_url}: it serves no model {model!r} (served: "
@@ -188,7 +207,7 @@ class ServedModel(LanguageModel):
             window = int(limit) if isinstance(limit, int) and 0 < limit < 10**7 else None
         if window is None:
             raise AdaptlabError(f"served model {self.name}: the server does not say its context window; give "
-                                "context_window=N")
+                                f"context_window=N{self._listing}")
         self.context_window = int(window)
         self._token_counts: dict[str, int] = {}
         self._tokenize_route: str | None = None
@@ -201,14 +220,23 @@ class ServedModel(LanguageModel):
         return cls(url, **options)
 
     def _models(self) -> dict[str, dict[str, Any]]:
-        try:
-            value = self.client.call("GET", f"{self.base_url}/models", cached=False)
+        try:  # one retry only: the listing is skipped by giving model= and context_window=
+            value = self.client.call("GET", f"{self.base_url}/models", cached=False, retries=1)
         except HTTPStatusError as e:
-            if e.status == 404:  # a server without the listing: the name and window must be given
-                return {}
-            raise
+            if e.status in (401, 403):  # the key: said as it is
+                raise
+            self._listing = (f" (GET {self.base_url}/models answered {e.status}: if this is an OpenAI-compatible "
+                             "server, model=NAME and context_window=N skip that request; else check the URL, which "
+                             "ends in /v1)")
+            return {}
+        except AdaptlabError as e:  # unreachable, or a server error twice
+            raise AdaptlabError(f"{e} (model=NAME and context_window=N skip this request)") from None
         data = value.get("data")
-        return {str(m["id"]): m for m in data if isinstance(m, dict) and "id" in m} if isinstance(data, list) else {}
+        if not isinstance(data, list):
+            self._listing = (f" (GET {self.base_url}/models answered without a `data` list: not an "
+                             "OpenAI-compatible model listing)")
+            return {}
+        return {str(m["id"]): m for m in data if isinstance(m, dict) and "id" in m}
 
     # ----------------------------------------------------------------- text
 
