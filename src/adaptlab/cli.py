@@ -33,6 +33,10 @@ app.add_typer(data_app, name="data")
 # them at 80 columns) unless COLUMNS says otherwise.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 1000)
 err_console = Console(stderr=True)
+MIN_WIDTH = 60  # below this a table cuts its numbers away: it wraps past the terminal's edge instead
+for _console in (console, err_console):
+    if _console.width < MIN_WIDTH:
+        _console.width = MIN_WIDTH
 
 MODEL_HELP = (f"an alias ({', '.join(ALIASES)}), a local model folder (config.json + safetensors), a .gguf file, "
               "or a Hugging Face hub id (from the local cache when offline)")
@@ -246,6 +250,10 @@ def finetune_command(
 
     main = os.environ.get("RANK", "0") == "0"
     counts = finetune_runs(load_config(config), out, only, log=lambda m: console.print(m, highlight=False))
+    if not counts["trained"] and not counts["skipped"]:
+        which = f" whose label contains {only!r}" if only else ""
+        raise AdaptlabError(f"{config}: no fine-tuning runs{which} to train (methods: "
+                            f"{', '.join(load_config(config).methods)})")
     if main:
         console.print(f"{counts['trained']} runs trained, {counts['skipped']} already trained or stored; "
                       f"evaluate them: adaptlab run {config} --out {out}", highlight=False)
@@ -281,7 +289,9 @@ def recommend_command(
     updates_per_month: Annotated[float, typer.Option(help="how often the knowledge changes")] = 1.0,
     horizon_days: Annotated[float, typer.Option(help="how long the deployment runs")] = 30.0,
     min_accuracy: Annotated[float | None, typer.Option(help="keep methods with at least this accuracy")] = None,
-    split: Annotated[str | None, typer.Option(help="split the accuracy is read on (default: mean of splits)")] = None,
+    split: Annotated[str | None, typer.Option(help="split the accuracy is read on (default: mean of splits); "
+                                                   "the datasets that have it")] = None,
+    dataset: Annotated[str | None, typer.Option(help="only this dataset of the folder (default: each)")] = None,
     params: Annotated[float | None, typer.Option(help="project to a model of this many parameters")] = None,
     price: Annotated[float, typer.Option(help="price per GPU-hour, dollars")] = 2.5,
     gpu_flops: Annotated[float, typer.Option(help="sustained GPU throughput, FLOP/s")] = 4e14,
@@ -297,9 +307,9 @@ def recommend_command(
 
     prices = _prices(params, price, gpu_flops, gpu_memory_gb, input_price, cached_input_price)
     workload = Workload(queries_per_day, updates_per_month, horizon_days)
-    for model, dataset, d in recommend(rundir, workload, prices, min_accuracy=min_accuracy, split=split,
-                                       metric=metric):
-        table = Table(title=f"{dataset} · {model} — {workload.describe()}")
+    for model, name, d in recommend(rundir, workload, prices, min_accuracy=min_accuracy, split=split,
+                                    metric=metric, dataset=dataset):
+        table = Table(title=f"{name} · {model} — {workload.describe()}")
         for col in ("option", f"accuracy ({split or 'mean'})", "one-off", "per query", "memory held",
                     "total", "per 1k queries"):
             table.add_column(col, justify="left" if col == "option" else "right", no_wrap=col == "option")
@@ -311,7 +321,7 @@ def recommend_command(
                           human_bytes(c.option.held_bytes) if c.option.held_bytes else "—", money(c.total(workload)),
                           money(c.per_1k(workload)))
         console.print(table)
-        console.print(explain(d, model, dataset, split, min_accuracy).replace("**", ""), highlight=False)
+        console.print(explain(d, model, name, split, min_accuracy).replace("**", ""), highlight=False)
 
 
 def _prices(params: float | None, price: float, gpu_flops: float, gpu_memory_gb: float,
@@ -359,15 +369,15 @@ def organism_train(
     from adaptlab.runs import load_yaml_model
     from adaptlab.threads import configure_threads
 
-    writable_dir(out, "checkpoint folder")
+    base = load_yaml_model(config_file, OrganismConfig) if config_file else OrganismConfig()
+    overrides = {k: v for k, v in (("seed", seed), ("steps", steps)) if v is not None}
+    config = _valid(lambda: OrganismConfig(**{**base.model_dump(), **overrides}))
+    writable_dir(out, "checkpoint folder")  # after the config is valid: nothing is made for a bad one
 
     n = configure_threads()
     if threads is not None:
         torch.set_num_threads(threads)
         n = threads
-    base = load_yaml_model(config_file, OrganismConfig) if config_file else OrganismConfig()
-    overrides = {k: v for k, v in (("seed", seed), ("steps", steps)) if v is not None}
-    config = OrganismConfig(**{**base.model_dump(), **overrides})
     with progress() as bar:
         task = bar.add_task("organism pretraining", total=config.steps)
 

@@ -37,4 +37,7 @@ def writable_dir(path: Path | str, what: str = "output folder") -> Path:
 def cache_dir() -> Path:
     """The folder for built and converted models and cached server answers: `$ADAPTLAB_CACHE`, default
     `~/.cache/adaptlab`."""
-    return Path(os.environ.get("ADAPTLAB_CACHE") or Path.home() / ".cache" / "adaptlab")
+    path = Path(os.environ.get("ADAPTLAB_CACHE") or Path.home() / ".cache" / "adaptlab")
+    if path.exists() and not path.is_dir():
+        raise AdaptlabError(f"{path}: the cache folder (ADAPTLAB_CACHE) is a file")
+    return path

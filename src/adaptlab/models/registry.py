@@ -17,6 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError
+
 from adaptlab.errors import AdaptlabError
 from adaptlab.models.aliases import ALIASES, alias_folder, alias_weights
 from adaptlab.models.base import LanguageModel
@@ -131,21 +133,28 @@ def load_model(
 def _load_spec(spec: str, kwargs: dict[str, Any]) -> LanguageModel:
     from adaptlab.models.transformers_backend import TransformersModel
 
+    source, gguf_file = resolve(spec)
+    return _load(TransformersModel, source, gguf_file, spec, kwargs)
+
+
+def resolve(spec: str) -> tuple[Path | str, str | None]:
+    """Where a local model spec's weights are — (folder or hub id, GGUF file name or None) — without loading them;
+    an unknown or unusable spec is the one-line error loading would give."""
     folder = alias_folder(spec)
     if folder is not None:
-        return _load(TransformersModel, folder, None, spec, kwargs)
+        return folder, None
     path = Path(spec).expanduser()
     if path.is_dir():
-        return _load(TransformersModel, path, _check_folder(path), spec, kwargs)
+        return path, _check_folder(path)
     if path.is_file():
         if path.suffix != ".gguf":
             raise AdaptlabError(f"model file {spec!r} is not a .gguf file (give a model folder or a .gguf file)")
-        return _load(TransformersModel, path.parent, path.name, spec, kwargs)
+        return path.parent, path.name
     if spec.endswith(".gguf") or spec.startswith((".", "/", "~")):
         raise AdaptlabError(f"model {spec!r}: no such file or folder")
     offline = _offline()
     if HUB_ID.match(spec) and (_in_hf_cache(spec) or (not offline and _hub_reachable())):
-        return _load(TransformersModel, spec, None, spec, kwargs)
+        return spec, None
     why = " (offline: HF_HUB_OFFLINE is set)" if offline else ", and the hub cannot be reached"
     close = difflib.get_close_matches(spec, ALIASES, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -153,6 +162,19 @@ def _load_spec(spec: str, kwargs: dict[str, Any]) -> LanguageModel:
         f"unknown model {spec!r}: not an alias ({', '.join(ALIASES)}), not a local folder, not a .gguf file, "
         f"not in the Hugging Face cache{why}{hint}"
     )
+
+
+def check_model(spec: str) -> None:
+    """Stop now, with the one line loading would give, if `spec` names no model: before any work is done for it
+    (datasets drawn, a config written). Nothing is loaded; a served spec's options are checked, not its server."""
+    if spec.startswith("openai:"):
+        from adaptlab.models.served import parse_spec
+
+        parse_spec(spec)
+    elif spec in ALIASES:
+        alias_weights(spec)  # its package or checkpoint is there (nothing is built or converted)
+    else:
+        resolve(spec)
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -191,7 +213,7 @@ def _load(cls: Any, source: Path | str, gguf_file: str | None, name: str, kwargs
         return cls.from_pretrained(source, gguf_file=gguf_file, name=name, **kwargs)
     except AdaptlabError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError, SafetensorError) as exc:  # corrupt files too
         detail = " ".join(str(exc).split()) or type(exc).__name__
         if len(detail) > 300:
             detail = detail[:299] + "…"

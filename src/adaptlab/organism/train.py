@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adaptlab.organism.batches import encode_batch
 from adaptlab.organism.probe import copy_accuracy, probe, writes_reversals
@@ -42,49 +42,49 @@ STATE = "training_state"  # sub-folder of `out` holding what a resumed run needs
 class OrganismConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    hidden_size: int = 64
-    layers: int = 4
-    heads: int = 4
-    intermediate_size: int = 256
-    context_window: int = 512  # training rows are cut here
+    hidden_size: int = Field(64, ge=1)
+    layers: int = Field(4, ge=1)
+    heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(256, ge=1)
+    context_window: int = Field(512, ge=1)  # training rows are cut here
     # The window the model declares (max_position_embeddings): what evaluation may put in one sequence. Rotary
     # positions are relative, and retrieval trained on rows of up to `context_window` tokens carries over to
     # longer contexts (measured: rephrase 1.0 on 20-fact worlds, 350 tokens, after training on 10-fact worlds).
-    window: int = 1024
-    steps: int = 3000
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    warmup_steps: int = 100
-    curriculum_steps: int = 1500  # worlds grow from tiny to full size over these steps
-    weight_decay: float = 0.01
-    seed: int = 0
-    eval_every: int = 250
-    eval_worlds: int = 4
+    window: int = Field(1024, ge=1)
+    steps: int = Field(3000, ge=1)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    warmup_steps: int = Field(100, ge=0)
+    curriculum_steps: int = Field(1500, ge=0)  # worlds grow from tiny to full size over these steps
+    weight_decay: float = Field(0.01, ge=0)
+    seed: int = Field(0, ge=0)
+    eval_every: int = Field(250, ge=1)
+    eval_worlds: int = Field(4, ge=1)
     # Shares of the rows that are not worlds (see worlds.py): the copying task (induction-head warm-up) and
     # associative recall (retrieval keyed by a whole word), of which a share is written "key are value".
-    copy_share: float = 0.15
-    recall_share: float = 0.25
-    recall_connector_share: float = 0.0
+    copy_share: float = Field(0.15, ge=0, le=1)
+    recall_share: float = Field(0.25, ge=0, le=1)
+    recall_connector_share: float = Field(0.0, ge=0, le=1)
     recall_ask_all: bool = False  # ask every key of a recall row (else a random number of them)
-    recall_reverse_share: float = 0.0  # of the recall rows, the share asked value → key
-    copy_filler_share: float = 0.0  # of the copying rows, the share with a filler word between the words
+    recall_reverse_share: float = Field(0.0, ge=0, le=1)  # of the recall rows, the share asked value → key
+    copy_filler_share: float = Field(0.0, ge=0, le=1)  # of the copying rows, the share with a filler word between
     # A world's questions before its oracle sentences, so that a reversal question can only be answered by finding
     # the fact by its object (worlds.py); with the oracle sentences mixed in, half of them could be answered by the
     # subject lookup and the organism learned to copy the stated comparative instead (v5).
     oracle_last: bool = True
     # Of the world rows, the share that carries the oracle sentences alone (no questions): what the organism writes
     # right after a context, which its own augmentations are (worlds.py).
-    oracle_only_share: float = 0.0
+    oracle_only_share: float = Field(0.0, ge=0, le=1)
     # The largest worlds of the stream: facts of a simple-reversals world (told in 1 to `max_articles` articles
     # each) and examples of a simple-syllogisms world. The defaults are the probe's worlds; a later stage can grow
     # them to the demo's (16 facts in 3 articles, 12-18 examples), with `context_window` to hold them.
-    max_facts: int = MAX_FACTS
-    max_syllogisms: int = MAX_SYLLOGISMS
-    max_articles: int = 1
+    max_facts: int = Field(MAX_FACTS, ge=1)
+    max_syllogisms: int = Field(MAX_SYLLOGISMS, ge=1)
+    max_articles: int = Field(1, ge=1)
     # Of the world rows, the share drawn at the default sizes (`MAX_FACTS` facts in 1 article, `MAX_SYLLOGISMS`
     # examples) whatever the `max_*` above say: a later stage on larger worlds keeps the earlier stages' stream in
     # its mix, so that what they taught (precise writing after a short context) is not trained away.
-    small_world_share: float = 0.0
+    small_world_share: float = Field(0.0, ge=0, le=1)
     # "conv" or "full_attention" per layer: an LFM2, whose short causal convolutions mix each token with the ones
     # before it, so the attention layers above them can match a whole multi-piece word ("glon are" → its fact).
     # None: a Llama, attention in every layer (the v1-v3 organisms).
@@ -92,7 +92,7 @@ class OrganismConfig(BaseModel):
     # Tokens each convolution mixes (the current one and conv_kernel - 1 before it). With 6, two convolutions reach
     # 11 tokens back: the end of "more efficient than sw ##e ##sk ." holds the comparative of the fact whose object it
     # is, which is what a reversal question looks up.
-    conv_kernel: int = 6
+    conv_kernel: int = Field(6, ge=1)
 
     # A checkpoint folder whose weights the run starts from (a later stage of a staged recipe), relative to the
     # working folder; None: from scratch. Only the weights are taken: optimizer and schedule start afresh.

@@ -188,8 +188,10 @@ def explain(d: Decision, model: str, dataset: str, split: str | None, min_accura
 
 
 def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float | None = None,
-              split: str | None = None, metric: str = DEFAULT_METRIC) -> list[tuple[str, str, Decision]]:
-    """A decision per (model, dataset) stored in RUNDIR."""
+              split: str | None = None, metric: str = DEFAULT_METRIC,
+              dataset: str | None = None) -> list[tuple[str, str, Decision]]:
+    """A decision per (model, dataset) stored in RUNDIR: every dataset, or the one named; with a `split`, every
+    dataset that has that split (a folder of several datasets rarely shares split names)."""
     from adaptlab.evaluate import METRICS
     from adaptlab.report.summary import summarise
     from adaptlab.store import Store, results_db
@@ -205,11 +207,21 @@ def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float 
         summary = summarise(store, metric, config_run_ids(rundir))  # the runs of the folder's config
     if not summary.accuracy:
         raise AdaptlabError(f"{rundir}: no finished runs to recommend from")
+    pairs = summary.datasets()
+    if dataset is not None:
+        named = [(m, d) for m, d in pairs if d == dataset]
+        if not named:
+            raise AdaptlabError(f"{rundir}: no dataset {dataset!r} (datasets: "
+                                f"{', '.join(dict.fromkeys(d for _, d in pairs))})")
+        pairs = named
+    if split is not None:
+        having = [(m, d) for m, d in pairs if split in summary.splits(m, d)]
+        if not having:
+            known = "; ".join(f"{d}: {', '.join(summary.splits(m, d))}" for m, d in pairs)
+            raise AdaptlabError(f"no dataset has a split {split!r} (splits: {known})")
+        pairs = having
     out = []
-    for model, dataset in summary.datasets():
-        splits = summary.splits(model, dataset)
-        if split is not None and split not in splits:
-            raise AdaptlabError(f"{dataset}: no split {split!r} (splits: {', '.join(splits)})")
-        costed = cost_options(summary, model, dataset, prices, w, split)
-        out.append((model, dataset, decide(costed, w, min_accuracy)))
+    for model, name in pairs:
+        costed = cost_options(summary, model, name, prices, w, split)
+        out.append((model, name, decide(costed, w, min_accuracy)))
     return out

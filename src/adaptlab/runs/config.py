@@ -72,6 +72,13 @@ class DatasetSpec(BaseModel):
             raise ValueError("`params` are for a generator `name`, not a dataset `path`")
         return self
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_once(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            _no_repeats("seeds", v)
+        return v
+
     def label(self) -> str:
         return self.name or Path(self.path or "").name
 
@@ -120,9 +127,16 @@ class RunConfig(BaseModel):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, v: list[str]) -> list[str]:
+        _no_repeats("methods", v)
         for name in v:
             if name not in method_names():
                 raise ValueError(f"unknown method {name!r}; known: {', '.join(method_names())}")
+        return v
+
+    @field_validator("models", "seeds")
+    @classmethod
+    def _listed_once(cls, v: list[Any], info: Any) -> list[Any]:
+        _no_repeats(info.field_name, v)
         return v
 
     @model_validator(mode="after")
@@ -142,6 +156,13 @@ class RunConfig(BaseModel):
         return MethodOptions(**merged)
 
 
+def _no_repeats(field: str, values: list[Any]) -> None:
+    """A list that names one thing twice would run it twice and store it once: refused."""
+    twice = [v for i, v in enumerate(values) if v in values[:i]]
+    if twice:
+        raise ValueError(f"{field} lists {twice[0]!r} twice")
+
+
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -154,13 +175,30 @@ def load_config(path: Path | str) -> RunConfig:
     return load_yaml_model(path, RunConfig)
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (which would silently keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} written twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml_model(path: Path | str, model: type[M]) -> M:
     """A YAML file validated as the pydantic `model`; any problem is one AdaptlabError line naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise AdaptlabError(f"{path}: is a folder, not a config file")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeys)
     except FileNotFoundError:
         raise AdaptlabError(f"{path}: config file not found") from None
+    except OSError as e:
+        raise AdaptlabError(f"{path}: cannot read the config ({e.strerror or e})") from None
     except UnicodeDecodeError:
         raise AdaptlabError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as e:

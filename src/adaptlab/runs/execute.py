@@ -56,8 +56,14 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None, *, 
         import_ray()  # without Ray installed, or with no cluster at the address: say so before any work
         if address or config.ray.address:
             check_reachable(address or config.ray.address or "")
+    from adaptlab.models.registry import check_model
+
+    for model in config.models:  # before the run folder is made: a mistyped model costs nothing
+        check_model(model)
+    if keep_config and (rundir / "config.yaml").exists() and not (rundir / "config.yaml").is_file():
+        raise AdaptlabError(f"{rundir / 'config.yaml'}: is not a file; the run folder keeps its config there")
     with exclusive(rundir), Store(rundir / "results.sqlite") as store:
-        plan = plan_runs(config, rundir)
+        plan = plan_runs(config, rundir)  # everything validated (models, datasets, options) before the config is kept
         if keep_config:
             save_config(config, rundir)
         counts: dict[str, Any] = {"planned": len(plan), "skipped": 0, "ran": 0, "failed": 0,

@@ -64,8 +64,10 @@ def plan_runs(config: RunConfig, rundir: Path) -> list[PlannedRun]:
     dataset stops the job before any model is loaded or trained."""
     from adaptlab.data.io import load_dataset
     from adaptlab.experiment import run_identity
-    from adaptlab.models.registry import model_fingerprint
+    from adaptlab.models.registry import check_model, model_fingerprint
 
+    for model in config.models:  # a model that cannot load stops the job before any dataset is drawn
+        check_model(model)
     fingerprints = {m: model_fingerprint(m) for m in config.models}
     datasets: dict[tuple[int, int], Dataset] = {}
     for d, spec in enumerate(config.datasets):

@@ -1,0 +1,151 @@
+"""A second sweep of bad inputs, as a new user types them: each is one line with exit code 2, is refused before
+anything is written, and leaves every stored result reachable."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_bad_inputs import SMALL, one_line_error
+
+CONFIG = """models: [tiny]
+datasets:
+  - name: simple-reversals
+    params: {n_facts: 4, articles_per_fact: 1}
+methods: [pretrained]
+seeds: [0]
+"""
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A run folder with one finished run of CONFIG."""
+    from adaptlab.cli import main
+
+    folder = tmp_path_factory.mktemp("finished")
+    (folder / "c.yaml").write_text(CONFIG)
+    code = subprocess.run([sys.executable, "-m", "adaptlab", "run", str(folder / "c.yaml"), "--out",
+                           str(folder / "out")], capture_output=True, text=True).returncode
+    assert code == 0 and main  # (the import checks the module loads)
+    return folder / "out"
+
+
+def test_a_config_that_is_a_folder(tmp_path: Path, cli):
+    one_line_error(cli("run", tmp_path, "--out", tmp_path / "out"), "is a folder")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_config_yaml_folder_in_the_run_folder(tmp_path: Path, cli):
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    (tmp_path / "out" / "config.yaml").mkdir(parents=True)
+    one_line_error(cli("run", tmp_path / "c.yaml", "--out", tmp_path / "out"), "config.yaml", "is not a file")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.yaml"]  # nothing drawn or stored
+
+
+@pytest.mark.parametrize("extra, words", [
+    ("seeds: [0]\n", ["key 'seeds' written twice", ":7"]),
+    ("methods: [pretrained, icl, pretrained]\n", ["methods lists 'pretrained' twice"]),
+])
+def test_a_key_or_a_method_written_twice(tmp_path: Path, cli, extra: str, words: list[str]):
+    text = CONFIG.replace("seeds: [0]\n", "") if extra.startswith("methods") else CONFIG
+    (tmp_path / "c.yaml").write_text(text.replace("methods: [pretrained]\n", "") + extra
+                                     if extra.startswith("methods") else text + extra)
+    one_line_error(cli("run", tmp_path / "c.yaml", "--out", tmp_path / "out"), *words)
+
+
+def test_a_seed_listed_twice(tmp_path: Path, cli):
+    (tmp_path / "c.yaml").write_text(CONFIG.replace("seeds: [0]", "seeds: [0, 1, 0]"))
+    one_line_error(cli("run", tmp_path / "c.yaml", "--out", tmp_path / "out"), "seeds lists 0 twice")
+
+
+def test_a_late_bad_model_leaves_the_folders_config_and_runs_reachable(finished: Path, cli):
+    before = (finished / "config.yaml").read_text()
+    bad = finished.parent / "bad.yaml"
+    bad.write_text(CONFIG.replace("models: [tiny]", "models: [tiny, nope]"))
+    one_line_error(cli("run", bad, "--out", finished), "unknown model 'nope'")
+    assert (finished / "config.yaml").read_text() == before and not (finished / "config-1.yaml").exists()
+    code, out, err = cli("report", finished)
+    assert code == 0, err
+
+
+def test_a_mistyped_demo_model_fails_before_any_work(tmp_path: Path, cli):
+    one_line_error(cli("demo", "--model", "smolm2", "--out", tmp_path / "demo"), "unknown model 'smolm2'",
+                   "did you mean 'smollm2'")
+    assert not (tmp_path / "demo").exists()
+
+
+def test_a_cache_folder_that_is_a_file(tmp_path: Path, cli, monkeypatch):
+    monkeypatch.setenv("ADAPTLAB_CACHE", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setattr("adaptlab.models.aliases.tiny_path", None, raising=False)  # (no shortcut past the cache)
+    one_line_error(cli("eval", "--model", "tiny", "--data", tmp_path, "--out", tmp_path / "out"),
+                   "ADAPTLAB_CACHE", "is a file")
+
+
+@pytest.fixture
+def corrupt_model(tmp_path: Path) -> Path:
+    from adaptlab.models.aliases import alias_folder
+
+    folder = tmp_path / "model"
+    shutil.copytree(alias_folder("tiny"), folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    return folder
+
+
+def test_a_truncated_safetensors_file_is_one_line(corrupt_model: Path, tmp_path: Path, cli):
+    data = tmp_path / "rev"
+    assert cli("data", "make", "simple-reversals", "--out", data, *SMALL)[0] == 0
+    one_line_error(cli("eval", "--model", corrupt_model, "--data", data, "--out", tmp_path / "out"),
+                   "could not load model", "model")
+
+
+@pytest.mark.parametrize("executor", ["sequential", "processes"])
+def test_a_truncated_safetensors_file_in_a_run(corrupt_model: Path, tmp_path: Path, executor: str):
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.replace("models: [tiny]", f"models: ['{corrupt_model}']").replace(
+        "seeds: [0]", "seeds: [0, 1]"))
+    proc = subprocess.run([sys.executable, "-m", "adaptlab", "run", str(config), "--out", str(tmp_path / "out"),
+                           "--executor", executor], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "could not load model" in proc.stderr
+
+
+def test_an_organism_config_out_of_range_makes_nothing(tmp_path: Path, cli):
+    (tmp_path / "o.yaml").write_text("steps: -3\n")
+    one_line_error(cli("organism", "train", "--config", tmp_path / "o.yaml", "--out", tmp_path / "org"), "steps")
+    assert not (tmp_path / "org").exists()
+
+
+def test_finetune_with_nothing_to_train(tmp_path: Path, cli):
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    one_line_error(cli("finetune", tmp_path / "c.yaml", "--out", tmp_path / "out"), "no fine-tuning runs",
+                   "pretrained")
+
+
+def test_a_very_narrow_terminal_keeps_the_numbers(tmp_path: Path, cli):
+    data = tmp_path / "rev"
+    assert cli("data", "make", "simple-reversals", "--out", data, *SMALL)[0] == 0
+    env = {**os.environ, "COLUMNS": "5"}
+    out = subprocess.run([sys.executable, "-m", "adaptlab", "data", "show", str(data)], capture_output=True,
+                         text=True, env=env).stdout
+    assert "0.500" in out  # the chance column, which a 5-column table cut away
+
+
+def test_recommend_split_applies_where_the_split_exists(tmp_path: Path, cli):
+    (tmp_path / "c.yaml").write_text(CONFIG.replace(
+        "methods:", "  - name: simple-syllogisms\n    params: {n_examples: 6}\nmethods:"))
+    code, _, err = cli("run", tmp_path / "c.yaml", "--out", tmp_path / "out")
+    assert code == 0, err
+    code, out, err = cli("recommend", tmp_path / "out", "--split", "reversal")
+    assert code == 0, err
+    assert "simple-reversals" in out and "simple-syllogisms" not in out
+    code, out, err = cli("recommend", tmp_path / "out", "--dataset", "simple-syllogisms")
+    assert code == 0 and "simple-syllogisms" in out and "simple-reversals" not in out, err
+    one_line_error(cli("recommend", tmp_path / "out", "--split", "nosuch"), "no dataset has a split 'nosuch'")
+    one_line_error(cli("recommend", tmp_path / "out", "--dataset", "nosuch"), "no dataset 'nosuch'")
