@@ -10,9 +10,10 @@ from adaptlab.data import celebrities as cel
 from adaptlab.data.baseline import surface_baseline
 from adaptlab.data.io import load_dataset
 from adaptlab.data.lexicon import candidate_words
-from adaptlab.data.records import Dataset, Generated
+from adaptlab.data.records import Generated
 from adaptlab.data.registry import make_dataset
 from adaptlab.errors import AdaptlabError
+from conftest import as_dataset
 
 SMALL = {"n_people": 6, "train_templates": 4, "test_templates": 2}
 ALL_TEMPLATES = cel.P2D_TRAIN_TEMPLATES + cel.P2D_TEST_TEMPLATES + cel.D2P_TRAIN_TEMPLATES + cel.D2P_TEST_TEMPLATES
@@ -23,16 +24,12 @@ def world() -> Generated:
     return cel.generate(0)
 
 
-def _dataset(g: Generated) -> Dataset:
-    return Dataset("celebrities", g.documents, g.questions, g.oracle)
-
-
 def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def test_counts_follow_berglund(world: Generated):
-    ds = _dataset(world)
+    ds = as_dataset(world, "celebrities")
     assert len(world.documents) == 2700 and len(world.oracle) == 900
     assert {s: len(ds.split(s)) for s in ds.splits} == {"reversal": 300, "both_reversal": 300, "rephrase": 300}
     assert all(ds.chance(s) == 0.25 for s in ds.splits)
@@ -68,11 +65,11 @@ def test_nonsense_names_come_from_the_lexicon():
     g = cel.generate(2, nonsense_names=True)
     names = {q.choices[q.answer] for q in g.questions if q.split == "reversal"}
     assert all(w.lower() in candidate_words() and w[0].isupper() for n in names for w in n.split())
-    assert all(s.at_chance for n in (1, 3) for s in surface_baseline(_dataset(g), max_n=n))
+    assert all(s.at_chance for n in (1, 3) for s in surface_baseline(as_dataset(g, "celebrities"), max_n=n))
 
 
 def test_splits_use_held_out_templates_and_the_right_people(world: Generated):
-    ds = _dataset(world)
+    ds = as_dataset(world, "celebrities")
     reversal_prefixes = tuple(t.split("{description}")[0] for t in cel.D2P_TEST_TEMPLATES)
     rephrase_prefixes = [t.split("{name}")[1].split("{description}")[0].strip() for t in cel.P2D_TEST_TEMPLATES]
     trained = "\n".join(d.text for d in world.documents + world.oracle)
@@ -104,7 +101,7 @@ def test_trained_directions():
 
 
 def test_distractors_are_trained_names_of_the_keys_group(world: Generated):
-    ds = _dataset(world)
+    ds = as_dataset(world, "celebrities")
     trained = "\n".join(d.text for d in world.documents)
     for split in ("reversal", "both_reversal"):
         keys = {q.choices[q.answer] for q in ds.split(split)}
@@ -118,14 +115,14 @@ def test_distractors_are_trained_names_of_the_keys_group(world: Generated):
 def test_every_split_is_in_closed_blocks(world: Generated):
     for split in ("reversal", "both_reversal", "rephrase"):
         blocks: dict[frozenset[str], list[str]] = {}
-        for q in _dataset(world).split(split):
+        for q in as_dataset(world, "celebrities").split(split):
             blocks.setdefault(frozenset(q.choices), []).append(q.choices[q.answer])
         assert len(blocks) == 75 and all(sorted(k) == sorted(b) for b, k in blocks.items())
 
 
 @pytest.mark.parametrize("params", [{}, SMALL, {"include_d2p": True}])
 def test_baseline_is_at_chance_on_every_split(params):
-    ds = _dataset(cel.generate(1, **params))
+    ds = as_dataset(cel.generate(1, **params), "celebrities")
     for max_n in (1, 3):
         scores = surface_baseline(ds, max_n=max_n)
         assert len(scores) == 3 and all(s.at_chance for s in scores), scores

@@ -10,9 +10,10 @@ from adaptlab.data import derivatoids as dv
 from adaptlab.data import process as pr
 from adaptlab.data.baseline import surface_baseline
 from adaptlab.data.io import load_dataset
-from adaptlab.data.records import Dataset, Generated
+from adaptlab.data.records import Generated
 from adaptlab.data.registry import make_dataset
 from adaptlab.errors import AdaptlabError
+from conftest import as_dataset
 
 HAND = dv.Rules((("blick", "*"), ("trask", "/")), sum_op="+", product_op="-")
 
@@ -20,10 +21,6 @@ HAND = dv.Rules((("blick", "*"), ("trask", "/")), sum_op="+", product_op="-")
 @pytest.fixture(scope="module")
 def world() -> Generated:
     return pr.generate(0)
-
-
-def _dataset(g: Generated) -> Dataset:
-    return Dataset("process", g.documents, g.questions, g.oracle)
 
 
 def _examples(text: str, dword: str) -> list[tuple[str, str]]:
@@ -68,7 +65,7 @@ def test_render_and_parse_round_trip():
 
 
 def test_counts_and_defaults(world: Generated):
-    ds = _dataset(world)
+    ds = as_dataset(world, "process")
     assert len(world.documents) == 400
     assert {s: len(ds.split(s)) for s in ds.splits} == {"compositional": 200, "seen": 200}
     assert all(ds.chance(s) == 0.25 for s in ds.splits)
@@ -121,7 +118,7 @@ def test_splits_test_what_they_say(world: Generated):
         for expr, _ in _examples(doc.text, w.dword):
             trained_exprs.add(expr)
             trained_pairs |= set(dv.pairs(dv.parse(expr)))
-    ds = _dataset(world)
+    ds = as_dataset(world, "process")
     tested = Counter()
     for q in ds.split("compositional"):
         e = _expression(q.prompt, w.dword)
@@ -154,7 +151,7 @@ def test_choices_differ_only_in_operators(world: Generated):
     ],
 )
 def test_baseline_is_at_chance_on_every_split(params):
-    ds = _dataset(pr.generate(2, **params))
+    ds = as_dataset(pr.generate(2, **params), "process")
     for max_n in (1, 3):
         scores = surface_baseline(ds, max_n=max_n)
         assert len(scores) == 2 and all(s.at_chance and s.accuracy == 0.25 for s in scores), scores

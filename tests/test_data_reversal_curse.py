@@ -11,9 +11,10 @@ from adaptlab.data import reversal_curse as rc
 from adaptlab.data.baseline import surface_baseline
 from adaptlab.data.io import load_dataset
 from adaptlab.data.people import closed_choice_sets
-from adaptlab.data.records import Dataset, Generated
+from adaptlab.data.records import Generated
 from adaptlab.data.registry import make_dataset
 from adaptlab.errors import AdaptlabError
+from conftest import as_dataset
 
 FILES = [rc.P2D_TRAIN, rc.BOTH_TRAIN, rc.D2P_TRAIN, rc.P2D_TEST, rc.BOTH_TEST, rc.P2D_REVERSE_TEST]
 
@@ -39,10 +40,6 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _dataset(g: Generated) -> Dataset:
-    return Dataset("reversal-curse", g.documents, g.questions, g.oracle)
-
-
 def _subset(source: Path, dest: Path, k: int = 5) -> Path:
     """A user's own copy: the first k people of each group, in Berglund's layout."""
     ranges = {
@@ -61,7 +58,7 @@ def _subset(source: Path, dest: Path, k: int = 5) -> Path:
 
 
 def test_counts_on_the_full_data(source: Path, full: Generated):
-    ds = _dataset(full)
+    ds = as_dataset(full, "reversal-curse")
     assert len(full.documents) == 2700
     assert {s: len(ds.split(s)) for s in ds.splits} == {"reversal": 300, "both_reversal": 300, "rephrase": 300}
     assert all(ds.chance(s) == 0.25 for s in ds.splits)
@@ -85,7 +82,7 @@ def test_the_manifest_names_the_data_by_content_not_by_absolute_path(source: Pat
 
 
 def test_questions_come_from_the_right_files(source: Path, full: Generated):
-    ds = _dataset(full)
+    ds = as_dataset(full, "reversal-curse")
     reverse = _records(source / rc.P2D_REVERSE_TEST)
     for q, r in zip(ds.split("reversal"), reverse, strict=True):
         assert q.prompt == r["prompt"] and q.choices[q.answer] == r["completion"].strip()
@@ -107,7 +104,7 @@ def test_names_appear_equally_often_within_a_group(source: Path, full: Generated
 
 
 def test_distractors_are_trained_names_of_the_keys_group(source: Path, full: Generated):
-    ds = _dataset(full)
+    ds = as_dataset(full, "reversal-curse")
     p2d = {r["completion"].strip() for r in _records(source / rc.P2D_REVERSE_TEST)}
     both = {" ".join(r["completion"].split()[:2]) for r in _records(source / rc.BOTH_TEST)[300:]}
     trained = "\n".join(d.text for d in full.documents)
@@ -119,7 +116,7 @@ def test_distractors_are_trained_names_of_the_keys_group(source: Path, full: Gen
 
 def test_name_splits_are_closed_blocks(full: Generated):
     """Four questions with four different keys share each candidate set: a prompt-blind scorer is right once."""
-    ds = _dataset(full)
+    ds = as_dataset(full, "reversal-curse")
     for split in ("reversal", "both_reversal"):
         blocks: dict[frozenset[str], list[str]] = {}
         for q in ds.split(split):
@@ -135,13 +132,13 @@ def test_rephrase_distractors_share_the_prompts_template(source: Path, full: Gen
     for i, r in enumerate(records):
         template = r["prompt"].replace(names[i // 10], "<name>")
         by_template.setdefault(template, set()).add(r["completion"].strip())
-    for q in _dataset(full).split("rephrase"):
+    for q in as_dataset(full, "reversal-curse").split("rephrase"):
         template = next(t for t in by_template if re.fullmatch(re.escape(t).replace("<name>", ".+"), q.prompt))
         assert set(q.choices) <= by_template[template]
 
 
 def test_baseline_is_at_chance_on_every_split(full: Generated):
-    ds = _dataset(full)
+    ds = as_dataset(full, "reversal-curse")
     for max_n in (1, 3):
         scores = surface_baseline(ds, max_n=max_n)
         assert {s.split for s in scores} == {"reversal", "both_reversal", "rephrase"}
@@ -150,7 +147,7 @@ def test_baseline_is_at_chance_on_every_split(full: Generated):
 
 def test_trained_pool_is_a_frequency_biased_stress_test(source: Path):
     """Names trained as completions (both group) are twice as frequent: the n-gram baseline falls below chance."""
-    ds = _dataset(rc.generate(0, source=str(source), distractors="trained"))
+    ds = as_dataset(rc.generate(0, source=str(source), distractors="trained"), "reversal-curse")
     reversal = next(s for s in surface_baseline(ds, max_n=1) if s.split == "reversal")
     assert reversal.accuracy < 0.15
 
@@ -270,7 +267,7 @@ def test_first_people_is_the_same_study_smaller(source: Path, full: Generated):
     for q in small.questions:
         assert q.source_fact_ids[0] in kept
     assert {d.source_fact_ids[0] for d in small.oracle} <= kept
-    ds = _dataset(small)
+    ds = as_dataset(small, "reversal-curse")
     assert all(s.at_chance for s in surface_baseline(ds, max_n=3) + form_baseline(ds))
     with pytest.raises(AdaptlabError, match="people"):
         rc.generate(0, source=str(source), people=3)

@@ -5,12 +5,13 @@ trained models instead of training again — from a one-process fine-tune, with 
 trains in-process."""
 
 import json
-import os
 import socket
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+from conftest import child_env
 
 ROOT = Path(__file__).resolve().parents[1]
 # 12 documents, unsplit (ft and ft+rag): 12 examples, a multiple of the global batch of 4 — so every step of every
@@ -34,13 +35,8 @@ method_options:
 TOLERANCE = 1e-4
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "PYTHONPATH": str(ROOT / "src")}
-
-
 def _run(command: list[str]) -> subprocess.CompletedProcess:
-    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, env=child_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     return done
 

@@ -12,16 +12,15 @@ from pathlib import Path
 import pytest
 
 from adaptlab.data.records import Dataset
-from adaptlab.data.registry import generator
 from adaptlab.errors import AdaptlabError
 from adaptlab.experiment import run_experiment
 from adaptlab.methods import MethodOptions, get_method
 from adaptlab.models import load_model
+from conftest import generated_dataset
 
 
 def _reversals(seed: int, n_facts: int) -> Dataset:
-    g = generator("simple-reversals").generate(seed, n_facts=n_facts, articles_per_fact=1)
-    return Dataset("simple-reversals", g.documents, g.questions, g.oracle)
+    return generated_dataset("simple-reversals", seed, n_facts=n_facts, articles_per_fact=1)
 
 
 def _rephrase(result) -> float:

@@ -10,25 +10,18 @@ import pytest
 
 from adaptlab.context import build_context, fit_documents
 from adaptlab.data.records import Dataset, Document
-from adaptlab.data.registry import generator
 from adaptlab.errors import AdaptlabError
 from adaptlab.methods import MethodOptions, get_method
-from adaptlab.models import load_model
 from adaptlab.options import FinetuneConfig
 from adaptlab.training.augment import GenerationCache, augment, filter_sentences, parse_generation
 from adaptlab.training.examples import make_examples, sentences
 from adaptlab.training.finetune import finetune, tokenize_examples
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_model("tiny", device="cpu")
+from conftest import generated_dataset
 
 
 @pytest.fixture(scope="module")
 def reversals() -> Dataset:
-    g = generator("simple-reversals").generate(0, n_facts=6, articles_per_fact=2)
-    return Dataset("simple-reversals", g.documents, g.questions, g.oracle)
+    return generated_dataset("simple-reversals", 0, n_facts=6, articles_per_fact=2)
 
 
 def test_icl_uses_every_document_when_they_fit(tiny, reversals, tmp_path: Path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 
 import pytest
@@ -102,11 +101,11 @@ def test_tiny_loads_by_alias_and_by_folder():
     assert load_model("tiny", device="cpu", dtype="bfloat16").model.dtype == torch.bfloat16
 
 
-def test_tiny_builds_deterministically_and_fast(tmp_path):
-    start = time.perf_counter()
+def test_tiny_builds_deterministically_and_small(tmp_path):
     a = build_tiny(tmp_path / "a")
-    assert time.perf_counter() - start < 10
     b = build_tiny(tmp_path / "b")
+    # what keeps its build (and every test that loads it) quick: well under 2M float32 parameters
+    assert (a / "model.safetensors").stat().st_size < 8_000_000
     for name in ("model.safetensors", "tokenizer.json", "config.json"):
         assert sha256(a / name) == sha256(b / name)
     assert not (a / "chat_template.jinja").exists()  # a base model

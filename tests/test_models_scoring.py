@@ -46,11 +46,6 @@ def max_diff(a, b) -> float:
 
 
 @pytest.fixture(scope="module")
-def tiny() -> TransformersModel:
-    return load_model("tiny", device="cpu")
-
-
-@pytest.fixture(scope="module")
 def long_context(tiny) -> str:
     return nonsense_context(tiny, 1000)
 

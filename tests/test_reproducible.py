@@ -12,16 +12,10 @@ import torch
 
 from adaptlab.data.records import Dataset
 from adaptlab.data.registry import generator
-from adaptlab.models import load_model
 from adaptlab.options import FinetuneConfig
 from adaptlab.progress import listening
 from adaptlab.training.examples import make_examples
 from adaptlab.training.finetune import finetune, last_complete_checkpoint
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_model("tiny", device="cpu")
 
 
 @pytest.fixture(scope="module")

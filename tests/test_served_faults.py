@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from adaptlab.errors import AdaptlabError
-from adaptlab.models import ScoreRequest, load_model
+from adaptlab.models import ScoreRequest
 from adaptlab.models.served import ServedModel
 from adaptlab.serve.openai_server import ReferenceServer
 
@@ -104,11 +104,6 @@ class FaultProxy:
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return load_model("tiny", device="cpu")
-
-
-@pytest.fixture(scope="module")
 def upstream(tiny):
     with ReferenceServer(tiny, served_name="tiny") as srv:
         yield srv
@@ -190,29 +185,38 @@ def test_interrupted_generation_resumes_without_paying_twice(upstream, proxy, tm
 
 
 def test_concurrency_is_bounded(upstream, tmp_path: Path):
-    """At most `concurrency` requests are in flight at once (counted by a proxy that holds each one briefly)."""
+    """`concurrency` requests are in flight at once, and never more: the proxy holds each request at a barrier
+    until `concurrency` of them are there together (a client sending fewer at once breaks the barrier), and counts
+    how many it holds."""
+    concurrency = 3
     inflight, peak, lock = [0], [0], threading.Lock()
+    together = threading.Barrier(concurrency, timeout=60)  # the timeout only ends a test that would hang
+    broken: list[BaseException] = []
 
-    class Slow(FaultProxy):
+    class Together(FaultProxy):
         def handle(self, h, body):
             with lock:
                 inflight[0] += 1
                 peak[0] = max(peak[0], inflight[0])
-            time.sleep(0.05)
+            try:
+                together.wait()
+            except threading.BrokenBarrierError as e:
+                broken.append(e)
             try:
                 super().handle(h, body)
             finally:
                 with lock:
                     inflight[0] -= 1
 
-    slow = Slow(upstream.url)
+    proxy = Together(upstream.url)
     try:
-        lm = model(slow.url, False, concurrency=3, timeout=60)  # no timeout retry may add a request of its own
-        lm.generate([f"p{i}" for i in range(9)], max_new_tokens=1)
-        assert lm.client.requests_sent == 9
+        lm = model(proxy.url, False, concurrency=concurrency, timeout=120)  # no timeout retry adds a request
+        lm.generate([f"p{i}" for i in range(3 * concurrency)], max_new_tokens=1)
+        assert lm.client.requests_sent == 3 * concurrency
     finally:
-        slow.close()
-    assert peak[0] == 3
+        proxy.close()
+    assert not broken, "fewer than `concurrency` requests were in flight together"
+    assert peak[0] == concurrency
 
 
 def test_malformed_answers_of_the_wrong_shape_are_retried(upstream, tmp_path: Path):

@@ -25,13 +25,10 @@ from adaptlab.data.records import Dataset, Generated, Question
 from adaptlab.data.registry import GENERATORS, generator, make_dataset
 from adaptlab.data.simple_syllogisms import ALL, NO, SOME, SOME_NOT, STYLES, Statement, entails
 from adaptlab.errors import AdaptlabError
+from conftest import as_dataset
 
 MODULES = {"simple-reversals": simple_reversals, "simple-syllogisms": simple_syllogisms}
 SMALL = {"simple-reversals": {"n_facts": 10, "articles_per_fact": 3}, "simple-syllogisms": {"n_examples": 12}}
-
-
-def _dataset(g: Generated) -> Dataset:
-    return Dataset("t", g.documents, g.questions, g.oracle)
 
 
 def _choice_scorer(ds: Dataset, max_n: int) -> Callable[[Question], list[float]]:
@@ -102,7 +99,7 @@ def test_another_seed_gives_other_words(name: str):
 @pytest.mark.parametrize("name", MODULES)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_choices_of_one_form_tie_under_the_surface_baseline(name: str, seed: int):
-    ds = _dataset(MODULES[name].generate(seed))
+    ds = as_dataset(MODULES[name].generate(seed), name)
     for max_n in (1, 2, 3):
         scorer = _choice_scorer(ds, max_n)
         for q in ds.questions:
@@ -119,7 +116,7 @@ def test_choices_of_one_form_tie_under_the_surface_baseline(name: str, seed: int
 @pytest.mark.parametrize("seed", [0, 1])
 def test_no_preference_for_a_form_beats_chance(name: str, seed: int):
     for kwargs in ({}, {"options": "four"}) if name == "simple-syllogisms" else ({},):
-        for score in form_baseline(_dataset(MODULES[name].generate(seed, **kwargs))):
+        for score in form_baseline(as_dataset(MODULES[name].generate(seed, **kwargs), name)):
             assert score.at_chance, (kwargs, score)
 
 
@@ -323,7 +320,7 @@ def test_syllogism_oracle_holds_only_valid_statements_including_each_conclusion(
 def test_papers_wording_leaks_the_answer_to_ngram_counts():
     """Why the default wording differs: with "All S are M. All M are P." the counter's top option is the answer."""
     g = simple_syllogisms.generate(0, premise_style="plural")
-    ds = _dataset(g)
+    ds = as_dataset(g, "simple-syllogisms")
     barbara = [q for q in g.questions if q.split == "syllogism" and q.choices[q.answer].startswith("All")]
     scorer = _choice_scorer(ds, 3)
     assert barbara
