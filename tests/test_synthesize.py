@@ -16,6 +16,7 @@ from adaptlab.models.base import GenerationStats, LanguageModel
 from adaptlab.training.synthesize import (
     COUNTS,
     answer_kind,
+    answer_request,
     is_right,
     parse_pairs,
     synthesize,
@@ -143,6 +144,23 @@ def test_grading_and_answer_kinds():
     assert not is_right("Beethoven", "Mara Lind") and not is_right("", "Oslo")
     assert [answer_kind(a) for a in ("1987", "Mara Lind", "Bank of England", "blue murals")] == [
         "number", "name", "name", "phrase"]
+
+
+def test_a_base_model_continues_the_stored_prompt_and_a_chat_model_gets_the_question_as_its_turn():
+    base, chat = ScriptedModel(), ScriptedModel()
+    chat.chat = True
+    request = answer_request(base, "doc", "Who composed Ocean Suite?")
+    assert base.render_prefix(request.context, instruction=request.instruction) + request.prompt == (
+        "doc\n\nQuestion: Who composed Ocean Suite?\nAnswer:")
+    request = answer_request(chat, "", "Who composed Ocean Suite?")
+    assert request.prompt == "" and request.instruction == (
+        f"Who composed Ocean Suite?\n{prompts.OPEN_ANSWER_INSTRUCTION}")
+
+
+def test_a_reply_that_repeats_the_q_label_is_read_the_same(dataset, tmp_path: Path, monkeypatch):
+    monkeypatch.setitem(WRITES, "d1", "Q:" + WRITES["d1"])
+    result = synthesize(ScriptedModel(), dataset, tmp_path / "cache.sqlite")
+    assert result.counts["written"] == 10 and result.counts["kept"] == 3
 
 
 # ----------------------------------------------------------------------------- filtering, tagging, choices

@@ -193,7 +193,8 @@ def write_candidates(
     seen: set[str] = set()
     out = []
     for doc, text in zip(documents, texts, strict=True):
-        pairs, bad = parse_pairs(SYNTH_PROMPT + text, seen)
+        # The reply continues "Q:"; a chat endpoint that cannot start the reply there may repeat the label.
+        pairs, bad = parse_pairs(text if Q_LINE.match(text.lstrip()) else SYNTH_PROMPT + text, seen)
         malformed.update(bad)
         counts["written"] += len(pairs) + bad.total()
         counts["dropped_malformed"] += bad.total()
