@@ -108,6 +108,36 @@ def data_make(
     console.print(f"{name} (seed {seed}) → {out}: {manifest.documents} documents, {splits}")
 
 
+@data_app.command("synthesize")
+def data_synthesize(
+    dataset_dir: Annotated[Path, typer.Argument(help="dataset folder whose documents the questions are about")],
+    model: Annotated[str, typer.Option(help=f"the writer: {MODEL_HELP}, or openai:URL#name")],
+    out: Annotated[Path, typer.Option(help="output folder (missing, empty, or an adaptlab dataset)")],
+    per_document: Annotated[int, typer.Option(help="question-answer pairs asked for per document", min=1)] = 3,
+    choices: Annotated[int | None, typer.Option(help="also multiple choice, K choices", min=2, max=26)] = None,
+    seed: Annotated[int, typer.Option(help="seed (generations, distractors and their order)", min=0)] = 0,
+    max_new_tokens: Annotated[int | None, typer.Option(help="writer tokens per document (64 a pair)", min=1)] = None,
+    cache: Annotated[Path | None, typer.Option(help="generation cache (default: in the adaptlab cache folder)")] = None,
+    force: Annotated[bool, typer.Option(help="overwrite dataset files adaptlab did not write")] = False,
+) -> None:
+    """Open questions a model writes about each document, kept when it answers them with it and not without."""
+    from adaptlab.data.io import load_dataset
+    from adaptlab.models import load_model
+    from adaptlab.progress import listening
+    from adaptlab.training.synthesize import summary, synthesize_dataset
+
+    source, lm = load_dataset(dataset_dir), load_model(model)
+    with progress() as bar:
+        task = bar.add_task("", total=None)
+        with listening(lambda name, done, total, _: bar.update(task, description=name, completed=done, total=total)):
+            manifest, result = synthesize_dataset(lm, source, out, cache, writer=model, per_document=per_document,
+                                                  choices=choices, seed=seed, max_new_tokens=max_new_tokens,
+                                                  force=force)
+    splits = ", ".join(f"{s}={n}" for s, n in manifest.splits.items())
+    console.print(f"{summary(result.counts)}\n{manifest.name} → {out}: {manifest.documents} documents, {splits}",
+                  highlight=False)
+
+
 @data_app.command("show")
 def data_show(
     folder: Annotated[Path, typer.Argument(help="dataset folder")],

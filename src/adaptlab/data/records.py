@@ -1,8 +1,12 @@
 """The record types every dataset, method and evaluator shares.
 
-A dataset is training text (`Document`) plus multiple-choice test questions (`Question`). The choices are never
-shown in the prompt: each one is scored as the continuation `prompt + " " + choice` (lm-evaluation-harness's
-default target delimiter), so a prompt never ends with whitespace and a choice never starts with it.
+A dataset is training text (`Document`) plus test questions (`Question`) of two shapes, which a dataset may mix:
+- **multiple choice** (`choices` and the index of the right one, `answer`): the choices are never shown in the
+  prompt; each one is scored as the continuation `prompt + " " + choice` (lm-evaluation-harness's default target
+  delimiter), so a prompt never ends with whitespace and a choice never starts with it;
+- **open** (`answers`: one or more reference answers, no choices): the model generates its answer after the prompt,
+  graded against the references (exact match, token F1, containment), and the first reference's log-likelihood as
+  the continuation `prompt + " " + answer` is a graded score that needs no generation.
 Optionally a dataset also carries `oracle` documents: valid inferences from the training facts, written as
 sentences by the generator (the control for augmented fine-tuning).
 """
@@ -36,24 +40,26 @@ class Document(BaseModel):
 
 
 class Question(BaseModel):
-    """A multiple-choice question scored by the likelihood of each choice as a continuation of `prompt`."""
+    """A test question: multiple choice (`choices`, `answer`) or open (`answers`, the reference answers)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1)
     prompt: str = Field(min_length=1)
-    choices: list[str]
-    answer: int
+    choices: list[str] = Field(default_factory=list)
+    answer: int | None = None
     split: str
     # Text that belongs before the prompt whatever the method (e.g. a task framing); not the knowledge itself.
     context_hint: str | None = None
     # The generator's ids of the facts this question depends on (for analysis and retrieval diagnostics).
     source_fact_ids: list[str] = Field(default_factory=list)
+    # Reference answers of an open question (any one is right), in place of `choices` and `answer`.
+    answers: list[str] | None = None
 
     @field_validator("choices")
     @classmethod
     def _choices_ok(cls, v: list[str]) -> list[str]:
-        if len(v) < 2:
+        if len(v) == 1:
             raise ValueError(f"needs at least 2 choices, got {len(v)}")
         if any(not c.strip() for c in v):
             raise ValueError("a choice is empty")
@@ -79,15 +85,56 @@ class Question(BaseModel):
             raise ValueError(f"split {v!r} is not a lowercase identifier")
         return v
 
+    @field_validator("answers")
+    @classmethod
+    def _answers_ok(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("answers is empty (give at least one reference answer)")
+        if any(not a.strip() for a in v):
+            raise ValueError("an answer is empty")
+        if any(a != a.strip() for a in v):
+            raise ValueError("an answer starts or ends with whitespace (the delimiter ' ' is added when scoring)")
+        return v
+
     @model_validator(mode="after")
-    def _answer_in_range(self) -> Question:
+    def _one_shape(self) -> Question:
+        if self.answers is not None:
+            if self.choices or self.answer is not None:
+                raise ValueError("an open question has `answers` and no `choices` or `answer`")
+            return self
+        if not self.choices:
+            if self.answer is not None:
+                raise ValueError("choices: needs at least 2 choices, got 0")
+            raise ValueError("give `choices` and `answer` (multiple choice) or `answers` (an open question)")
+        if self.answer is None:
+            raise ValueError("missing field 'answer' (the index of the right choice)")
         if not 0 <= self.answer < len(self.choices):
             raise ValueError(f"answer index {self.answer} is out of range for {len(self.choices)} choices")
         return self
 
     @property
+    def is_open(self) -> bool:
+        return self.answers is not None
+
+    @property
+    def references(self) -> list[str]:
+        """The right answers as text: an open question's references, a multiple-choice question's right choice."""
+        if self.answers is not None:
+            return list(self.answers)
+        assert self.answer is not None
+        return [self.choices[self.answer]]
+
+    @property
     def chance(self) -> float:
-        return 1.0 / len(self.choices)
+        """Accuracy by guessing: 1/choices; 0 for an open question (nothing to guess among)."""
+        return 0.0 if self.answers is not None else 1.0 / len(self.choices)
+
+    def canonical_json(self) -> str:
+        """The question as a run's identity reads it (`Dataset.digest`): fields added since multiple-choice
+        datasets were first stored appear only when set, so their digests and run ids stay what they were."""
+        return self.model_dump_json(exclude={"answers"} if self.answers is None else None)
 
 
 class Manifest(BaseModel):
@@ -140,7 +187,8 @@ class Dataset:
         for part, records in (("documents", self.documents), ("questions", self.questions), ("oracle", self.oracle)):
             h.update(part.encode())
             for record in records:
-                h.update(record.model_dump_json().encode() + b"\n")
+                text = record.canonical_json() if isinstance(record, Question) else record.model_dump_json()
+                h.update(text.encode() + b"\n")
         return h.hexdigest()
 
 

@@ -7,6 +7,8 @@
 - Augmentation: the local few-shot examples and item, and the global instruction.
 - Generative multiple choice (for servers without prompt log-probabilities): lettered options and the parser
   of the reply.
+- Question synthesis: the request for question–answer pairs about a document, the format of a written open
+  question, and the instruction to answer one in a few words.
 """
 
 from __future__ import annotations
@@ -46,6 +48,23 @@ GLOBAL_INSTRUCTION = (
     "connections you can make between it and the other documents, including rephrasings of what it says and "
     "relations between the things it mentions and things described elsewhere. Write one sentence per line."
 )
+
+# Question synthesis (`adaptlab data synthesize`): a model writes question-answer pairs about one document, one
+# "Q: ..." line and one "A: ..." line each; its reply starts with "Q:" (the request's prompt).
+SYNTH_INSTRUCTION = (
+    "Write {n} questions that the document above answers, each followed by its answer. A question must make sense "
+    "without the document (name the people, places and things it is about) and its answer must be short (a name, a "
+    "number, a date or a few words) and stated in the document. Write each pair on two lines:\n"
+    "Q: the question\nA: the answer"
+)
+SYNTH_PROMPT = "Q:"
+OPEN_ANSWER_INSTRUCTION = "Answer the question in a few words."
+
+
+def open_question_prompt(question: str) -> str:
+    """A written question as stored (and scored: the answer is its continuation after a space)."""
+    return f"Question: {question}\nAnswer:"
+
 
 MC_INSTRUCTION = "Answer with the letter of the one true option only."
 MC_REPLY_TOKENS = 8  # the reply's length limit: a letter, maybe with a bracket or a word around it
