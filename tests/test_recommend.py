@@ -93,9 +93,47 @@ def test_recommend_command(tmp_path: Path, cli):
     code, out, _ = cli("recommend", rundir, "--queries-per-day", "10", "--updates-per-month", "30",
                        "--min-accuracy", "0.8")
     assert code == 0 and ("use rag" in out or "use icl" in out)
-    for bad, message in ((["--split", "nope"], "no split 'nope'"), (["--min-accuracy", "2"], "--min-accuracy"),
+    for bad, message in ((["--split", "nope"], "no dataset has a split 'nope'"), (["--min-accuracy", "2"], "--min-accuracy"),
                          (["--horizon-days", "0"], "--horizon-days"), (["--price", "-1"], "--price")):
         code, _, err = cli("recommend", rundir, *bad)
         assert code == 2 and message in err and "Traceback" not in err
     code, _, err = cli("recommend", tmp_path / "empty")
     assert code == 2 and "no results.sqlite" in err
+
+
+def _store_with_chance_and_control(path: Path) -> Path:
+    """pretrained at chance but cheapest; aug-oracle-ft the most accurate and cheap per query (a control)."""
+    def run(method: str, acc: float, costs: list[CostRow]) -> RunResult:
+        return RunResult(run_id=method, model="m", dataset="d", method=method, seed=0, config={}, scores=[],
+                         metrics=[MetricRow("reversal", "per_char", acc, 0.04, 0.5, Q)],
+                         costs=[*costs, CostRow("scoring", "per_query", flops=1e7 * Q, seconds=0.01 * Q, queries=Q)],
+                         info={"model_params": 277_000})
+    query = CostRow("query", "per_query", tokens_processed=20 * Q, flops=1e7 * Q, queries=Q)
+    with Store(path / "results.sqlite") as store:
+        store.save(run("pretrained", 0.55, [query]))  # 1.25 SE above chance: not above it
+        store.save(run("aug-oracle-ft", 0.99, [CostRow("finetune", "one_off", flops=1e9), query]))
+        store.save(run("icl", 0.80, [CostRow("query", "per_query", tokens_processed=900 * Q, flops=9e8 * Q,
+                                             queries=Q)]))
+    return path
+
+
+def test_options_at_chance_and_controls_are_never_recommended(tmp_path: Path):
+    rundir = _store_with_chance_and_control(tmp_path)
+    [(_, _, d)] = recommend(rundir, Workload(1000, 4, 90), Prices())
+    assert d.choice is not None and d.choice.option.label == "icl"
+    assert {c.option.label for c in d.eligible} == {"icl"}
+    [(_, _, d)] = recommend(rundir, Workload(1000, 4, 90), Prices(), allow_chance=True)
+    assert d.choice is not None and d.choice.option.label == "pretrained"  # asked for: the cheapest at chance
+    assert "aug-oracle-ft" not in {c.option.label for c in d.eligible}  # a control, even when asked
+
+
+def test_the_newcomers_command_says_why_and_at_what_scale(tmp_path: Path, cli):
+    rundir = _store_with_chance_and_control(tmp_path)
+    code, out, err = cli("recommend", rundir, "--queries-per-day", "1000", "--updates-per-month", "4",
+                         "--horizon-days", "90")
+    text = " ".join(out.split())
+    assert code == 0, err
+    assert "use icl" in text and "not above chance" in text and "a control" in text
+    assert "measured model (277,000 parameters)" in text and "--params" in text
+    code, out, _ = cli("recommend", rundir, "--params", "7e9")
+    assert code == 0 and "projected to a model of 7e+09 parameters" in " ".join(out.split())

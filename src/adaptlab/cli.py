@@ -329,19 +329,20 @@ def recommend_command(
     input_price: Annotated[float | None, typer.Option(help="API $ per million input tokens")] = None,
     cached_input_price: Annotated[float | None, typer.Option(help="API $ per million cached input tokens")] = None,
     metric: Annotated[str, typer.Option(help="sum | per_token | per_char | calibrated")] = "per_char",
+    allow_chance: Annotated[bool, typer.Option(help="also recommend options not above chance")] = False,
 ) -> None:
     """The cheapest method for a workload (volume, update rate, horizon) that meets an accuracy, and where the
-    choice flips."""
-    from adaptlab.report.decide import Workload, explain, money, recommend
+    choice flips. Controls and options at chance are shown, never recommended."""
+    from adaptlab.report.decide import Workload, explain, money, recommend, scale, why_not
     from adaptlab.report.tables import human_bytes
 
     prices = _prices(params, price, gpu_flops, gpu_memory_gb, input_price, cached_input_price)
     workload = Workload(queries_per_day, updates_per_month, horizon_days)
     for model, name, d in recommend(rundir, workload, prices, min_accuracy=min_accuracy, split=split,
-                                    metric=metric, dataset=dataset):
+                                    metric=metric, dataset=dataset, allow_chance=allow_chance):
         table = Table(title=f"{name} · {model} — {workload.describe()}")
         for col in ("option", f"accuracy ({split or 'mean'})", "one-off", "per query", "memory held",
-                    "total", "per 1k queries"):
+                    "total", "per 1k queries", "not chosen because"):
             table.add_column(col, justify="left" if col == "option" else "right", no_wrap=col == "option")
         for c in sorted(d.costed, key=lambda c: c.total(workload)):
             ok = c in d.eligible
@@ -349,9 +350,10 @@ def recommend_command(
             mark = "→ " if c is d.choice else ("  " if ok else "✗ ")
             table.add_row(mark + c.option.label, acc, money(c.one_off), money(c.per_query),
                           human_bytes(c.option.held_bytes) if c.option.held_bytes else "—", money(c.total(workload)),
-                          money(c.per_1k(workload)))
+                          money(c.per_1k(workload)), why_not(c, min_accuracy, allow_chance) or "")
         console.print(table)
         console.print(explain(d, model, name, split, min_accuracy).replace("**", ""), highlight=False)
+        console.print(scale(prices, d.costed[0].option.n_params if d.costed else 0), highlight=False)
 
 
 def _prices(params: float | None, price: float, gpu_flops: float, gpu_memory_gb: float,

@@ -17,6 +17,12 @@ _METHODS: dict[str, str] = {
 FINETUNED = tuple(PRESETS)
 
 
+def is_control(name: str) -> bool:
+    """A control, not a method to deploy: it learns from the generator's own answers (`aug-oracle-ft`'s valid
+    inferences), which a user's data does not have."""
+    return name in PRESETS and "oracle" in PRESETS[name].augment_kinds
+
+
 def method_names() -> list[str]:
     return [*_METHODS, *FINETUNED]
 
@@ -32,4 +38,4 @@ def get_method(name: str, options: MethodOptions | None = None) -> Method:
     return getattr(importlib.import_module(module), cls)(options)
 
 
-__all__ = ["Method", "MethodOptions", "Prepared", "get_method", "method_names"]
+__all__ = ["Method", "MethodOptions", "Prepared", "get_method", "is_control", "method_names"]

@@ -11,6 +11,11 @@ the knowledge changes, while ICL and RAG pay only per query. Options that miss t
 split, or the mean over splits) are dropped; the cheapest of the rest is the recommendation. Since the total is
 linear in the query volume and in the update rate, the points where the choice flips are exact: the nearest
 volume (at this update rate) and update rate (at this volume) at which another option becomes cheaper.
+
+A recommendation cannot mislead: an option is never chosen when its accuracy is not above chance by two standard
+errors (unless `allow_chance`), and controls (`aug-oracle-ft`, which learns from the generator's own answers) are
+shown but never chosen. Dollars are at the size the costs were projected to: the measured model's unless
+`Prices.params` says otherwise, which the explanation states.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from adaptlab.costs import Prices
 from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import DEFAULT_METRIC
+from adaptlab.methods import is_control
 from adaptlab.report.summary import Cell, Option, Summary
 
 
@@ -132,9 +138,27 @@ def _flips(a: Costed, others: list[Costed], fixed: dict[str, float], slope: dict
     return up, down
 
 
-def decide(costed: list[Costed], w: Workload, min_accuracy: float | None = None) -> Decision:
-    eligible = [c for c in costed
-                if min_accuracy is None or (c.accuracy is not None and c.accuracy.mean >= min_accuracy)]
+CHANCE_MARGIN_SE = 2.0  # an option is above chance when its accuracy is this many standard errors above it
+
+
+def above_chance(cell: Cell | None) -> bool:
+    return cell is not None and cell.mean > cell.chance + CHANCE_MARGIN_SE * cell.stderr
+
+
+def why_not(c: Costed, min_accuracy: float | None, allow_chance: bool) -> str | None:
+    """Why an option cannot be recommended; None when it can."""
+    if is_control(c.option.method):
+        return "a control (it learns from the generator's answers, which real data lacks)"
+    if not allow_chance and not above_chance(c.accuracy):
+        return "not above chance"
+    if min_accuracy is not None and (c.accuracy is None or c.accuracy.mean < min_accuracy):
+        return f"below {min_accuracy:g}"
+    return None
+
+
+def decide(costed: list[Costed], w: Workload, min_accuracy: float | None = None,
+           allow_chance: bool = False) -> Decision:
+    eligible = [c for c in costed if why_not(c, min_accuracy, allow_chance) is None]
     decision = Decision(w, costed, eligible, None)
     if not eligible:
         return decision
@@ -164,12 +188,23 @@ def money(x: float) -> str:
     return f"${x:.2g}"
 
 
+def scale(prices: Prices, n_params: int) -> str:
+    """What size of model the dollars are for, in words."""
+    if prices.params:
+        return f"Dollars are projected to a model of {prices.params:,.3g} parameters."
+    measured = f"{n_params:,}" if n_params else "unknown"
+    return (f"Dollars are for the measured model ({measured} parameters), as measured; give --params (e.g. 7e9) to "
+            "project them to the size you would deploy.")
+
+
 def explain(d: Decision, model: str, dataset: str, split: str | None, min_accuracy: float | None) -> str:
     """The decision in words."""
     where = f"{dataset} · {model}"
     target = f"accuracy ≥ {min_accuracy:g} on {split or 'the mean of all splits'}" if min_accuracy is not None else ""
     if d.choice is None:
-        return f"{where}: no method reaches {target}; lower --min-accuracy or add methods to the run."
+        goal = target or "an accuracy above chance"
+        return (f"{where}: no method that can be deployed reaches {goal} (controls and options at chance are "
+                "never recommended); add methods or data, or lower --min-accuracy.")
     c = d.choice
     acc = f", accuracy {c.accuracy.mean:.2f} ± {c.accuracy.stderr:.2f}" if c.accuracy else ""
     text = [f"{where}: at {d.workload.describe()}, use **{c.option.label}** ({money(c.total(d.workload))} in all, "
@@ -188,8 +223,8 @@ def explain(d: Decision, model: str, dataset: str, split: str | None, min_accura
 
 
 def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float | None = None,
-              split: str | None = None, metric: str = DEFAULT_METRIC,
-              dataset: str | None = None) -> list[tuple[str, str, Decision]]:
+              split: str | None = None, metric: str = DEFAULT_METRIC, dataset: str | None = None,
+              allow_chance: bool = False) -> list[tuple[str, str, Decision]]:
     """A decision per (model, dataset) stored in RUNDIR: every dataset, or the one named; with a `split`, every
     dataset that has that split (a folder of several datasets rarely shares split names)."""
     from adaptlab.evaluate import METRICS
@@ -223,5 +258,5 @@ def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float 
     out = []
     for model, name in pairs:
         costed = cost_options(summary, model, name, prices, w, split)
-        out.append((model, name, decide(costed, w, min_accuracy)))
+        out.append((model, name, decide(costed, w, min_accuracy, allow_chance)))
     return out
