@@ -93,8 +93,9 @@ def test_recommend_command(tmp_path: Path, cli):
     code, out, _ = cli("recommend", rundir, "--queries-per-day", "10", "--updates-per-month", "30",
                        "--min-accuracy", "0.8")
     assert code == 0 and ("use rag" in out or "use icl" in out)
-    for bad, message in ((["--split", "nope"], "no dataset has a split 'nope'"), (["--min-accuracy", "2"], "--min-accuracy"),
-                         (["--horizon-days", "0"], "--horizon-days"), (["--price", "-1"], "--price")):
+    for bad, message in ((["--split", "nope"], "no dataset has a split 'nope'"),
+                         (["--min-accuracy", "2"], "--min-accuracy"), (["--horizon-days", "0"], "--horizon-days"),
+                         (["--price", "-1"], "--price")):
         code, _, err = cli("recommend", rundir, *bad)
         assert code == 2 and message in err and "Traceback" not in err
     code, _, err = cli("recommend", tmp_path / "empty")
