@@ -97,6 +97,8 @@ def test_folder_import(tmp_path: Path, cli):
     assert m.params["source_sha256"] == expected
     code, out, _ = cli("data", "validate", tmp_path / "ds")
     assert code == 0 and "3 documents, 0 questions" in out
+    code, out, _ = cli("data", "show", tmp_path / "ds")
+    assert code == 0 and "no questions" in out and "document a.txt#0: Alpha beta gamma." in out
     # An empty questions.jsonl is accepted only because the manifest says there are none.
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     manifest["splits"] = {"test": 0}

@@ -119,12 +119,15 @@ def data_show(
     if ds.manifest and ds.manifest.description:
         console.print(ds.manifest.description.split("\n")[0])
     table = Table("split", "questions", "choices", "chance")
+    if not ds.questions:
+        console.print("no questions (documents only)")
     for split in ds.splits:
         qs = ds.split(split)
         shapes = [str(n) for n in sorted({len(q.choices) for q in qs if not q.is_open})]
         shapes += ["open"] if any(q.is_open for q in qs) else []
         table.add_row(split, str(len(qs)), "/".join(shapes), f"{ds.chance(split):.3f}")
-    console.print(table)
+    if ds.questions:
+        console.print(table)
     for doc in ds.documents[:examples]:
         console.print(f"[dim]document {doc.id}:[/] {doc.text}", markup=True, highlight=False)
     for split in ds.splits:
