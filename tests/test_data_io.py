@@ -140,3 +140,50 @@ def test_validate_single_files(tmp_path: Path, cli):
     assert code == 0 and "3 documents" in out
     code, out, _ = cli("data", "validate", tmp_path)
     assert code == 0 and "ok" in out
+
+
+def _mixed() -> Generated:
+    g = _small()
+    open_qs = [Question(id=f"o{i}", prompt=f"What are femp{i} brighter than?", answers=[f"glon{i}", f"the glon{i}"],
+                        split=split) for i, split in enumerate(["reversal", "recall", "recall"])]
+    return Generated(documents=g.documents, questions=[*g.questions, *open_qs])
+
+
+def test_open_and_mixed_questions_validate_show_and_export(tmp_path: Path, cli):
+    import yaml
+
+    write_dataset(tmp_path / "ds", "toy", "1", 7, _mixed())
+    code, out, _ = cli("data", "validate", tmp_path / "ds")
+    assert code == 0 and "6 questions (reversal=4 (1 open), recall=2 open)" in out
+    code, out, _ = cli("data", "show", tmp_path / "ds", "--examples", "5")
+    assert code == 0 and "2/open" in out and "answers: 'glon0' | 'the glon0'" in out
+    assert "✓ 'darker than femp'" in out
+    code, out, _ = cli("data", "export-lm-eval", tmp_path / "ds", "--out", tmp_path / "tasks")
+    assert code == 0, out
+    tasks = {p.stem: yaml.safe_load(p.read_text()) for p in (tmp_path / "tasks").glob("*.yaml")}
+    assert set(tasks) == {"adaptlab_toy_reversal", "adaptlab_toy_reversal_open", "adaptlab_toy_recall"}
+    assert tasks["adaptlab_toy_reversal"]["output_type"] == "multiple_choice"
+    for name in ("adaptlab_toy_reversal_open", "adaptlab_toy_recall"):
+        task = tasks[name]
+        assert task["output_type"] == "generate_until" and task["doc_to_target"] == "answers"
+        assert task["generation_kwargs"] == {"until": ["\n"], "do_sample": False}
+        (metric,) = task["metric_list"]
+        assert metric["metric"] == "exact_match" and metric["ignore_case"] and metric["ignore_punctuation"]
+    rows = [json.loads(line) for line in (tmp_path / "tasks" / "adaptlab_toy_recall.jsonl").read_text().splitlines()]
+    assert rows == [{"id": "o1", "text": "What are femp1 brighter than?", "answers": ["glon1", "the glon1"]},
+                    {"id": "o2", "text": "What are femp2 brighter than?", "answers": ["glon2", "the glon2"]}]
+    mc = [json.loads(line) for line in (tmp_path / "tasks" / "adaptlab_toy_reversal.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in mc] == ["q0", "q1", "q2"] and mc[0]["label"] == 0
+
+
+def test_validate_a_questions_file_of_open_questions(tmp_path: Path, cli):
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps({"id": "o1", "prompt": "Who?", "answers": ["Ann"], "split": "test"}) + "\n")
+    code, out, _ = cli("data", "validate", path)
+    assert code == 0 and "1 questions" in out
+
+
+def test_export_of_a_dataset_without_questions_is_one_line(tmp_path: Path, cli):
+    write_dataset(tmp_path / "ds", "toy", "1", None, Generated(documents=_small().documents, questions=[]))
+    code, _, err = cli("data", "export-lm-eval", tmp_path / "ds", "--out", tmp_path / "tasks")
+    assert code == 2 and "no questions" in err and len(err.strip().splitlines()) == 1

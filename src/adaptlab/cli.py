@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from adaptlab.cli_import import import_app
 from adaptlab.errors import AdaptlabError
 from adaptlab.methods import method_names
 from adaptlab.models.aliases import ALIASES
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Make, inspect and validate datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+data_app.add_typer(import_app, name="import")
 
 # Piped or redirected output is for files and other programs: tables keep their full width there (rich would cut
 # them at 80 columns) unless COLUMNS says otherwise.
@@ -151,16 +153,23 @@ def data_show(
     if ds.manifest and ds.manifest.description:
         console.print(ds.manifest.description.split("\n")[0])
     table = Table("split", "questions", "choices", "chance")
+    if not ds.questions:
+        console.print("no questions (documents only)")
     for split in ds.splits:
         qs = ds.split(split)
-        n_choices = sorted({len(q.choices) for q in qs})
-        table.add_row(split, str(len(qs)), "/".join(map(str, n_choices)), f"{ds.chance(split):.3f}")
-    console.print(table)
+        shapes = [str(n) for n in sorted({len(q.choices) for q in qs if not q.is_open})]
+        shapes += ["open"] if any(q.is_open for q in qs) else []
+        table.add_row(split, str(len(qs)), "/".join(shapes), f"{ds.chance(split):.3f}")
+    if ds.questions:
+        console.print(table)
     for doc in ds.documents[:examples]:
         console.print(f"[dim]document {doc.id}:[/] {doc.text}", markup=True, highlight=False)
     for split in ds.splits:
         for q in ds.split(split)[:examples]:
             console.print(f"[dim]{split} {q.id}:[/] {q.prompt!r}", highlight=False)
+            if q.is_open:
+                answers = " | ".join(repr(a) for a in q.references)
+                console.print(f"    answers: {answers}", highlight=False, markup=False)
             for i, choice in enumerate(q.choices):
                 mark = "✓" if i == q.answer else " "
                 console.print(f"    {mark} {choice!r}", highlight=False, markup=False)
@@ -180,7 +189,8 @@ def data_export_lm_eval(
     out: Annotated[Path, typer.Option("--out", help="task folder for lm-eval's --include_path")],
     with_context: Annotated[bool, typer.Option(help="put all training documents before every prompt (ICL)")] = False,
 ) -> None:
-    """Export a dataset as lm-evaluation-harness multiple_choice tasks (one per split)."""
+    """Export a dataset as lm-evaluation-harness tasks (one per split): multiple-choice questions as
+    multiple_choice tasks, open questions as generate_until tasks scored by exact match."""
     from adaptlab.context import build_context
     from adaptlab.data.export import export_lm_eval
     from adaptlab.data.io import load_dataset
@@ -188,6 +198,8 @@ def data_export_lm_eval(
     from adaptlab.paths import writable_dir
 
     ds = load_dataset(folder)
+    if not ds.questions:
+        raise AdaptlabError(f"{folder}: no questions to export (the dataset holds documents only)")
     writable_dir(out, "task folder")
     prefix = build_context(ds.documents) + SEPARATOR if with_context else ""
     names = export_lm_eval(ds, out, prefix)

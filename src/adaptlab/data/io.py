@@ -1,4 +1,8 @@
 """Dataset folders on disk: `documents.jsonl`, `questions.jsonl`, optional `oracle.jsonl`, and `manifest.json`.
+An imported dataset may also keep records it could not turn into questions in a file its manifest lists (e.g.
+`unanswerable.jsonl`: SQuAD v2's unanswerable questions); loading checks its checksum and otherwise ignores it.
+A dataset whose manifest says it has no questions (documents to synthesize questions from) or no documents (questions
+about knowledge the model already has) may have that file empty.
 
 Loading validates everything and reports the first problem as one line naming the file, the line and the problem
 (an `AdaptlabError`). Writing is deterministic: the same records give byte-identical files.
@@ -20,7 +24,9 @@ from adaptlab.errors import AdaptlabError, describe_validation_error
 DOCUMENTS = "documents.jsonl"
 QUESTIONS = "questions.jsonl"
 ORACLE = "oracle.jsonl"
+UNANSWERABLE = "unanswerable.jsonl"
 MANIFEST = "manifest.json"
+DATASET_FILES = (DOCUMENTS, QUESTIONS, ORACLE, UNANSWERABLE, MANIFEST)
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -38,9 +44,9 @@ def write_jsonl(path: Path, records: list[BaseModel]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """The non-blank lines of a UTF-8 text file with their numbers; unreadable, non-UTF-8 or empty files are a
-    one-line error naming the file (and line)."""
+def jsonl_lines(path: Path, allow_empty: bool = False) -> Iterator[tuple[int, str]]:
+    """The non-blank lines of a UTF-8 text file with their numbers; unreadable, non-UTF-8 or (unless
+    `allow_empty`) empty files are a one-line error naming the file (and line)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -52,18 +58,18 @@ def jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise AdaptlabError(f"{path}:{line}: not UTF-8 text (byte {raw[e.start]:#04x})") from None
-    if not text.strip():
+    if not text.strip() and not allow_empty:
         raise AdaptlabError(f"{path}: file is empty")
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             yield number, line
 
 
-def read_jsonl(path: Path, model: type[R]) -> list[R]:
+def read_jsonl(path: Path, model: type[R], allow_empty: bool = False) -> list[R]:
     """Read and validate a JSONL file of `model` records; ids must be unique within the file."""
     records: list[R] = []
     seen: dict[str, int] = {}
-    for number, line in jsonl_lines(path):
+    for number, line in jsonl_lines(path, allow_empty):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
@@ -109,9 +115,16 @@ def build_manifest(
 
 
 def write_dataset(
-    out: Path, name: str, version: str, seed: int | None, generated: Generated, description: str = ""
+    out: Path,
+    name: str,
+    version: str,
+    seed: int | None,
+    generated: Generated,
+    description: str = "",
+    extra: dict[str, list[dict]] | None = None,
 ) -> Manifest:
-    """Validate ids and write a dataset folder; returns its manifest."""
+    """Validate ids and write a dataset folder; returns its manifest. `extra` (file name -> JSON records) are further
+    JSONL files the manifest lists with their checksums."""
     for kind, records in (("document", generated.documents), ("question", generated.questions)):
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
@@ -126,6 +139,12 @@ def write_dataset(
         files[ORACLE] = write_jsonl(out / ORACLE, generated.oracle)
     elif (out / ORACLE).exists():
         (out / ORACLE).unlink()
+    for fname, rows in (extra or {}).items():
+        if fname in files or fname == MANIFEST:
+            raise AdaptlabError(f"{name}: extra file {fname!r} would replace a dataset file")
+        data = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows).encode()
+        (out / fname).write_bytes(data)
+        files[fname] = hashlib.sha256(data).hexdigest()
     manifest = build_manifest(name, version, seed, generated, files, description)
     (out / MANIFEST).write_text(json.dumps(manifest.model_dump(), indent=2, ensure_ascii=False) + "\n")
     return manifest
@@ -139,7 +158,7 @@ def check_overwrite(out: Path) -> None:
         return
     if not out.is_dir():
         raise AdaptlabError(f"{out}: output folder is a file, not a folder")
-    present = [f for f in (DOCUMENTS, QUESTIONS, ORACLE, MANIFEST) if (out / f).exists()]
+    present = [f for f in DATASET_FILES if (out / f).exists()]
     if not present:
         return
     advice = "choose another --out, or add --force to overwrite"
@@ -192,8 +211,8 @@ def load_dataset(folder: Path | str) -> Dataset:
         for fname in manifest.files:
             if not (folder / fname).exists():
                 raise AdaptlabError(f"{folder / fname}: listed in {MANIFEST} but missing")
-    documents = read_jsonl(folder / DOCUMENTS, Document)
-    questions = read_jsonl(folder / QUESTIONS, Question)
+    documents = read_jsonl(folder / DOCUMENTS, Document, allow_empty=manifest is not None and manifest.documents == 0)
+    questions = read_jsonl(folder / QUESTIONS, Question, allow_empty=manifest is not None and not manifest.splits)
     oracle = read_jsonl(folder / ORACLE, Document) if (folder / ORACLE).exists() else []
     if manifest is not None:
         _check_against_manifest(folder, manifest, documents, questions)
@@ -226,7 +245,7 @@ def _check_against_manifest(
 
 def _line_of(path: Path, record_number: int) -> int:
     """The file line of the n-th non-blank record."""
-    for i, (line_number, _) in enumerate(jsonl_lines(path), start=1):
+    for i, (line_number, _) in enumerate(jsonl_lines(path, allow_empty=True), start=1):
         if i == record_number:
             return line_number
     return record_number
@@ -237,13 +256,22 @@ def validate_path(path: Path | str) -> str:
     path = Path(path)
     if path.is_dir():
         ds = load_dataset(path)
-        splits = ", ".join(f"{s}={len(ds.split(s))}" for s in ds.splits)
-        return f"{path}: ok — {len(ds.documents)} documents, {len(ds.questions)} questions ({splits})"
+        splits = ", ".join(f"{s}={len(ds.split(s))}{_open_note(ds.split(s))}" for s in ds.splits)
+        return f"{path}: ok — {len(ds.documents)} documents, {len(ds.questions)} questions" + (
+            f" ({splits})" if splits else "")
     if not path.exists():
         raise AdaptlabError(f"{path}: no such file or folder")
     model: type[BaseModel] = Question if _looks_like_questions(path) else Document
     records = read_jsonl(path, model)
     return f"{path}: ok — {len(records)} {'questions' if model is Question else 'documents'}"
+
+
+def _open_note(questions: list[Question]) -> str:
+    """' open' for a split of open questions, ' (N open)' for a split that mixes both shapes."""
+    n_open = sum(q.is_open for q in questions)
+    if n_open == 0:
+        return ""
+    return " open" if n_open == len(questions) else f" ({n_open} open)"
 
 
 def _looks_like_questions(path: Path) -> bool:
@@ -256,5 +284,5 @@ def _looks_like_questions(path: Path) -> bool:
             obj = json.loads(line)
         except json.JSONDecodeError:
             return False
-        return isinstance(obj, dict) and ("choices" in obj or "answer" in obj)
+        return isinstance(obj, dict) and any(key in obj for key in ("choices", "answer", "answers", "prompt"))
     return False

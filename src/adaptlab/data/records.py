@@ -30,6 +30,10 @@ class Document(BaseModel):
     id: str = Field(min_length=1)
     text: str = Field(min_length=1)
     source_fact_ids: list[str] = Field(default_factory=list)
+    # Where an imported document came from: the source file (relative to what was imported) and, for text cut
+    # from a file, the character span [start, end) of the file's text that `text` is.
+    source: str | None = None
+    offsets: list[int] | None = None
 
     @field_validator("text")
     @classmethod
@@ -37,6 +41,19 @@ class Document(BaseModel):
         if not v.strip():
             raise ValueError("text is blank")
         return v
+
+    @field_validator("offsets")
+    @classmethod
+    def _offsets_ok(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) != 2 or not 0 <= v[0] < v[1]):
+            raise ValueError(f"offsets must be [start, end] with 0 <= start < end, got {v}")
+        return v
+
+    def canonical_json(self) -> str:
+        """The document as a run's identity reads it (`Dataset.digest`): `source` and `offsets` appear only when
+        set, so digests and run ids of datasets stored before those fields existed stay what they were."""
+        unset = {name for name, value in (("source", self.source), ("offsets", self.offsets)) if value is None}
+        return self.model_dump_json(exclude=unset)
 
 
 class Question(BaseModel):
@@ -187,8 +204,7 @@ class Dataset:
         for part, records in (("documents", self.documents), ("questions", self.questions), ("oracle", self.oracle)):
             h.update(part.encode())
             for record in records:
-                text = record.canonical_json() if isinstance(record, Question) else record.model_dump_json()
-                h.update(text.encode() + b"\n")
+                h.update(record.canonical_json().encode() + b"\n")
         return h.hexdigest()
 
 
