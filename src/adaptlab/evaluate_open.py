@@ -81,7 +81,8 @@ def answer_questions(model: LanguageModel, questions: Sequence[Question], contex
     for q, text, lp in zip(questions, texts, logprobs, strict=True):
         answer = text.strip()
         g = grade(answer, q.references)
-        rows.append(AnswerRow(q.id, q.split, answer, g["exact_match"], g["f1"], g["contains"], lp))
+        rows.append(AnswerRow(q.id, q.split, answer, g["exact_match"], g["f1"], g["contains"], lp,
+                              question=question_text(q), reference=q.references[0]))
     return Answered(rows, gen, scoring)
 
 

@@ -42,7 +42,7 @@ ADDED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
     run_id TEXT NOT NULL, question_id TEXT NOT NULL, split TEXT NOT NULL, text TEXT NOT NULL,
     exact_match REAL NOT NULL, f1 REAL NOT NULL, contains REAL NOT NULL, answer_logprob REAL,
-    PRIMARY KEY (run_id, question_id)
+    question TEXT NOT NULL DEFAULT '', reference TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, question_id)
 );
 """
 
@@ -70,6 +70,8 @@ class AnswerRow:
     f1: float
     contains: float
     answer_logprob: float | None = None  # per character, of the first reference; None where not scored
+    question: str = ""  # the prompt as asked, and the first reference answer: for reading examples in a report
+    reference: str = ""
 
     def value(self, metric: str) -> float | None:
         """The row's value of an open-question metric (`exact_match`, `f1`, `contains`, `answer_logprob`)."""
@@ -112,6 +114,7 @@ class CostRow:
 
 
 COST_FIELDS = tuple(f.name for f in fields(CostRow))
+ANSWER_FIELDS = tuple(f.name for f in fields(AnswerRow))
 
 
 @dataclass
@@ -213,9 +216,8 @@ class Store:
                   s.n_chars, s.null_logprob) for s in result.scores],
             )
             db.executemany(
-                "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(result.run_id, a.question_id, a.split, a.text, a.exact_match, a.f1, a.contains, a.answer_logprob)
-                 for a in result.answers],
+                f"INSERT INTO answers (run_id, {', '.join(ANSWER_FIELDS)}) VALUES (?{', ?' * len(ANSWER_FIELDS)})",
+                [(result.run_id, *(getattr(a, f) for f in ANSWER_FIELDS)) for a in result.answers],
             )
             db.executemany(
                 "INSERT INTO metrics (run_id, split, metric, accuracy, stderr, chance, n, ties) "
@@ -268,7 +270,7 @@ class Store:
 
     def answers(self, run_id: str | None = None) -> list[tuple[str, AnswerRow]]:
         """(run id, answer) of the stored open questions' answers, of one run or of all, in the order stored."""
-        sql = ("SELECT run_id, question_id, split, text, exact_match, f1, contains, answer_logprob FROM answers"
+        sql = (f"SELECT run_id, {', '.join(ANSWER_FIELDS)} FROM answers"
                + (" WHERE run_id = ?" if run_id is not None else "") + " ORDER BY rowid")
         cur = self._db.execute(sql, () if run_id is None else (run_id,))
         return [(r[0], AnswerRow(*r[1:])) for r in cur.fetchall()]
