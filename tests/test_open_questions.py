@@ -268,3 +268,26 @@ def test_unknown_open_metric_is_refused_in_recommend(tiny, mixed, tmp_path: Path
 
     with pytest.raises(AdaptlabError, match="unknown open metric"):
         recommend(tmp_path, Workload(), Prices(), open_metric="per_char")
+
+
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_a_served_generative_model_answers_open_questions_without_logprob(api: str, tmp_path: Path):
+    """A served model without log-probabilities (`generative-mc`) is still evaluated on open questions by
+    generation, through completions or chat; `answer_logprob` is not stored rather than faked."""
+    from adaptlab.models import load_model
+    from adaptlab.models.served import ServedModel
+    from adaptlab.serve.openai_server import ReferenceServer
+
+    organism = load_model("organism", device="cpu")
+    world = generated_dataset("simple-reversals", 0, n_facts=4, articles_per_fact=1)
+    dataset = Dataset("open", world.documents, [*world.questions[:2], *open_version(world.questions[:3])])
+    with ReferenceServer(organism, served_name="organism") as server:
+        lm = ServedModel(server.url, "organism", cache=tmp_path / "r.sqlite", protocol="generative-mc", api=api)
+        result = run_experiment(lm, lm.name, dataset, "icl", 0, MethodOptions(), tmp_path / "w")
+        requests = server.requests
+    assert {m.metric for m in result.metrics if m.split == "open"} == set(OPEN_METRICS)
+    assert "generative_mc" in {m.metric for m in result.metrics if m.split != "open"}
+    assert len(result.answers) == 3 and all(a.answer_logprob is None for a in result.answers)
+    assert requests >= 3 + 2  # one generation per open question, one per multiple-choice question
+    scoring = next(c for c in result.costs if c.phase == "scoring")
+    assert scoring.tokens_generated > 0 and scoring.tokens_processed > scoring.tokens_generated
