@@ -146,15 +146,15 @@ def test_grading_and_answer_kinds():
         "number", "name", "name", "phrase"]
 
 
-def test_a_base_model_continues_the_stored_prompt_and_a_chat_model_gets_the_question_as_its_turn():
-    base, chat = ScriptedModel(), ScriptedModel()
-    chat.chat = True
-    request = answer_request(base, "doc", "Who composed Ocean Suite?")
-    assert base.render_prefix(request.context, instruction=request.instruction) + request.prompt == (
-        "doc\n\nQuestion: Who composed Ocean Suite?\nAnswer:")
-    request = answer_request(chat, "", "Who composed Ocean Suite?")
-    assert request.prompt == "" and request.instruction == (
-        f"Who composed Ocean Suite?\n{prompts.OPEN_ANSWER_INSTRUCTION}")
+def test_the_filter_asks_a_question_exactly_as_evaluation_will():
+    from adaptlab.evaluate_open import generation_requests
+
+    base, served = ScriptedModel(), ScriptedModel()
+    served.protocol = "generative-mc"
+    for lm in (base, served):
+        stored = Question(id="q", prompt="Question: Who composed Ocean Suite?\nAnswer:", answers=["Mara Lind"],
+                          split="rephrase")
+        assert answer_request(lm, "doc", "Who composed Ocean Suite?") == generation_requests(lm, [stored], ["doc"])[0]
 
 
 def test_a_reply_that_repeats_the_q_label_is_read_the_same(dataset, tmp_path: Path, monkeypatch):

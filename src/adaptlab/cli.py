@@ -310,6 +310,8 @@ def report_command(
     gpu_flops: Annotated[float, typer.Option(help="sustained GPU throughput, FLOP/s",
                                              callback=lambda v: _check(v, v > 0, "> 0"))] = 4e14,
     metric: Annotated[str, typer.Option(help="sum | per_token | per_char | calibrated")] = "per_char",
+    open_metric: Annotated[str, typer.Option(help="open questions' accuracy: exact_match | f1 | contains")] = \
+        "exact_match",
     queries_per_day: Annotated[float, typer.Option(help="workload assumed by 'which to use when'")] = 1000.0,
     updates_per_month: Annotated[float, typer.Option(help="workload: knowledge updates per month")] = 1.0,
     horizon_days: Annotated[float, typer.Option(help="workload: days the deployment runs")] = 30.0,
@@ -320,7 +322,7 @@ def report_command(
 
     projection = _prices(params, price, gpu_flops, 80.0, None, None)
     workload = Workload(queries_per_day, updates_per_month, horizon_days)
-    md, html = build_report(rundir, projection, metric, workload=workload)
+    md, html = build_report(rundir, projection, metric, workload=workload, open_metric=open_metric)
     console.print(f"wrote {md} and {html}", highlight=False)
 
 
@@ -342,6 +344,8 @@ def recommend_command(
     cached_input_price: Annotated[float | None, typer.Option(help="API $ per million cached input tokens")] = None,
     metric: Annotated[str, typer.Option(help="sum | per_token | per_char | calibrated")] = "per_char",
     allow_chance: Annotated[bool, typer.Option(help="also recommend options not above chance")] = False,
+    open_metric: Annotated[str, typer.Option(help="open questions' accuracy: exact_match | f1 | contains")] = \
+        "exact_match",
 ) -> None:
     """The cheapest method for a workload (volume, update rate, horizon) that meets an accuracy, and where the
     choice flips. Controls and options at chance are shown, never recommended."""
@@ -351,7 +355,8 @@ def recommend_command(
     prices = _prices(params, price, gpu_flops, gpu_memory_gb, input_price, cached_input_price)
     workload = Workload(queries_per_day, updates_per_month, horizon_days)
     for model, name, d in recommend(rundir, workload, prices, min_accuracy=min_accuracy, split=split,
-                                    metric=metric, dataset=dataset, allow_chance=allow_chance):
+                                    metric=metric, open_metric=open_metric, dataset=dataset,
+                                    allow_chance=allow_chance):
         table = Table(title=f"{name} · {model} — {workload.describe()}")
         for col in ("option", f"accuracy ({split or 'mean'})", "one-off", "per query", "memory held",
                     "total", "per 1k queries", "not chosen because"):

@@ -13,18 +13,31 @@ import random
 from adaptlab.data.records import Document, Question
 from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import LanguageModel
-from adaptlab.models.prompts import MC_REPLY_TOKENS, SEPARATOR, multiple_choice_prompt, question_text
+from adaptlab.models.prompts import (
+    MC_REPLY_TOKENS,
+    SEPARATOR,
+    multiple_choice_prompt,
+    open_question_prompt,
+    question_text,
+)
 
 MARGIN_TOKENS = 8
+# The most tokens an open question's generated answer may have (`adaptlab.evaluate_open` generates up to this).
+OPEN_ANSWER_TOKENS = 32
 
 
 def suffix_budget(model: LanguageModel, questions: list[Question]) -> int:
     """Tokens the longest question plus its longest choice needs after the context (under the generative
-    multiple-choice protocol: the question with every choice lettered, and the reply)."""
+    multiple-choice protocol: the question with every choice lettered, and the reply). An open question needs
+    room for its longest reference answer (scored) and for the answer it generates (`OPEN_ANSWER_TOKENS`)."""
     longest = 0
     for q in questions:
         text = question_text(q)
-        if model.protocol == "generative-mc":
+        if q.is_open:
+            asked = open_question_prompt(text) if model.protocol == "generative-mc" else text
+            need = max(model.count_tokens(text + " " + max(q.references, key=len)),
+                       model.count_tokens(asked) + OPEN_ANSWER_TOKENS)
+        elif model.protocol == "generative-mc":
             need = model.count_tokens(multiple_choice_prompt(text, q.choices)) + MC_REPLY_TOKENS
         else:
             need = model.count_tokens(text + " " + max(q.choices, key=len))

@@ -216,7 +216,8 @@ class Deployable(Protocol):
 
 
 def deployment_costs(
-    lm: Deployable, prompts: Sequence[str], contexts: Sequence[str], memory_positions: int = 0
+    lm: Deployable, prompts: Sequence[str], contexts: Sequence[str], memory_positions: int = 0,
+    answer_tokens: Sequence[int] | None = None,
 ) -> list[CostRow]:
     """What serving these queries costs, one at a time, estimated:
 
@@ -225,23 +226,32 @@ def deployment_costs(
     - where contexts repeat (ICL), prompt caching: `cache_prefill` (kind `cache`: each distinct context's
       key/value cache computed once, and the bytes of holding them all as its memory) and `query_cached`
       (per query: only the question, attending to the cached context).
+
+    `answer_tokens` (one per query; none by default) are the tokens a query generates (an open question's
+    answer): each is one more forward step of one token after everything before it, counted in
+    `tokens_processed` and `tokens_generated`.
     """
     dims = lm.dims
     prefix_tokens: dict[str, int] = {}
-    tokens = reused = c_tokens = c_reused = 0
+    tokens = reused = c_tokens = c_reused = generated = 0
     flops = c_flops = 0.0
-    for prompt, ctx in zip(prompts, contexts, strict=True):
+    answers = answer_tokens if answer_tokens is not None else [0] * len(prompts)
+    for prompt, ctx, g in zip(prompts, contexts, answers, strict=True):
         if ctx not in prefix_tokens:
             prefix_tokens[ctx] = lm.count_tokens(lm.render_prefix(ctx))
         p, q = prefix_tokens[ctx], lm.count_tokens(prompt)
-        tokens += p + q
+        tokens += p + q + g
         reused += memory_positions
         flops += forward_flops(dims, p + q, memory_positions)
-        c_tokens += q
+        c_tokens += q + g
         c_reused += p + memory_positions
         c_flops += forward_flops(dims, q, p + memory_positions)
-    plain = CostRow(phase="query", kind="per_query", tokens_processed=tokens, tokens_reused=reused, flops=flops,
-                    queries=len(prompts))
+        decode = sum(forward_flops(dims, 1, memory_positions + p + q + i) for i in range(g))
+        flops += decode
+        c_flops += decode
+        generated += g
+    plain = CostRow(phase="query", kind="per_query", tokens_processed=tokens, tokens_reused=reused,
+                    tokens_generated=generated, flops=flops, queries=len(prompts))
     rows = [plain]
     if any(contexts) and len(prefix_tokens) < len(prompts):
         held = sum(dims.cache_bytes(n + memory_positions) for n in prefix_tokens.values())
@@ -249,7 +259,8 @@ def deployment_costs(
         rows.append(CostRow(phase="cache_prefill", kind="cache", tokens_processed=sum(prefix_tokens.values()),
                             flops=prefill, peak_memory_bytes=held))
         rows.append(CostRow(phase="query_cached", kind="per_query", tokens_processed=c_tokens,
-                            tokens_reused=c_reused, flops=c_flops, queries=len(prompts)))
+                            tokens_reused=c_reused, tokens_generated=generated, flops=c_flops,
+                            queries=len(prompts)))
     return rows
 
 

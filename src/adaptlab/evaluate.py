@@ -1,4 +1,5 @@
-"""Multiple-choice evaluation: score every choice of every question, then accuracy per split with standard errors.
+"""Multiple-choice evaluation: score every choice of every question, then accuracy per split with standard errors
+(open questions: `adaptlab.evaluate_open`).
 
 Four ways to turn choice log-likelihoods into a prediction are reported: `sum` (the total log-probability of the
 choice: the exact likelihood), `per_token` (mean per token), `per_char` (total divided by the choice's length in
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 
 from adaptlab.costs import deployment_costs
 from adaptlab.data.records import Question
+from adaptlab.evaluate_open import OPEN_ANSWER_TOKENS as OPEN_ANSWER_TOKENS  # the open-question constants, here too
+from adaptlab.evaluate_open import OPEN_STOP as OPEN_STOP
 from adaptlab.models.base import ChoiceScore, LanguageModel, ScoreRequest, ScoringStats
 from adaptlab.models.prompts import question_text
 from adaptlab.progress import report as report_progress
@@ -154,17 +157,22 @@ def score_questions(
     return merged, stats.merge(null_stats)
 
 
-def query_costs(model: LanguageModel, questions: Sequence[Question], contexts: Sequence[str]) -> list[CostRow]:
+def query_costs(model: LanguageModel, questions: Sequence[Question], contexts: Sequence[str],
+                answer_tokens: int = 0) -> list[CostRow]:
     """What serving these questions costs in deployment, one query at a time: without and, where contexts
-    repeat, with prompt caching (`costs.deployment_costs`)."""
+    repeat, with prompt caching (`costs.deployment_costs`). An open question also generates its answer:
+    `answer_tokens` (the measured mean) more tokens each."""
     return deployment_costs(model, [question_text(q) for q in questions], contexts,
-                            memory_positions=model.reused_positions)
+                            memory_positions=model.reused_positions,
+                            answer_tokens=[answer_tokens if q.is_open else 0 for q in questions])
 
 
-def scoring_cost(stats: ScoringStats, queries: int) -> CostRow:
-    """What our evaluation actually ran (with shared-prefix reuse), as measured."""
+def scoring_cost(stats: ScoringStats, queries: int, tokens_generated: int = 0) -> CostRow:
+    """What our evaluation actually ran (with shared-prefix reuse), as measured; `tokens_generated` of its
+    processed tokens were generated (open questions' answers)."""
     return CostRow(
         phase="scoring", kind="per_query", tokens_processed=stats.tokens_prefilled, tokens_reused=stats.tokens_reused,
-        flops=stats.flops, seconds=stats.seconds, peak_memory_bytes=stats.peak_memory_bytes, queries=queries,
-        tokens_cached=stats.tokens_cached, dollars=stats.dollars,
+        tokens_generated=tokens_generated, flops=stats.flops, seconds=stats.seconds,
+        peak_memory_bytes=stats.peak_memory_bytes, queries=queries, tokens_cached=stats.tokens_cached,
+        dollars=stats.dollars,
     )

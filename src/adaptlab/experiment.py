@@ -1,4 +1,8 @@
-"""One experiment run: a model × a dataset × a method × a seed → a `RunResult` (scores, metrics, costs)."""
+"""One experiment run: a model × a dataset × a method × a seed → a `RunResult` (scores, answers, metrics, costs).
+
+A dataset may mix multiple-choice and open questions: the multiple-choice ones are scored exactly as in a dataset
+of them alone (`adaptlab.evaluate`), the open ones answered and graded (`adaptlab.evaluate_open`), and both costs
+are measured into the one `scoring` phase."""
 
 from __future__ import annotations
 
@@ -17,10 +21,11 @@ from adaptlab.evaluate import (
     score_rows,
     scoring_cost,
 )
+from adaptlab.evaluate_open import answer_questions, generation_as_scoring, open_rows
 from adaptlab.methods import get_method
-from adaptlab.models.base import LanguageModel
+from adaptlab.models.base import LanguageModel, ScoringStats
 from adaptlab.options import MethodOptions
-from adaptlab.store import RunResult
+from adaptlab.store import MetricRow, RunResult, ScoreRow
 
 
 def run_identity(
@@ -60,14 +65,28 @@ def run_experiment(
     method = get_method(method_name, options)
     prepared = method.prepare(model, dataset, seed=seed, workdir=workdir, cache_dir=cache_dir)
     questions = dataset.questions
-    if prepared.model.protocol == "generative-mc":  # no log-likelihoods: its own metric, no score rows
-        picks, stats = choose_questions(prepared.model, questions, prepared.contexts)
-        score_list, metric_list = [], generative_rows(questions, picks)
-    else:
-        scores, stats = score_questions(prepared.model, questions, prepared.contexts)
-        score_list, metric_list = score_rows(questions, scores), accuracy_rows(questions, scores)
-    deployment = query_costs(prepared.model, questions, prepared.contexts)
-    costs = [*prepared.costs, *deployment, scoring_cost(stats, len(questions))]
+    closed = [i for i, q in enumerate(questions) if not q.is_open]
+    opened = [i for i, q in enumerate(questions) if q.is_open]
+    mc_questions = [questions[i] for i in closed]
+    mc_contexts = [prepared.contexts[i] for i in closed]
+    score_list: list[ScoreRow] = []
+    metric_list: list[MetricRow] = []
+    stats = ScoringStats()
+    if mc_questions and prepared.model.protocol == "generative-mc":  # no log-likelihoods: its own metric, no scores
+        picks, stats = choose_questions(prepared.model, mc_questions, mc_contexts)
+        metric_list = generative_rows(mc_questions, picks)
+    elif mc_questions:
+        scores, stats = score_questions(prepared.model, mc_questions, mc_contexts)
+        score_list, metric_list = score_rows(mc_questions, scores), accuracy_rows(mc_questions, scores)
+    answered = answer_questions(prepared.model, [questions[i] for i in opened],
+                                [prepared.contexts[i] for i in opened])
+    if opened:
+        metric_list += open_rows([questions[i] for i in opened], answered.answers)
+        stats.merge(answered.scoring).merge(generation_as_scoring(answered.generation))
+    deployment = query_costs(prepared.model, questions, prepared.contexts,
+                             answer_tokens=round(answered.mean_generated_tokens))
+    costs = [*prepared.costs, *deployment,
+             scoring_cost(stats, len(questions), tokens_generated=answered.generation.tokens_generated)]
     return RunResult(
         run_id=rid,
         model=model_name,
@@ -78,6 +97,7 @@ def run_experiment(
         scores=score_list,
         metrics=metric_list,
         costs=costs,
+        answers=answered.answers,
         info={**(info or {}), **prepared.info, "model_params": model.n_params, **coverage(model, dataset)},
     )
 
@@ -88,7 +108,8 @@ UNKNOWN_WARN_ABOVE = 0.01  # share of a dataset's tokens that the model's tokeni
 def coverage(model: LanguageModel, dataset: Dataset) -> dict[str, Any]:
     """How much of the dataset the model's tokenizer cannot represent (its unknown token): text it cannot see,
     e.g. names made of letters the organism has no pieces for. Above 1% a warning is stored with the run."""
-    texts = [d.text for d in dataset.documents] + [t for q in dataset.questions for t in (q.prompt, *q.choices)]
+    texts = [d.text for d in dataset.documents] + [t for q in dataset.questions
+                                                   for t in (q.prompt, *q.choices, *(q.answers or []))]
     share = model.unknown_token_share(texts)
     if share is None:
         return {}

@@ -1,7 +1,7 @@
-"""Results in SQLite: one row per question × choice (so any analysis can be redone without the model), metrics per
-split, and the cost of every phase. A run's rows are written in one transaction together with its `done` mark,
-so a run is either completely stored or not at all: an interrupted job (even `kill -9`) resumes by skipping the
-runs marked done, and never stores a result twice.
+"""Results in SQLite: one row per question × choice (so any analysis can be redone without the model), one row per
+open question (the generated answer and its grades), metrics per split, and the cost of every phase. A run's rows
+are written in one transaction together with its `done` mark, so a run is either completely stored or not at all:
+an interrupted job (even `kill -9`) resumes by skipping the runs marked done, and never stores a result twice.
 """
 
 from __future__ import annotations
@@ -37,6 +37,14 @@ CREATE TABLE IF NOT EXISTS costs (
     tokens_cached INTEGER NOT NULL DEFAULT 0, dollars REAL NOT NULL DEFAULT 0, PRIMARY KEY (run_id, phase)
 );
 """
+# Tables added since a store was first written: created on opening, never required of an older store.
+ADDED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    run_id TEXT NOT NULL, question_id TEXT NOT NULL, split TEXT NOT NULL, text TEXT NOT NULL,
+    exact_match REAL NOT NULL, f1 REAL NOT NULL, contains REAL NOT NULL, answer_logprob REAL,
+    question TEXT NOT NULL DEFAULT '', reference TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, question_id)
+);
+"""
 
 
 @dataclass(frozen=True)
@@ -52,9 +60,33 @@ class ScoreRow:
 
 
 @dataclass(frozen=True)
+class AnswerRow:
+    """An open question's generated answer and its grades against the references (`adaptlab.grading`)."""
+
+    question_id: str
+    split: str
+    text: str
+    exact_match: float
+    f1: float
+    contains: float
+    answer_logprob: float | None = None  # per character, of the first reference; None where not scored
+    question: str = ""  # the prompt as asked, and the first reference answer: for reading examples in a report
+    reference: str = ""
+
+    def value(self, metric: str) -> float | None:
+        """The row's value of an open-question metric (`exact_match`, `f1`, `contains`, `answer_logprob`)."""
+        values = {"exact_match": self.exact_match, "f1": self.f1, "contains": self.contains,
+                  "answer_logprob": self.answer_logprob}
+        return values[metric]
+
+
+@dataclass(frozen=True)
 class MetricRow:
     split: str
-    metric: str  # "sum", "per_token", "per_char" or "calibrated": how choice log-likelihoods become a prediction
+    # Multiple choice: "sum", "per_token", "per_char" or "calibrated" (how choice log-likelihoods become a
+    # prediction), or "generative_mc"; open questions: "exact_match", "f1", "contains" (means of the grades) or
+    # "answer_logprob" (mean log-likelihood per character of the first reference answer).
+    metric: str
     accuracy: float
     stderr: float
     chance: float
@@ -82,6 +114,7 @@ class CostRow:
 
 
 COST_FIELDS = tuple(f.name for f in fields(CostRow))
+ANSWER_FIELDS = tuple(f.name for f in fields(AnswerRow))
 
 
 @dataclass
@@ -96,6 +129,7 @@ class RunResult:
     metrics: list[MetricRow]
     costs: list[CostRow]
     info: dict[str, Any] = field(default_factory=dict)
+    answers: list[AnswerRow] = field(default_factory=list)  # open questions' generated answers
 
 
 @contextmanager
@@ -144,7 +178,7 @@ class Store:
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
+            self._db.executescript(SCHEMA + ADDED_SCHEMA)
             # columns added since a store was first written: added to an older store on opening
             for table, column, kind in (("metrics", "ties", "INTEGER"), ("costs", "tokens_cached", "INTEGER"),
                                         ("costs", "dollars", "REAL")):
@@ -174,12 +208,16 @@ class Store:
     def save(self, result: RunResult) -> None:
         """Store a whole run atomically (replacing any earlier partial rows of the same run id)."""
         with self._transaction() as db:
-            for table in ("scores", "metrics", "costs", "runs"):
+            for table in ("scores", "answers", "metrics", "costs", "runs"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (result.run_id,))
             db.executemany(
                 "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(result.run_id, s.question_id, s.split, s.choice, int(s.is_answer), s.logprob, s.n_tokens,
                   s.n_chars, s.null_logprob) for s in result.scores],
+            )
+            db.executemany(
+                f"INSERT INTO answers (run_id, {', '.join(ANSWER_FIELDS)}) VALUES (?{', ?' * len(ANSWER_FIELDS)})",
+                [(result.run_id, *(getattr(a, f) for f in ANSWER_FIELDS)) for a in result.answers],
             )
             db.executemany(
                 "INSERT INTO metrics (run_id, split, metric, accuracy, stderr, chance, n, ties) "
@@ -230,15 +268,23 @@ class Store:
         )
         return [ScoreRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7]) for r in cur.fetchall()]
 
+    def answers(self, run_id: str | None = None) -> list[tuple[str, AnswerRow]]:
+        """(run id, answer) of the stored open questions' answers, of one run or of all, in the order stored."""
+        sql = (f"SELECT run_id, {', '.join(ANSWER_FIELDS)} FROM answers"
+               + (" WHERE run_id = ?" if run_id is not None else "") + " ORDER BY rowid")
+        cur = self._db.execute(sql, () if run_id is None else (run_id,))
+        return [(r[0], AnswerRow(*r[1:])) for r in cur.fetchall()]
+
     def result(self, run_id: str) -> RunResult:
         """A stored run, as `save` received it."""
         run = next(r for r in self.runs() if r["run_id"] == run_id)
         metrics = [MetricRow(**{k: m[k] for k in MetricRow.__dataclass_fields__}) for m in self.metrics(run_id)]
         costs = [CostRow(**{k: c[k] for k in CostRow.__dataclass_fields__}) for c in self.costs(run_id)]
-        return RunResult(scores=self.scores(run_id), metrics=metrics, costs=costs, **run)
+        answers = [a for _, a in self.answers(run_id)]
+        return RunResult(scores=self.scores(run_id), metrics=metrics, costs=costs, answers=answers, **run)
 
     def count(self, table: str) -> int:
-        assert table in ("runs", "scores", "metrics", "costs")
+        assert table in ("runs", "scores", "answers", "metrics", "costs")
         return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 

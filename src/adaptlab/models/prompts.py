@@ -7,8 +7,9 @@
 - Augmentation: the local few-shot examples and item, and the global instruction.
 - Generative multiple choice (for servers without prompt log-probabilities): lettered options and the parser
   of the reply.
-- Question synthesis: the request for question–answer pairs about a document, the format of a written open
-  question, and the instruction to answer one in a few words.
+- Question synthesis: the request for question–answer pairs about a document, and the format of a written open
+  question (`written_question_prompt`).
+- Open questions asked as a chat turn (for servers without prompt log-probabilities): `open_question_prompt`.
 """
 
 from __future__ import annotations
@@ -58,17 +59,17 @@ SYNTH_INSTRUCTION = (
     "Q: the question\nA: the answer"
 )
 SYNTH_PROMPT = "Q:"
-OPEN_ANSWER_INSTRUCTION = "Answer the question in a few words."
 
 
-def open_question_prompt(question: str) -> str:
-    """A written question as stored (and scored: the answer is its continuation after a space)."""
+def written_question_prompt(question: str) -> str:
+    """A question a model wrote, as stored (and scored: the answer is its continuation after a space)."""
     return f"Question: {question}\nAnswer:"
 
 
 MC_INSTRUCTION = "Answer with the letter of the one true option only."
 MC_REPLY_TOKENS = 8  # the reply's length limit: a letter, maybe with a bracket or a word around it
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+OPEN_INSTRUCTION = "Complete the statement with its missing words only, on one line."
 
 
 class _HasHint(Protocol):
@@ -105,6 +106,12 @@ def multiple_choice_prompt(prompt: str, choices: Sequence[str]) -> str:
         raise ValueError(f"at most {len(LETTERS)} choices can be lettered, got {len(choices)}")
     options = "\n".join(f"{LETTERS[i]}. {prompt} {c}" for i, c in enumerate(choices))
     return f"Which statement is true?\n{options}\n{MC_INSTRUCTION}"
+
+
+def open_question_prompt(prompt: str) -> str:
+    """An open question as a user turn (a model that cannot continue the prompt itself): the prompt, then the
+    instruction to reply with the missing words only."""
+    return f"{prompt}\n{OPEN_INSTRUCTION}"
 
 
 def parse_letter(reply: str, n_choices: int) -> int | None:

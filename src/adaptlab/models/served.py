@@ -45,7 +45,14 @@ from typing import Any
 from adaptlab.costs import TokenPrices
 from adaptlab.errors import AdaptlabError
 from adaptlab.models import prompts
-from adaptlab.models.base import ChoiceScore, GenerationStats, LanguageModel, ScoreRequest, ScoringStats
+from adaptlab.models.base import (
+    ChoiceScore,
+    GenerationRequest,
+    GenerationStats,
+    LanguageModel,
+    ScoreRequest,
+    ScoringStats,
+)
 from adaptlab.models.http import (
     Client,
     HTTPStatusError,
@@ -451,11 +458,25 @@ class ServedModel(LanguageModel):
         """Each prompt as its own request (`render_prefix(context, instruction) + prompt` to /v1/completions, or the
         user turn to /v1/chat/completions), at most `concurrency` at a time; the output is cut before the first
         stop string."""
+        return self.generate_requests([GenerationRequest(context, p, instruction) for p in prompts_],
+                                      max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, stop=stop)
+
+    def generate_requests(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = ("\n\n",),
+    ) -> tuple[list[str], GenerationStats]:
+        """Every request as its own HTTP request, whatever its context, at most `concurrency` at a time (a server
+        shares nothing between requests here, so grouping them by context would only serialise them)."""
         if temperature < 0:
             raise AdaptlabError(f"temperature must be >= 0, got {temperature}")
         start = time.perf_counter()
-        stats = GenerationStats(prompts=len(prompts_))
-        jobs = [(context, p, instruction, max_new_tokens, temperature, seed, tuple(stop)) for p in prompts_]
+        stats = GenerationStats(prompts=len(requests))
+        jobs = [(r.context, r.prompt, r.instruction, max_new_tokens, temperature, seed, tuple(stop)) for r in requests]
         results = self._pool_map(self._generate_one, jobs)
         usage = sum((u for _, u in results), Usage())
         self._cost(usage, stats)

@@ -20,9 +20,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from adaptlab.costs import Prices
 from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import DEFAULT_METRIC, METRICS
+from adaptlab.grading import OPEN_METRICS
 from adaptlab.paths import writable_dir
 from adaptlab.report.decide import Costed, Workload, cost_options, decide, explain, money
-from adaptlab.report.summary import Summary, summarise
+from adaptlab.report.summary import DEFAULT_OPEN_METRIC, Summary, summarise
 from adaptlab.report.tables import human, human_bytes
 from adaptlab.store import Store, results_db
 
@@ -166,7 +167,8 @@ def _table(header: list[str], rows: list[list[str]]) -> tuple[str, str]:
 
 def _accuracy_table(summary: Summary, model: str, dataset: str) -> tuple[str, str]:
     splits = summary.splits(model, dataset)
-    header = ["method", *[f"{s} (chance {summary.chance(model, dataset, s):.2f})" for s in splits]]
+    header = ["method", *[f"{s} ({summary.open_metric + ', ' if summary.is_open(model, dataset, s) else ''}"
+                          f"chance {summary.chance(model, dataset, s):.2f})" for s in splits]]
     rows = []
     for method in summary.methods:
         cells = [summary.accuracy.get((model, dataset, method, s)) for s in splits]
@@ -174,6 +176,34 @@ def _accuracy_table(summary: Summary, model: str, dataset: str) -> tuple[str, st
             continue
         rows.append([method, *[f"{c.mean:.3f} ± {c.stderr:.3f}" if c else "—" for c in cells]])
     return _table(header, rows)
+
+
+def _open_tables(summary: Summary, model: str, dataset: str) -> tuple[str, str]:
+    """Open splits: exact match and F1 per method (mean ± standard error), then a few generated answers per method
+    (question, reference, generated text); empty where the dataset has no open questions."""
+    from markupsafe import escape
+
+    splits = [s for s in summary.splits(model, dataset) if summary.is_open(model, dataset, s)]
+    if not splits:
+        return "", ""
+    header = ["method", *[f"{s} {name}" for s in splits for name in ("exact match", "F1")]]
+    rows = []
+    for method in summary.methods:
+        cells = [summary.open_cells.get((model, dataset, method, s), {}) for s in splits]
+        if not any(cells):
+            continue
+        rows.append([method, *[f"{c[name].mean:.3f} ± {c[name].stderr:.3f}" if name in c else "—"
+                               for c in cells for name in ("exact_match", "f1")]])
+    scores_md, scores_html = _table(header, rows)
+    examples = [[method, a.question, a.reference, a.text or "(empty)", f"{a.exact_match:.0f}", f"{a.f1:.2f}"]
+                for method in summary.methods for a in summary.examples.get((model, dataset, method), [])]
+    header = ["method", "question", "reference", "generated", "exact match", "F1"]
+    ex_md, _ = _table(header, [[c.replace("|", "\\|").replace("\n", " ") for c in r] for r in examples])
+    _, ex_html = _table(header, [[str(escape(c)) for c in r] for r in examples])
+    md = f"Open questions: exact match and F1\n\n{scores_md}\n\nGenerated answers (examples)\n\n{ex_md}"
+    html = (f"<h3>Open questions: exact match and F1</h3>{scores_html}"
+            f"<h3>Generated answers (examples)</h3>{ex_html}")
+    return md, html
 
 
 def _bold(text: str) -> str:
@@ -193,12 +223,16 @@ def _fmt_queries(n: float | None) -> str:
 
 
 def build_report(rundir: Path, projection: Prices | None = None, metric: str = DEFAULT_METRIC,
-                 run_ids: Collection[str] | None = None, workload: Workload | None = None) -> tuple[Path, Path]:
+                 run_ids: Collection[str] | None = None, workload: Workload | None = None,
+                 open_metric: str = DEFAULT_OPEN_METRIC) -> tuple[Path, Path]:
     """Write RUNDIR/report.md (+ PNGs) and RUNDIR/report.html; returns their paths. The runs reported: `run_ids`,
-    else those of the folder's config.yaml, else every stored run."""
+    else those of the folder's config.yaml, else every stored run. Multiple-choice splits are reported by `metric`,
+    open splits by `open_metric`."""
     db = results_db(rundir)  # read-only: a foreign or corrupt file is one line and stays as it was
     if metric not in METRICS:
         raise AdaptlabError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    if open_metric not in OPEN_METRICS:
+        raise AdaptlabError(f"unknown open metric {open_metric!r}; known: {', '.join(OPEN_METRICS)}")
     projection = projection or Prices(params=7e9)
     workload = workload or Workload()
     writable_dir(rundir, "run folder")  # the report is written there: fail before the work, not after
@@ -207,12 +241,13 @@ def build_report(rundir: Path, projection: Prices | None = None, metric: str = D
 
         run_ids = config_run_ids(rundir)
     with Store(db) as store:
-        summary = summarise(store, metric, run_ids)
+        summary = summarise(store, metric, run_ids, open_metric)
         n_runs = len({r["run_id"] for r in store.runs() if run_ids is None or r["run_id"] in run_ids})
     if not summary.accuracy:
         raise AdaptlabError(f"{db}: no finished runs to report")
     md = [f"# adaptlab report — {rundir.name}", "",
-          f"{n_runs} runs; accuracy = argmax of the `{summary.metric}`-normalised choice log-likelihood; "
+          f"{n_runs} runs; accuracy = argmax of the `{summary.metric}`-normalised choice log-likelihood "
+          f"(open questions: `{summary.open_metric}` of the generated answer); "
           "± standard error (across seeds when several, else binomial); dashed lines in plots: chance.", ""]
     sections = []
     for model, dataset in summary.datasets():
@@ -220,9 +255,11 @@ def build_report(rundir: Path, projection: Prices | None = None, metric: str = D
         name = f"plot_{dataset}_{model}".replace("/", "_").replace(" ", "_") + ".png"
         (rundir / name).write_bytes(png)
         table_md, table_html = _accuracy_table(summary, model, dataset)
+        open_md, open_html = _open_tables(summary, model, dataset)
         md += [f"## {dataset} · {model}", "", f"![{dataset}]({name})", "", table_md, ""]
+        md += [open_md, ""] if open_md else []
         sections.append({"title": f"{dataset} · {model}", "png": base64.b64encode(png).decode(),
-                         "table_html": table_html})
+                         "table_html": table_html + open_html})
     header = ["model", "dataset", "option", "one-off FLOPs", "one-off s", "one-off peak mem", "memory held",
               "tokens / query", "FLOPs / query", "s / query (deployment, est.)", "s / query (our eval)"]
     rows = []
@@ -275,7 +312,7 @@ def build_report(rundir: Path, projection: Prices | None = None, metric: str = D
     from markupsafe import Markup
 
     html = env.get_template("template.html.j2").render(
-        title=rundir.name, runs=n_runs, metric=summary.metric,
+        title=rundir.name, runs=n_runs, metric=summary.metric, open_metric=summary.open_metric,
         sections=[{**s, "table_html": Markup(s["table_html"])} for s in sections],
         cost_html=Markup(cost_html), breakeven_html=Markup(be_html),
         projection_note=note, projection_html=Markup(pj_html), workload=workload.describe(),

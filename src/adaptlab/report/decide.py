@@ -223,11 +223,13 @@ def explain(d: Decision, model: str, dataset: str, split: str | None, min_accura
 
 
 def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float | None = None,
-              split: str | None = None, metric: str = DEFAULT_METRIC, dataset: str | None = None,
-              allow_chance: bool = False) -> list[tuple[str, str, Decision]]:
+              split: str | None = None, metric: str = DEFAULT_METRIC, open_metric: str = "exact_match",
+              dataset: str | None = None, allow_chance: bool = False) -> list[tuple[str, str, Decision]]:
     """A decision per (model, dataset) stored in RUNDIR: every dataset, or the one named; with a `split`, every
-    dataset that has that split (a folder of several datasets rarely shares split names)."""
+    dataset that has that split (a folder of several datasets rarely shares split names). Accuracy is `metric` on
+    multiple-choice splits and `open_metric` (exact_match, f1 or contains) on splits of open questions."""
     from adaptlab.evaluate import METRICS
+    from adaptlab.grading import OPEN_METRICS
     from adaptlab.report.summary import summarise
     from adaptlab.store import Store, results_db
 
@@ -235,11 +237,13 @@ def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float 
         raise AdaptlabError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
     if metric not in METRICS:
         raise AdaptlabError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    if open_metric not in OPEN_METRICS:
+        raise AdaptlabError(f"unknown open metric {open_metric!r}; known: {', '.join(OPEN_METRICS)}")
     db = results_db(rundir)  # read-only: a foreign or corrupt file is one line and stays as it was
     from adaptlab.runs import config_run_ids
 
     with Store(db) as store:
-        summary = summarise(store, metric, config_run_ids(rundir))  # the runs of the folder's config
+        summary = summarise(store, metric, config_run_ids(rundir), open_metric)  # the runs of the folder's config
     if not summary.accuracy:
         raise AdaptlabError(f"{rundir}: no finished runs to recommend from")
     pairs = summary.datasets()

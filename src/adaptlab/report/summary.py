@@ -1,4 +1,8 @@
-"""Aggregate stored runs: accuracy per (model, dataset, method, split) over seeds, costs per method, break-even."""
+"""Aggregate stored runs: accuracy per (model, dataset, method, split) over seeds, costs per method, break-even.
+
+The accuracy of a split is the metric asked for (`per_char` by default) where the split has multiple-choice
+questions, else (a split of open questions) the open metric asked for (`exact_match` by default); open splits also
+keep their exact match and F1 side by side, and a few generated answers per method as examples."""
 
 from __future__ import annotations
 
@@ -9,8 +13,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from adaptlab.costs import break_even_queries
+from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import DEFAULT_METRIC
-from adaptlab.store import Store
+from adaptlab.grading import OPEN_METRICS
+from adaptlab.store import AnswerRow, Store
+
+DEFAULT_OPEN_METRIC = "exact_match"
+EXAMPLES = 3  # generated answers shown per method and dataset
 
 
 @dataclass
@@ -85,6 +94,18 @@ class Summary:
     methods: list[str]
     metric: str
     params: dict[str, int]  # model → parameter count
+    open_metric: str = DEFAULT_OPEN_METRIC
+    # Open splits: every graded metric's cell, (model, dataset, method, split) → {"exact_match": .., "f1": .., ..}
+    open_cells: dict[tuple[str, str, str, str], dict[str, Cell]] = field(default_factory=dict)
+    # A few generated answers per (model, dataset, method), from its first stored run
+    examples: dict[tuple[str, str, str], list[AnswerRow]] = field(default_factory=dict)
+
+    def is_open(self, model: str, dataset: str, split: str) -> bool:
+        """Whether the split's accuracy is an open-question metric (no multiple-choice question in it)."""
+        return any((m, d, s) == (model, dataset, split) for m, d, _, s in self.open_cells)
+
+    def metric_of(self, model: str, dataset: str, split: str) -> str:
+        return self.open_metric if self.is_open(model, dataset, split) else self.metric
 
     def chance(self, model: str, dataset: str, split: str) -> float:
         return next(c.chance for (m, d, _, s), c in self.accuracy.items() if (m, d, s) == (model, dataset, split))
@@ -129,24 +150,50 @@ class Summary:
         return break_even_queries(a.one_off_seconds, a.query_seconds, b.one_off_seconds, b.query_seconds)
 
 
-def summarise(store: Store, metric: str = DEFAULT_METRIC, run_ids: Collection[str] | None = None) -> Summary:
+def _cell(values: list[tuple[float, float, float, int]]) -> Cell:
+    accs = [v[0] for v in values]
+    mean = statistics.fmean(accs)
+    # Over several seeds: the standard error of the mean across seeds; with one seed: the run's own.
+    se = statistics.stdev(accs) / math.sqrt(len(accs)) if len(accs) > 1 else values[0][1]
+    return Cell(mean, se, values[0][2], len(accs), values[0][3])
+
+
+def summarise(store: Store, metric: str = DEFAULT_METRIC, run_ids: Collection[str] | None = None,
+              open_metric: str = DEFAULT_OPEN_METRIC) -> Summary:
     """Accuracy per (model, dataset, method, split) over seeds, and costs, of the stored runs (only `run_ids` when
-    given: a folder may also hold runs of an earlier config or other weights, which must not be averaged in)."""
+    given: a folder may also hold runs of an earlier config or other weights, which must not be averaged in).
+    A split's accuracy is `metric` where the split has it (multiple choice), else `open_metric` (open questions)."""
+    if open_metric not in OPEN_METRICS:
+        raise AdaptlabError(f"unknown open metric {open_metric!r}; known: {', '.join(OPEN_METRICS)}")
     runs = {r["run_id"]: r for r in store.runs() if run_ids is None or r["run_id"] in run_ids}
-    per_seed: dict[tuple[str, str, str, str], list[tuple[float, float, float, int]]] = defaultdict(list)
+    by_split: dict[tuple[str, str], dict[str, tuple[float, float, float, int]]] = defaultdict(dict)
     for row in store.metrics():
-        if row["metric"] != metric or row["run_id"] not in runs:
+        if row["run_id"] in runs:
+            by_split[(row["run_id"], row["split"])][row["metric"]] = (row["accuracy"], row["stderr"], row["chance"],
+                                                                     row["n"])
+    per_seed: dict[tuple[str, str, str, str], list[tuple[float, float, float, int]]] = defaultdict(list)
+    open_seeds: dict[tuple[str, str, str, str], dict[str, list[tuple[float, float, float, int]]]] = {}
+    for (run_id, split), values in by_split.items():
+        r = runs[run_id]
+        key = (r["model"], r["dataset"], r["method"], split)
+        if metric in values:
+            per_seed[key].append(values[metric])
+        elif open_metric in values:
+            per_seed[key].append(values[open_metric])
+            graded = open_seeds.setdefault(key, {})
+            for name in OPEN_METRICS:
+                if name in values:
+                    graded.setdefault(name, []).append(values[name])
+    accuracy = {key: _cell(values) for key, values in per_seed.items()}
+    open_cells = {key: {name: _cell(v) for name, v in graded.items()} for key, graded in open_seeds.items()}
+    examples: dict[tuple[str, str, str], list[AnswerRow]] = {}
+    for run_id, answer in store.answers():
+        r = runs.get(run_id)
+        if r is None:
             continue
-        r = runs[row["run_id"]]
-        key = (r["model"], r["dataset"], r["method"], row["split"])
-        per_seed[key].append((row["accuracy"], row["stderr"], row["chance"], row["n"]))
-    accuracy = {}
-    for key, values in per_seed.items():
-        accs = [v[0] for v in values]
-        mean = statistics.fmean(accs)
-        # Over several seeds: the standard error of the mean across seeds; with one seed: the binomial one.
-        se = statistics.stdev(accs) / math.sqrt(len(accs)) if len(accs) > 1 else values[0][1]
-        accuracy[key] = Cell(mean, se, values[0][2], len(accs), values[0][3])
+        shown = examples.setdefault((r["model"], r["dataset"], r["method"]), [])
+        if len(shown) < EXAMPLES and all(a.question_id != answer.question_id for a in shown):
+            shown.append(answer)
     costs: dict[tuple[str, str, str], MethodCost] = {}
     for row in store.costs():
         r = runs.get(row["run_id"])
@@ -193,4 +240,5 @@ def summarise(store: Store, metric: str = DEFAULT_METRIC, run_ids: Collection[st
     order = {name: i for i, name in enumerate(method_names())}
     methods = sorted(dict.fromkeys(r["method"] for r in runs.values()), key=lambda m: (order.get(m, len(order)), m))
     params = {r["model"]: int(r["info"].get("model_params", 0)) for r in runs.values()}
-    return Summary(accuracy=accuracy, costs=costs, methods=methods, metric=metric, params=params)
+    return Summary(accuracy=accuracy, costs=costs, methods=methods, metric=metric, params=params,
+                   open_metric=open_metric, open_cells=open_cells, examples=examples)

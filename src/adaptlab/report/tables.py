@@ -8,7 +8,10 @@ from rich.console import Console
 from rich.table import Table
 
 from adaptlab.evaluate import DEFAULT_METRIC, GENERATIVE_METRIC, METRICS
+from adaptlab.evaluate_open import OPEN_METRIC_NAMES
 from adaptlab.store import RunResult
+
+EXAMPLES = 3  # open questions' generated answers printed after a run's table
 
 
 def human(n: float) -> str:
@@ -30,10 +33,13 @@ def print_run(console: Console, result: RunResult) -> None:
     table.add_column("split")
     table.add_column("n", justify="right")
     table.add_column("chance", justify="right")
-    # A likelihood run has the four likelihood metrics; a generative multiple-choice run has its own one only.
-    metrics = [m for m in (*METRICS, GENERATIVE_METRIC) if any(r.metric == m for r in result.metrics)]
+    # A likelihood run has the four likelihood metrics; a generative multiple-choice run has its own one only;
+    # open questions have their graded metrics (and the reference's log-likelihood per character).
+    stored = {r.metric for r in result.metrics}
+    metrics = [m for m in (*METRICS, GENERATIVE_METRIC, *OPEN_METRIC_NAMES) if m in stored]
     for metric in metrics:
-        table.add_column(f"acc ({metric}){' *' if metric == DEFAULT_METRIC else ''}", justify="right")
+        label = metric if metric in OPEN_METRIC_NAMES else f"acc ({metric}){' *' if metric == DEFAULT_METRIC else ''}"
+        table.add_column(label, justify="right")
     by_split: dict[str, dict[str, tuple[float, float]]] = {}
     meta: dict[str, tuple[int, float]] = {}
     for m in result.metrics:
@@ -41,13 +47,16 @@ def print_run(console: Console, result: RunResult) -> None:
         meta[m.split] = (m.n, m.chance)
     for split, values in by_split.items():
         n, chance = meta[split]
-        cells = [f"{values[m][0]:.3f} ± {values[m][1]:.3f}" for m in metrics]
+        cells = [f"{values[m][0]:.3f} ± {values[m][1]:.3f}" if m in values else "—" for m in metrics]
         table.add_row(split, str(n), f"{chance:.3f}", *cells)
     console.print(table)
     ties = {m.split: m.ties for m in result.metrics if m.metric == DEFAULT_METRIC and m.ties}
     if ties:
         console.print("ties (credited 1/k of a correct answer): " + ", ".join(f"{s} {n}" for s, n in ties.items()),
                       highlight=False)
+    for a in result.answers[:EXAMPLES]:
+        console.print(f"{a.question!r} → {a.text!r} (reference {a.reference!r}: exact match {a.exact_match:.0f}, "
+                      f"F1 {a.f1:.2f})", highlight=False, markup=False)
     costs = Table(title="cost")
     for col in ("phase", "kind", "queries", "tokens", "reused", "FLOPs", "seconds", "peak memory"):
         costs.add_column(col, justify="right" if col not in ("phase", "kind") else "left")
@@ -72,7 +81,8 @@ def print_summary(console: Console, db: Path, run_ids: list[str]) -> None:
         summary = summarise(store, DEFAULT_METRIC, run_ids)
     for model, dataset in summary.datasets():
         splits = summary.splits(model, dataset)
-        table = Table(title=f"{model} · {dataset} — accuracy ({DEFAULT_METRIC}), mean ± SE over seeds")
+        table = Table(title=f"{model} · {dataset} — accuracy ({DEFAULT_METRIC}; open questions: "
+                            f"{summary.open_metric}), mean ± SE over seeds")
         table.add_column("method")
         for split in splits:
             table.add_column(f"{split} (chance {summary.chance(model, dataset, split):.2f})", justify="right")

@@ -36,13 +36,13 @@ from pathlib import Path
 from adaptlab.data.io import check_overwrite, load_dataset, write_dataset
 from adaptlab.data.records import Dataset, Document, Generated, Manifest, Question
 from adaptlab.errors import AdaptlabError
+from adaptlab.evaluate_open import generation_requests
 from adaptlab.grading import contains, f1, normalise
 from adaptlab.models.base import GenerationRequest, GenerationStats, LanguageModel
 from adaptlab.models.prompts import (
-    OPEN_ANSWER_INSTRUCTION,
     SYNTH_INSTRUCTION,
     SYNTH_PROMPT,
-    open_question_prompt,
+    written_question_prompt,
 )
 from adaptlab.models.registry import model_fingerprint
 from adaptlab.paths import cache_dir, writable_dir
@@ -150,11 +150,11 @@ def writing_request(document: Document, n: int) -> GenerationRequest:
 
 
 def answer_request(lm: LanguageModel, context: str, question: str) -> GenerationRequest:
-    """A question to answer in a few words after `context` ("" for none): a chat model gets the question and the
-    instruction as its user turn; a base model continues the stored prompt ("Question: ...\\nAnswer:")."""
-    if lm.chat:
-        return GenerationRequest(context=context, prompt="", instruction=f"{question}\n{OPEN_ANSWER_INSTRUCTION}")
-    return GenerationRequest(context=context, prompt=open_question_prompt(question), instruction="")
+    """A question asked after `context` ("" for none) exactly as the evaluation of open questions will ask it
+    (`evaluate_open.generation_requests`), so that the filter keeps what evaluation would grade right."""
+    asked = Question(id="asked", prompt=written_question_prompt(question), answers=["?"], split="rephrase")
+    (request,) = generation_requests(lm, [asked], [context])
+    return request
 
 
 def generate_cached(
@@ -290,7 +290,7 @@ def synthesize(
     for c in kept:
         numbers[c.document.id] += 1
         result.questions.append(Question(
-            id=f"{c.document.id}-q{numbers[c.document.id]}", prompt=open_question_prompt(c.pair.question),
+            id=f"{c.document.id}-q{numbers[c.document.id]}", prompt=written_question_prompt(c.pair.question),
             answers=[c.pair.answer], split=SPLIT, source_fact_ids=[c.document.id]))
     if choices is not None:
         result.questions += multiple_choice(list(result.questions), candidates, choices, seed, result.counts)
