@@ -75,7 +75,7 @@ def test_demo_config_is_the_preset_with_the_model_given():
 
 
 def test_demo_command_runs_the_preset_into_its_model_folder(tmp_path: Path, cli, monkeypatch):
-    import adaptlab.cli
+    import adaptlab.cli.study
     import adaptlab.report.build
 
     seen: list[tuple[RunConfig, Path]] = []
@@ -90,7 +90,7 @@ def test_demo_command_runs_the_preset_into_its_model_folder(tmp_path: Path, cli,
         reports.append((folder, run_ids))
         return folder / "report.md", folder / "report.html"
 
-    monkeypatch.setattr(adaptlab.cli, "run_command_with", run)
+    monkeypatch.setattr(adaptlab.cli.study, "run_command_with", run)
     monkeypatch.setattr(adaptlab.report.build, "build_report", report)
     code, out, err = cli("demo", "--out", tmp_path)
     assert code == 0, err

@@ -1,211 +1,17 @@
-"""The `adaptlab` command line. Every user error prints one line and exits with code 2."""
+"""The study commands: `eval`, `run`, `finetune`, `report`, `recommend`, `organism train` and `demo`."""
 
 from __future__ import annotations
 
 import os
-import sys
-import warnings
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adaptlab.cli_import import import_app
+from adaptlab.cli.common import MODEL_HELP, app, check, console, progress, valid
 from adaptlab.errors import AdaptlabError
 from adaptlab.methods import method_names
-from adaptlab.models.aliases import ALIASES
-
-T = TypeVar("T")
-
-app = typer.Typer(
-    help="adaptlab: in-context learning vs fine-tuning vs both — accuracy and cost.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-data_app = typer.Typer(help="Make, inspect and validate datasets.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
-data_app.add_typer(import_app, name="import")
-
-# Piped or redirected output is for files and other programs: tables keep their full width there (rich would cut
-# them at 80 columns) unless COLUMNS says otherwise.
-console = Console(soft_wrap=True, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 1000)
-err_console = Console(stderr=True)
-MIN_WIDTH = 60  # below this a table cuts its numbers away: it wraps past the terminal's edge instead
-for _console in (console, err_console):
-    if _console.width < MIN_WIDTH:
-        _console.width = MIN_WIDTH
-
-MODEL_HELP = (f"an alias ({', '.join(ALIASES)}), a local model folder (config.json + safetensors), a .gguf file, "
-              "or a Hugging Face hub id (from the local cache when offline)")
-
-
-def _check(value: T, ok: bool, condition: str) -> T:
-    """An option's value, or a usage error (one line) when it is outside `condition`."""
-    if not ok:
-        raise typer.BadParameter(f"{value} is not {condition}")
-    return value
-
-
-def progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    )
-
-
-@data_app.command("list")
-def data_list() -> None:
-    """List the datasets adaptlab can make, with the parameters each takes (`data make NAME --set KEY=VALUE`)."""
-    from adaptlab.data.registry import GENERATORS, generator, parameters
-
-    table = Table("name", "version", "description", "--set parameters (default)")
-    for name in GENERATORS:
-        module = generator(name)
-        params = ", ".join(f"{key}={_show_default(value)}" for key, value in parameters(name).items())
-        table.add_row(name, module.VERSION, module.DESCRIPTION.split("\n")[0], params)
-    console.print(table)
-
-
-def _show_default(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    return repr(value) if value == "" else str(value)
-
-
-@data_app.command("make")
-def data_make(
-    name: Annotated[str, typer.Argument(help="dataset name (see `adaptlab data list`)")],
-    out: Annotated[Path, typer.Option("--out", help="output folder (missing, empty, or an adaptlab dataset)")],
-    seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="generator parameter KEY=VALUE (each dataset's are listed by `adaptlab data list`)")] = None,
-    force: Annotated[bool, typer.Option(help="overwrite dataset files adaptlab did not write")] = False,
-) -> None:
-    """Generate a dataset into a folder. Files that adaptlab did not write there are never overwritten
-    without --force."""
-    from adaptlab.data.io import check_overwrite
-    from adaptlab.data.registry import make_dataset, parse_params
-    from adaptlab.paths import writable_dir
-
-    params = parse_params(name, set_ or [])
-    if not force:
-        check_overwrite(out)
-    writable_dir(out)
-    with progress() as bar:
-
-        def track(items: Iterable[T], description: str = "") -> Iterable[T]:
-            return bar.track(items, description=f"{name}: {description}")
-
-        manifest = make_dataset(name, seed, out, params, track=track)
-    splits = ", ".join(f"{s}={n}" for s, n in manifest.splits.items())
-    console.print(f"{name} (seed {seed}) → {out}: {manifest.documents} documents, {splits}")
-
-
-@data_app.command("synthesize")
-def data_synthesize(
-    dataset_dir: Annotated[Path, typer.Argument(help="dataset folder whose documents the questions are about")],
-    model: Annotated[str, typer.Option(help=f"the writer: {MODEL_HELP}, or openai:URL#name")],
-    out: Annotated[Path, typer.Option(help="output folder (missing, empty, or an adaptlab dataset)")],
-    per_document: Annotated[int, typer.Option(help="question-answer pairs asked for per document", min=1)] = 3,
-    choices: Annotated[int | None, typer.Option(help="also multiple choice, K choices", min=2, max=26)] = None,
-    seed: Annotated[int, typer.Option(help="seed (generations, distractors and their order)", min=0)] = 0,
-    max_new_tokens: Annotated[int | None, typer.Option(help="writer tokens per document (64 a pair)", min=1)] = None,
-    cache: Annotated[Path | None, typer.Option(help="generation cache (default: in the adaptlab cache folder)")] = None,
-    force: Annotated[bool, typer.Option(help="overwrite dataset files adaptlab did not write")] = False,
-) -> None:
-    """Open questions a model writes about each document, kept when it answers them with it and not without."""
-    from adaptlab.data.io import load_dataset
-    from adaptlab.models import load_model
-    from adaptlab.progress import listening
-    from adaptlab.training.synthesize import summary, synthesize_dataset
-
-    source, lm = load_dataset(dataset_dir), load_model(model)
-    with progress() as bar:
-        task = bar.add_task("", total=None)
-        with listening(lambda name, done, total, _: bar.update(task, description=name, completed=done, total=total)):
-            manifest, result = synthesize_dataset(lm, source, out, cache, writer=model, per_document=per_document,
-                                                  choices=choices, seed=seed, max_new_tokens=max_new_tokens,
-                                                  force=force)
-    splits = ", ".join(f"{s}={n}" for s, n in manifest.splits.items())
-    console.print(f"{summary(result.counts)}\n{manifest.name} → {out}: {manifest.documents} documents, {splits}",
-                  highlight=False)
-
-
-@data_app.command("show")
-def data_show(
-    folder: Annotated[Path, typer.Argument(help="dataset folder")],
-    examples: Annotated[int, typer.Option(help="examples to show per split", min=0)] = 2,
-) -> None:
-    """Counts per split, chance levels and a few examples."""
-    from adaptlab.data.io import load_dataset
-
-    ds = load_dataset(folder)
-    console.print(f"[bold]{ds.name}[/] — {folder}: {len(ds.documents)} documents, {len(ds.oracle)} oracle")
-    if ds.manifest and ds.manifest.description:
-        console.print(ds.manifest.description.split("\n")[0])
-    table = Table("split", "questions", "choices", "chance")
-    if not ds.questions:
-        console.print("no questions (documents only)")
-    for split in ds.splits:
-        qs = ds.split(split)
-        shapes = [str(n) for n in sorted({len(q.choices) for q in qs if not q.is_open})]
-        shapes += ["open"] if any(q.is_open for q in qs) else []
-        table.add_row(split, str(len(qs)), "/".join(shapes), f"{ds.chance(split):.3f}")
-    if ds.questions:
-        console.print(table)
-    for doc in ds.documents[:examples]:
-        console.print(f"[dim]document {doc.id}:[/] {doc.text}", markup=True, highlight=False)
-    for split in ds.splits:
-        for q in ds.split(split)[:examples]:
-            console.print(f"[dim]{split} {q.id}:[/] {q.prompt!r}", highlight=False)
-            if q.is_open:
-                answers = " | ".join(repr(a) for a in q.references)
-                console.print(f"    answers: {answers}", highlight=False, markup=False)
-            for i, choice in enumerate(q.choices):
-                mark = "✓" if i == q.answer else " "
-                console.print(f"    {mark} {choice!r}", highlight=False, markup=False)
-
-
-@data_app.command("validate")
-def data_validate(path: Annotated[Path, typer.Argument(help="dataset folder or one JSONL file")]) -> None:
-    """Check a dataset folder or JSONL file against adaptlab's schema."""
-    from adaptlab.data.io import validate_path
-
-    console.print(validate_path(path), highlight=False)
-
-
-@data_app.command("export-lm-eval")
-def data_export_lm_eval(
-    folder: Annotated[Path, typer.Argument(help="dataset folder")],
-    out: Annotated[Path, typer.Option("--out", help="task folder for lm-eval's --include_path")],
-    with_context: Annotated[bool, typer.Option(help="put all training documents before every prompt (ICL)")] = False,
-) -> None:
-    """Export a dataset as lm-evaluation-harness tasks (one per split): multiple-choice questions as
-    multiple_choice tasks, open questions as generate_until tasks scored by exact match."""
-    from adaptlab.context import build_context
-    from adaptlab.data.export import export_lm_eval
-    from adaptlab.data.io import load_dataset
-    from adaptlab.models.prompts import SEPARATOR
-    from adaptlab.paths import writable_dir
-
-    ds = load_dataset(folder)
-    if not ds.questions:
-        raise AdaptlabError(f"{folder}: no questions to export (the dataset holds documents only)")
-    writable_dir(out, "task folder")
-    prefix = build_context(ds.documents) + SEPARATOR if with_context else ""
-    names = export_lm_eval(ds, out, prefix)
-    console.print(f"wrote {len(names)} tasks to {out}: {', '.join(names)}", highlight=False)
-    console.print(f"run: lm_eval --model hf --model_args pretrained=MODEL_DIR --include_path {out} --tasks {names[0]}",
-                  highlight=False)
 
 
 @app.command("eval")
@@ -231,7 +37,7 @@ def eval_command(
 
     # One run of an ordinary config, through the same plan, lock and store as `adaptlab run`; the folder keeps no
     # config, so that a report there shows every run `eval` stored.
-    cfg = _valid(lambda: RunConfig(models=[model], datasets=[{"path": str(data)}], methods=[method], seeds=[seed],
+    cfg = valid(lambda: RunConfig(models=[model], datasets=[{"path": str(data)}], methods=[method], seeds=[seed],
                                    limit=limit, device=device, dtype=dtype,
                                    options={"k": k, "retriever": retriever, "icl_fraction": icl_fraction,
                                             "max_context_tokens": max_context_tokens}))
@@ -244,23 +50,6 @@ def eval_command(
                       "weights, data, method, options and seed); nothing recomputed", highlight=False)
     else:
         console.print(f"stored in {out / 'results.sqlite'} as run {rid}", highlight=False)
-
-
-def _valid(make: Callable[[], T]) -> T:
-    """A config built from command-line options; a bad value is one line that names the flag (`--icl-fraction`)."""
-    import re
-
-    from pydantic import ValidationError
-
-    from adaptlab.errors import describe_validation_error
-
-    try:
-        return make()
-    except ValidationError as e:
-        message = describe_validation_error(e)
-    except AdaptlabError as e:
-        message = str(e)
-    raise AdaptlabError(re.sub(r"^(?:option )?(\w+):", lambda m: f"--{m.group(1).replace('_', '-')}:", message))
 
 
 @app.command("run")
@@ -305,10 +94,10 @@ def finetune_command(
 def report_command(
     rundir: Annotated[Path, typer.Argument(help="run folder with results.sqlite")],
     params: Annotated[float, typer.Option(help="project costs to a model of this many parameters",
-                                          callback=lambda v: _check(v, v > 0, "> 0"))] = 7e9,
+                                          callback=lambda v: check(v, v > 0, "> 0"))] = 7e9,
     price: Annotated[float, typer.Option(help="price per GPU-hour, dollars", min=0)] = 2.5,
     gpu_flops: Annotated[float, typer.Option(help="sustained GPU throughput, FLOP/s",
-                                             callback=lambda v: _check(v, v > 0, "> 0"))] = 4e14,
+                                             callback=lambda v: check(v, v > 0, "> 0"))] = 4e14,
     metric: Annotated[str, typer.Option(help="sum | per_token | per_char | calibrated")] = "per_char",
     open_metric: Annotated[str, typer.Option(help="open questions' accuracy: exact_match | f1 | contains")] = \
         "exact_match",
@@ -420,7 +209,7 @@ def organism_train(
 
     base = load_yaml_model(config_file, OrganismConfig) if config_file else OrganismConfig()
     overrides = {k: v for k, v in (("seed", seed), ("steps", steps)) if v is not None}
-    config = _valid(lambda: OrganismConfig(**{**base.model_dump(), **overrides}))
+    config = valid(lambda: OrganismConfig(**{**base.model_dump(), **overrides}))
     writable_dir(out, "checkpoint folder")  # after the config is valid: nothing is made for a bad one
 
     n = configure_threads()
@@ -497,32 +286,3 @@ def run_command_with(cfg: Any, out: Path, executor: str | None = None, address: 
         raise AdaptlabError(f"{counts['failed']} of {counts['planned']} runs failed (each reported above) and are not "
                             "stored; the same command retries them")
     return counts["run_ids"]
-
-
-def main() -> None:
-    # Library deprecation notices and loading bars are for library developers, not for someone running a study.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|accelerate)(\.|$)")
-    try:
-        code = app(standalone_mode=False)
-    except AdaptlabError as e:
-        _fail(str(e))
-    except typer.TyperException as e:  # a bad option value, a missing argument, an unknown command
-        ctx = getattr(e, "ctx", None)
-        if type(e).__name__ == "NoArgsIsHelpError":  # `adaptlab` or `adaptlab data` alone: the help
-            e.show()  # type: ignore[attr-defined]
-            sys.exit(2)
-        where = f"{ctx.command_path}: " if ctx is not None else ""
-        _fail(f"{where}{e.format_message()} (see --help)")
-    except (KeyboardInterrupt, typer.Abort):
-        err_console.print("interrupted", highlight=False)
-        sys.exit(130)
-    if code == 130:  # typer turns Ctrl-C into exit code 130
-        err_console.print("interrupted", highlight=False)
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-def _fail(message: str) -> None:
-    err_console.print(f"error: {' '.join(message.split())}", highlight=False, markup=False, soft_wrap=True)
-    sys.exit(2)

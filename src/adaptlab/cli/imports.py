@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+
+from adaptlab.cli.common import console, data_app
 
 if TYPE_CHECKING:
     from adaptlab.data.importers import Imported
 
 import_app = typer.Typer(help="Import your own data (text files, SQuAD JSON, tables, Hugging Face folders) as a "
                               "dataset folder.", no_args_is_help=True)
-console = Console(soft_wrap=True, highlight=False)
+data_app.add_typer(import_app, name="import")
 
 Out = Annotated[Path, typer.Option("--out", help="output folder (missing, empty, or an adaptlab dataset)")]
 Force = Annotated[bool, typer.Option(help="overwrite dataset files adaptlab did not write")]
