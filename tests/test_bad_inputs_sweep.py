@@ -145,3 +145,44 @@ def test_recommend_split_applies_where_the_split_exists(tmp_path: Path, cli):
     assert code == 0 and "simple-syllogisms" in out and "simple-reversals" not in out, err
     one_line_error(cli("recommend", tmp_path / "out", "--split", "nosuch"), "no dataset has a split 'nosuch'")
     one_line_error(cli("recommend", tmp_path / "out", "--dataset", "nosuch"), "no dataset 'nosuch'")
+
+
+@pytest.mark.parametrize("command", [["data", "validate"], ["data", "show"], ["data", "export-lm-eval"]])
+def test_json_nested_too_deeply_is_one_line(tmp_path: Path, cli, command: list[str]):
+    data = tmp_path / "rev"
+    assert cli("data", "make", "simple-reversals", "--out", data, *SMALL)[0] == 0
+    (data / "questions.jsonl").write_text('{"id": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    args = [*command, data] + (["--out", tmp_path / "tasks"] if command[-1] == "export-lm-eval" else [])
+    one_line_error(cli(*args), "questions.jsonl:1", "nested too deeply")
+
+
+def test_export_does_not_overwrite_a_users_file(tmp_path: Path, cli):
+    data, tasks = tmp_path / "rev", tmp_path / "tasks"
+    assert cli("data", "make", "simple-reversals", "--out", data, *SMALL)[0] == 0
+    assert cli("data", "export-lm-eval", data, "--out", tasks)[0] == 0
+    mine = next(tasks.glob("*.yaml"))
+    mine.write_text("my own task\n")
+    one_line_error(cli("data", "export-lm-eval", data, "--out", tasks), "already holds", "--force")
+    assert mine.read_text() == "my own task\n"
+    assert cli("data", "export-lm-eval", data, "--out", tasks, "--force")[0] == 0
+    assert mine.read_text() != "my own task\n"
+
+
+def test_data_make_resumes_over_the_partial_dataset_it_was_stopped_writing(tmp_path: Path, cli, monkeypatch):
+    import adaptlab.data.io as io
+
+    data = tmp_path / "rev"
+    write = io.write_jsonl
+
+    def stopped(path: Path, records: list) -> str:
+        if path.name == "questions.jsonl":  # stopped after the documents, as kill -9 would
+            raise KeyboardInterrupt
+        return write(path, records)
+
+    monkeypatch.setattr(io, "write_jsonl", stopped)
+    assert cli("data", "make", "simple-reversals", "--out", data, *SMALL)[0] == 130
+    assert (data / "documents.jsonl").exists() and not (data / "manifest.json").exists()
+    monkeypatch.setattr(io, "write_jsonl", write)
+    code, _, err = cli("data", "make", "simple-reversals", "--out", data, *SMALL)
+    assert code == 0, err
+    assert cli("data", "validate", data)[0] == 0 and not (data / io.WRITING).exists()

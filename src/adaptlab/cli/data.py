@@ -140,6 +140,7 @@ def data_export_lm_eval(
     folder: Annotated[Path, typer.Argument(help="dataset folder")],
     out: Annotated[Path, typer.Option("--out", help="task folder for lm-eval's --include_path")],
     with_context: Annotated[bool, typer.Option(help="put all training documents before every prompt (ICL)")] = False,
+    force: Annotated[bool, typer.Option(help="overwrite task files of the same names in --out")] = False,
 ) -> None:
     """Export a dataset as lm-evaluation-harness tasks (one per split): multiple-choice questions as
     multiple_choice tasks, open questions as generate_until tasks scored by exact match."""
@@ -147,14 +148,12 @@ def data_export_lm_eval(
     from adaptlab.data.export import export_lm_eval
     from adaptlab.data.io import load_dataset
     from adaptlab.models.prompts import SEPARATOR
-    from adaptlab.paths import writable_dir
 
     ds = load_dataset(folder)
     if not ds.questions:
         raise AdaptlabError(f"{folder}: no questions to export (the dataset holds documents only)")
-    writable_dir(out, "task folder")
     prefix = build_context(ds.documents) + SEPARATOR if with_context else ""
-    names = export_lm_eval(ds, out, prefix)
+    names = export_lm_eval(ds, out, prefix, force=force)
     console.print(f"wrote {len(names)} tasks to {out}: {', '.join(names)}", highlight=False)
     console.print(f"run: lm_eval --model hf --model_args pretrained=MODEL_DIR --include_path {out} --tasks {names[0]}",
                   highlight=False)

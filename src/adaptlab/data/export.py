@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 from adaptlab.data.records import Dataset, Question
+from adaptlab.errors import AdaptlabError
+from adaptlab.paths import writable_dir
 
 
 def task_name(dataset: str, split: str) -> str:
@@ -74,28 +76,42 @@ def _generate_until(name: str, rows: Path) -> dict[str, Any]:
     }
 
 
-def export_lm_eval(dataset: Dataset, out: Path, prefix: str = "") -> list[str]:
-    """Write one YAML + JSONL per split (two for a split mixing both shapes) into `out`; returns the task names."""
-    out.mkdir(parents=True, exist_ok=True)
-    names = []
+def _tasks(dataset: Dataset) -> list[tuple[str, list[Question], bool]]:
+    """(task name, its questions, open or not): one task per split, two for a split mixing both shapes."""
+    tasks = []
     for split in dataset.splits:
         questions = dataset.split(split)
         closed = [q for q in questions if not q.is_open]
         opened = [q for q in questions if q.is_open]
         for qs, is_open in ((closed, False), (opened, True)):
-            if not qs:
-                continue
-            name = task_name(dataset.name, f"{split}_open" if is_open and closed else split)
-            rows = out / f"{name}.jsonl"
-            with rows.open("w", encoding="utf-8") as f:
-                for q in qs:
-                    row: dict[str, Any] = {"id": q.id, "text": _prompt(q, prefix)}
-                    if is_open:
-                        row["answers"] = q.references
-                    else:
-                        row.update(choices=q.choices, label=q.answer)
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            config = _generate_until(name, rows) if is_open else _multiple_choice(name, rows)
-            (out / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-            names.append(name)
+            if qs:
+                tasks.append((task_name(dataset.name, f"{split}_open" if is_open and closed else split), qs, is_open))
+    return tasks
+
+
+def export_lm_eval(dataset: Dataset, out: Path, prefix: str = "", force: bool = False) -> list[str]:
+    """Write one YAML + JSONL per task into `out`; returns the task names. Files of those names already there are
+    not overwritten unless `force` (checked before anything is written)."""
+    tasks = _tasks(dataset)
+    if out.exists() and not out.is_dir():
+        raise AdaptlabError(f"{out}: task folder is a file, not a folder")
+    there = [f"{name}{ext}" for name, _, _ in tasks for ext in (".yaml", ".jsonl") if (out / f"{name}{ext}").exists()]
+    if there and not force:
+        raise AdaptlabError(f"{out}: already holds {', '.join(there)}; choose another --out, or add --force to "
+                            "overwrite")
+    writable_dir(out, "task folder")
+    names = []
+    for name, qs, is_open in tasks:
+        rows = out / f"{name}.jsonl"
+        with rows.open("w", encoding="utf-8") as f:
+            for q in qs:
+                row: dict[str, Any] = {"id": q.id, "text": _prompt(q, prefix)}
+                if is_open:
+                    row["answers"] = q.references
+                else:
+                    row.update(choices=q.choices, label=q.answer)
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        config = _generate_until(name, rows) if is_open else _multiple_choice(name, rows)
+        (out / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        names.append(name)
     return names

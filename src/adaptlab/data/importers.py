@@ -189,6 +189,8 @@ def read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise AdaptlabError(f"{path}:{e.lineno}: bad JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise AdaptlabError(f"{path}: bad JSON (nested too deeply)") from None
 
 
 def _field(obj: Any, key: str, kind: type, where: str) -> Any:

@@ -26,6 +26,7 @@ QUESTIONS = "questions.jsonl"
 ORACLE = "oracle.jsonl"
 UNANSWERABLE = "unanswerable.jsonl"
 MANIFEST = "manifest.json"
+WRITING = ".adaptlab-writing"  # present while a dataset is being written (see `write_dataset`)
 DATASET_FILES = (DOCUMENTS, QUESTIONS, ORACLE, UNANSWERABLE, MANIFEST)
 
 R = TypeVar("R", bound=BaseModel)
@@ -74,6 +75,8 @@ def read_jsonl(path: Path, model: type[R], allow_empty: bool = False) -> list[R]
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise AdaptlabError(f"{path}:{number}: bad JSON ({e.msg} at column {e.colno})") from None
+        except RecursionError:
+            raise AdaptlabError(f"{path}:{number}: bad JSON (nested too deeply)") from None
         if not isinstance(obj, dict):
             raise AdaptlabError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
         try:
@@ -131,6 +134,9 @@ def write_dataset(
             dup = next(i for i in ids if ids.count(i) > 1)
             raise AdaptlabError(f"{name}: duplicate {kind} id {dup!r} from the generator")
     out.mkdir(parents=True, exist_ok=True)
+    # While this mark is there the folder is adaptlab's own, half written: a rerun after `kill -9` may overwrite it.
+    (out / WRITING).write_text("adaptlab is writing this dataset; the manifest is written last\n")
+    (out / MANIFEST).unlink(missing_ok=True)  # an earlier dataset's manifest must not vouch for new files
     files = {
         DOCUMENTS: write_jsonl(out / DOCUMENTS, generated.documents),
         QUESTIONS: write_jsonl(out / QUESTIONS, generated.questions),
@@ -147,6 +153,7 @@ def write_dataset(
         files[fname] = hashlib.sha256(data).hexdigest()
     manifest = build_manifest(name, version, seed, generated, files, description)
     (out / MANIFEST).write_text(json.dumps(manifest.model_dump(), indent=2, ensure_ascii=False) + "\n")
+    (out / WRITING).unlink()
     return manifest
 
 
@@ -159,7 +166,7 @@ def check_overwrite(out: Path) -> None:
     if not out.is_dir():
         raise AdaptlabError(f"{out}: output folder is a file, not a folder")
     present = [f for f in DATASET_FILES if (out / f).exists()]
-    if not present:
+    if not present or (out / WRITING).is_file():  # nothing there, or a dataset adaptlab was stopped writing
         return
     advice = "choose another --out, or add --force to overwrite"
     try:
@@ -188,6 +195,8 @@ def read_manifest(path: Path) -> Manifest:
         raise AdaptlabError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise AdaptlabError(f"{path}:{e.lineno}: bad JSON ({e.msg})") from None
+    except RecursionError:
+        raise AdaptlabError(f"{path}: bad JSON (nested too deeply)") from None
     if not isinstance(obj, dict):
         raise AdaptlabError(f"{path}: expected a JSON object")
     try:
@@ -282,7 +291,7 @@ def _looks_like_questions(path: Path) -> bool:
     for _, line in jsonl_lines(path):
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return False
         return isinstance(obj, dict) and any(key in obj for key in ("choices", "answer", "answers", "prompt"))
     return False

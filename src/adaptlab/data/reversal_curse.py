@@ -135,6 +135,8 @@ def read_records(path: Path) -> list[Record]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise AdaptlabError(f"{where}: bad JSON ({e.msg} at column {e.colno})") from None
+        except RecursionError:
+            raise AdaptlabError(f"{where}: bad JSON (nested too deeply)") from None
         if not isinstance(obj, dict):
             raise AdaptlabError(f"{where}: expected a JSON object with 'prompt' and 'completion'")
         for key in ("prompt", "completion"):

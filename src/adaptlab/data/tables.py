@@ -103,6 +103,8 @@ def read_table(path: Path) -> Iterator[Row]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise AdaptlabError(f"{path}:{number}: bad JSON ({e.msg} at column {e.colno})") from None
+        except RecursionError:
+            raise AdaptlabError(f"{path}:{number}: bad JSON (nested too deeply)") from None
         if not isinstance(obj, dict):
             raise AdaptlabError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
         yield f"{path}:{number}", obj
@@ -164,6 +166,8 @@ def _texts(where: str, column: str, value: Any, csv_cell: bool) -> list[str]:
             value = json.loads(value)
         except json.JSONDecodeError as e:
             raise AdaptlabError(f"{where}: column {column!r} is not a JSON array ({e.msg})") from None
+        except RecursionError:
+            raise AdaptlabError(f"{where}: column {column!r} is nested too deeply") from None
     if isinstance(value, list):
         texts = distinct([_text(where, column, v) for v in value])
         if not texts:
