@@ -97,3 +97,32 @@ def test_completions_without_logprobs_name_the_generative_protocol_at_once(serve
         lm.score([ScoreRequest("", "The cat", ("sat", "ran"))])
     assert "rerunning resumes" not in str(err.value)
     assert handler.hits.count("/v1/completions") == 2  # one request per choice, none retried
+
+
+def test_a_server_in_reduced_precision_is_told_its_answers_may_move(server, caplog, monkeypatch):
+    """Prompt and generation-time log-probabilities 0.03 nats apart pass the self-check (a correct server in
+    bfloat16) but can flip close answers: said, with what to do. In float32 (1e-5 apart) nothing is said."""
+    from adaptlab.models import served, served_check
+
+    def completion(skew: float):
+        def answer(body: dict, check=None) -> dict:
+            probe = body["prompt"]
+            echo = bool(body.get("echo"))
+            start = len(probe) - len(" is Paris") if echo else 0
+            return {"choices": [{"text": "" if echo else " is Paris", "logprobs": {
+                "tokens": [" is", " Paris"], "token_logprobs": [-0.5 + (skew if echo else 0), -0.2],
+                "text_offset": [start, start + 3]}}]}
+        return answer
+
+    precise = served_check.check_prompt_logprobs(completion(1e-5), "m")
+    assert precise["max_abs_diff"] < 1e-4 and served_check.precision_note(precise, "m") is None
+    loose = served_check.check_prompt_logprobs(completion(0.03), "m")
+    assert loose["max_abs_diff"] == pytest.approx(0.03)
+    url, handler = server
+    handler.routes["/v1/models"] = (200, {"data": [{"id": "m", "max_model_len": 512}]})
+    lm = ServedModel(url, "m", cache=False)
+    monkeypatch.setattr(served, "check_prompt_logprobs", lambda *_: loose)
+    with caplog.at_level("WARNING", logger="adaptlab.served"):
+        lm.self_check()
+    (record,) = caplog.records
+    assert "reduced precision" in record.getMessage() and "--dtype float32" in record.getMessage()

@@ -63,7 +63,7 @@ from adaptlab.models.http import (
     check_logprobs,
     pool_map,
 )
-from adaptlab.models.served_check import check_prompt_logprobs
+from adaptlab.models.served_check import check_prompt_logprobs, precision_note
 from adaptlab.paths import cache_dir
 
 SPEC_PREFIX = "openai:"
@@ -309,7 +309,11 @@ class ServedModel(LanguageModel):
     def self_check(self) -> dict[str, Any]:
         """Compare the server's prompt log-probabilities with its generation-time log-probabilities for the same
         tokens; raise a one-line AdaptlabError naming the server when they disagree. Returns what was compared."""
-        return check_prompt_logprobs(self._completion, self.name)
+        checked = check_prompt_logprobs(self._completion, self.name)
+        note = precision_note(checked, self.name)
+        if note:
+            log.warning("%s", note)
+        return checked
 
     def _ensure_checked(self) -> None:
         with self._check_lock:
