@@ -205,6 +205,9 @@ def test_eval_command_with_a_served_model(server, tmp_path: Path, cli, monkeypat
     served = cli("eval", "--model", f"openai:{server.url}#organism", "--data", data, "--method", "icl",
                  "--out", tmp_path / "b")
     assert local[0] == 0 and served[0] == 0, served[2]
+    # the deployment's prompt-cache rows are estimates, not reuse the server did; scoring is what it measured
+    table = served[1]
+    assert "query_cached" in table and "estimate" in table and "measured" in table
     def metrics(folder: Path) -> list[tuple]:
         with sqlite3.connect(folder / "results.sqlite") as db:
             return db.execute("SELECT split, metric, accuracy FROM metrics ORDER BY split, metric").fetchall()

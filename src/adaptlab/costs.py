@@ -204,6 +204,11 @@ def metered(device: str | None = None, base_bytes: int = 0) -> Iterator[Meter]:
 # ----------------------------------------------------------------------------- deployment
 
 
+# The phases `deployment_costs` estimates (a query served alone, with or without a prompt cache); every other
+# phase's cost row is what the run measured.
+ESTIMATED_PHASES = ("query", "cache_prefill", "query_cached")
+
+
 class Deployable(Protocol):
     """What the deployment estimate needs of a model (every `LanguageModel` has it)."""
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from adaptlab.costs import ESTIMATED_PHASES
 from adaptlab.evaluate import DEFAULT_METRIC, GENERATIVE_METRIC, METRICS
 from adaptlab.evaluate_open import OPEN_METRIC_NAMES
 from adaptlab.store import RunResult
@@ -57,12 +58,17 @@ def print_run(console: Console, result: RunResult) -> None:
     for a in result.answers[:EXAMPLES]:
         console.print(f"{a.question!r} → {a.text!r} (reference {a.reference!r}: exact match {a.exact_match:.0f}, "
                       f"F1 {a.f1:.2f})", highlight=False, markup=False)
-    costs = Table(title="cost")
-    for col in ("phase", "kind", "queries", "tokens", "reused", "FLOPs", "seconds", "peak memory"):
-        costs.add_column(col, justify="right" if col not in ("phase", "kind") else "left")
+    costs = Table(title="cost (measured by this run, or estimated for a deployment)")
+    served = any(c.tokens_cached or c.dollars for c in result.costs)
+    columns = ["phase", "kind", "how", "queries", "tokens", "reused", *(["server cached", "$"] if served else []),
+               "FLOPs", "seconds", "peak memory"]
+    for col in columns:
+        costs.add_column(col, justify="right" if col not in ("phase", "kind", "how") else "left")
     for c in result.costs:
-        costs.add_row(c.phase, c.kind, str(c.queries), human(c.tokens_processed), human(c.tokens_reused),
-                      human(c.flops), f"{c.seconds:.1f}",
+        how = "estimate" if c.phase in ESTIMATED_PHASES else "measured"
+        billed = [human(c.tokens_cached), f"{c.dollars:.4g}"] if served else []
+        costs.add_row(c.phase, c.kind, how, str(c.queries), human(c.tokens_processed), human(c.tokens_reused),
+                      *billed, human(c.flops), f"{c.seconds:.1f}",
                       human_bytes(c.peak_memory_bytes) if c.peak_memory_bytes else "—")
     console.print(costs)
     info = {k: v for k, v in result.info.items() if k != "warnings"}
