@@ -197,7 +197,7 @@ class Client:
                 time.sleep(min(wait, self.max_wait))
         raise AdaptlabError(
             f"served model at {self.base_url}: no valid answer from {url} after {retries + 1} tries "
-            f"(last: {last})" + ("; what was already answered is cached, so rerunning resumes" if self.cache else "")
+            f"(last: {last})" + ("; what was already answered is cached, so rerunning resumes" if key else "")
         )
 
 
