@@ -18,7 +18,8 @@ from adaptlab.methods import MethodOptions, get_method
 from adaptlab.models import ScoreRequest, load_model
 from adaptlab.models.base import TrainableModel
 from adaptlab.models.prompts import multiple_choice_prompt, parse_letter
-from adaptlab.models.served import ServedModel, parse_spec
+from adaptlab.models.served import ServedModel
+from adaptlab.models.served_spec import parse_spec
 from adaptlab.options import AugmentOptions
 from adaptlab.serve.openai_server import ReferenceServer
 from adaptlab.training.augment import augment

@@ -13,7 +13,8 @@ import pytest
 
 from adaptlab.errors import AdaptlabError
 from adaptlab.models import ScoreRequest
-from adaptlab.models.served import ServedModel, parse_spec
+from adaptlab.models.served import ServedModel
+from adaptlab.models.served_spec import parse_spec
 
 
 class _Handler(BaseHTTPRequestHandler):

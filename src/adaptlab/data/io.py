@@ -29,7 +29,7 @@ MANIFEST = "manifest.json"
 WRITING = ".adaptlab-writing"  # present while a dataset is being written (see `write_dataset`)
 DATASET_FILES = (DOCUMENTS, QUESTIONS, ORACLE, UNANSWERABLE, MANIFEST)
 
-R = TypeVar("R", bound=BaseModel)
+R = TypeVar("R", Document, Question)  # the records a JSONL file of a dataset holds
 
 
 def _dump_line(record: BaseModel) -> str:
@@ -83,7 +83,7 @@ def read_jsonl(path: Path, model: type[R], allow_empty: bool = False) -> list[R]
             record = model.model_validate(obj, strict=True)
         except ValidationError as e:
             raise AdaptlabError(f"{path}:{number}: {describe_validation_error(e)}") from None
-        rid = record.id  # type: ignore[attr-defined]
+        rid = record.id
         if rid in seen:
             raise AdaptlabError(f"{path}:{number}: duplicate id {rid!r} (first on line {seen[rid]})")
         seen[rid] = number
@@ -270,9 +270,9 @@ def validate_path(path: Path | str) -> str:
             f" ({splits})" if splits else "")
     if not path.exists():
         raise AdaptlabError(f"{path}: no such file or folder")
-    model: type[BaseModel] = Question if _looks_like_questions(path) else Document
-    records = read_jsonl(path, model)
-    return f"{path}: ok — {len(records)} {'questions' if model is Question else 'documents'}"
+    if _looks_like_questions(path):
+        return f"{path}: ok — {len(read_jsonl(path, Question))} questions"
+    return f"{path}: ok — {len(read_jsonl(path, Document))} documents"
 
 
 def _open_note(questions: list[Question]) -> str:

@@ -168,7 +168,7 @@ def check_model(spec: str) -> None:
     """Stop now, with the one line loading would give, if `spec` names no model: before any work is done for it
     (datasets drawn, a config written). Nothing is loaded; a served spec's options are checked, not its server."""
     if spec.startswith("openai:"):
-        from adaptlab.models.served import parse_spec
+        from adaptlab.models.served_spec import parse_spec
 
         parse_spec(spec)
     elif spec in ALIASES:

@@ -64,66 +64,13 @@ from adaptlab.models.http import (
     pool_map,
 )
 from adaptlab.models.served_check import check_prompt_logprobs, precision_note
+from adaptlab.models.served_spec import SPEC_PREFIX, parse_spec
 from adaptlab.paths import cache_dir
 
-SPEC_PREFIX = "openai:"
 PROTOCOLS = ("likelihood", "generative-mc")
 APIS = ("completions", "chat")
 
 log = logging.getLogger("adaptlab.served")
-
-
-def _switch(value: str) -> bool:
-    """A yes/no option: on/off, yes/no, true/false, 1/0; anything else is refused, never read as off."""
-    word = value.lower()
-    if word in ("1", "true", "yes", "on"):
-        return True
-    if word in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected on or off")
-
-
-OPTIONS: dict[str, Callable[[str], Any]] = {
-    "model": str,
-    "tokenizer": str,
-    "key_env": str,
-    "context_window": int,
-    "n_params": lambda v: int(float(v)),
-    "concurrency": int,
-    "timeout": float,
-    "retries": int,
-    "backoff": float,
-    "max_wait": float,
-    "prices": TokenPrices.parse,
-    "protocol": str,
-    "api": str,
-    "cache": _switch,
-    "check": _switch,
-    "chat": _switch,
-}
-
-
-def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """`openai:URL#NAME` or `openai:URL#key=value,...` → (base URL, options)."""
-    body = spec.removeprefix(SPEC_PREFIX)
-    url, _, tail = body.partition("#")
-    url = url.rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise AdaptlabError(f"model {spec!r}: expected openai:http(s)://HOST:PORT/v1#MODEL_NAME")
-    options: dict[str, Any] = {}
-    for item in filter(None, (p.strip() for p in tail.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq:
-            key, value = "model", item
-        key = key.strip()
-        if key not in OPTIONS:
-            raise AdaptlabError(f"model {url}: unknown option {key!r} (known: {', '.join(OPTIONS)})")
-        try:
-            options[key] = OPTIONS[key](value.strip())
-        except ValueError as e:
-            raise AdaptlabError(f"model {url}: option {key}={value!r}: {e}") from None
-    return url, options
-
 
 
 class ServedModel(LanguageModel):
