@@ -25,6 +25,14 @@ Splits (300 questions each on the full data; every choice is a continuation of t
   the choices are the correct description and the descriptions of three other p2d people, each taken from *the same
   test template's* record of that person, so that all four are worded to fit the prompt in the same way.
 
+Open questions (`format="open"`; default `"choice"`, whose data, manifest and run ids are unchanged): Berglund et
+al.'s own free-form protocol. The same splits and prompts, with no choices: the model continues the prompt (greedy,
+up to a newline) and the reference answer is the test record's completion stripped: the name for `reversal` and
+`both_reversal` (cut to its two words), the description in the held-out wording for `rephrase`. Berglund et al.
+count a completion right when it starts with the target; the closest stored metric is `contains` (the SQuAD-
+normalised reference inside the normalised answer), while `exact_match` also needs the model to stop right after
+the name. The documents (and their order) are the same as in the multiple-choice format for the same seed.
+
 Distractors (open question 16: where the 3 wrong names come from). `distractors="group"` (default): the other
 names of the key's own group (p2d for `reversal`, both for `both_reversal`), as in the repository's `_randomized`
 file. Every one of them is a trained name, seen in training exactly as often and in the same role as the key (30
