@@ -16,6 +16,10 @@ different keys that are all asked with the same four candidates. Any rule that s
 the prompt picks the same candidate in all four questions of a block and is right exactly once. `rephrase` forms
 its blocks within one wording (its candidate descriptions must be worded alike). Questions left over get random
 distractors. The answer position is an exactly balanced shuffled list (`balanced_positions`).
+
+Open questions (`build_open_questions`): the same splits and prompts with no choices, in Berglund et al.'s own
+free-form protocol: the model continues the prompt and the reference answer is the test record's completion
+stripped (the name for `reversal` and `both_reversal`, the description in the held-out wording for `rephrase`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from adaptlab.errors import AdaptlabError
 
 N_CHOICES = 4
 DISTRACTOR_POOLS = ("group", "trained")
+QUESTION_FORMATS = ("choice", "open")
 
 
 @dataclass(frozen=True)
@@ -171,4 +176,22 @@ def build_questions(world: World, rng: random.Random, distractors: str = "group"
             sets_by_index[i] = candidates
     sets = [sets_by_index[i] for i in range(len(world.rephrase))]
     questions += _questions("rephrase", world.rephrase, sets, description, rng)
+    return questions
+
+
+def build_open_questions(world: World) -> list[Question]:
+    """The three splits of a world as open questions: each item's prompt, its reference the key's name
+    (`reversal`, `both_reversal`) or the key's description in the item's wording (`rephrase`)."""
+    questions: list[Question] = []
+    for split, items in (("reversal", world.reversal), ("both_reversal", world.both_reversal)):
+        questions += [
+            Question(id=f"{split}-{i:03d}", prompt=item.prompt, answers=[world.people[item.person].name],
+                     split=split, source_fact_ids=[item.person])
+            for i, item in enumerate(items)
+        ]
+    questions += [
+        Question(id=f"rephrase-{i:03d}", prompt=item.prompt, answers=[world.descriptions[(item.person, item.wording)]],
+                 split="rephrase", source_fact_ids=[item.person])
+        for i, item in enumerate(world.rephrase)
+    ]
     return questions

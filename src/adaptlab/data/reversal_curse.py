@@ -25,6 +25,14 @@ Splits (300 questions each on the full data; every choice is a continuation of t
   the choices are the correct description and the descriptions of three other p2d people, each taken from *the same
   test template's* record of that person, so that all four are worded to fit the prompt in the same way.
 
+Open questions (`format="open"`; default `"choice"`, whose data, manifest and run ids are unchanged): Berglund et
+al.'s own free-form protocol. The same splits and prompts, with no choices: the model continues the prompt (greedy,
+up to a newline) and the reference answer is the test record's completion stripped: the name for `reversal` and
+`both_reversal` (cut to its two words), the description in the held-out wording for `rephrase`. Berglund et al.
+count a completion right when it starts with the target; the closest stored metric is `contains` (the SQuAD-
+normalised reference inside the normalised answer), while `exact_match` also needs the model to stop right after
+the name. The documents (and their order) are the same as in the multiple-choice format for the same seed.
+
 Distractors (open question 16: where the 3 wrong names come from). `distractors="group"` (default): the other
 names of the key's own group (p2d for `reversal`, both for `both_reversal`), as in the repository's `_randomized`
 file. Every one of them is a trained name, seen in training exactly as often and in the same role as the key (30
@@ -78,7 +86,16 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.data.io import jsonl_lines
-from adaptlab.data.people import DISTRACTOR_POOLS, N_CHOICES, Item, Person, World, build_questions
+from adaptlab.data.people import (
+    DISTRACTOR_POOLS,
+    N_CHOICES,
+    QUESTION_FORMATS,
+    Item,
+    Person,
+    World,
+    build_open_questions,
+    build_questions,
+)
 from adaptlab.data.records import Document, Generated
 from adaptlab.data.registry import identity_track
 from adaptlab.errors import AdaptlabError
@@ -88,7 +105,8 @@ VERSION = "1"
 DESCRIPTION = """Berglund et al.'s fictitious celebrities (name <-> description), loaded from their files; trained \
 name -> description, tested description -> name (4-way choice).
 Splits: reversal (the paper's test), both_reversal (control: people trained in both orders), rephrase (trained \
-direction, held-out templates). Oracle: the reversed p2d facts. Option source=PATH (the data folder)."""
+direction, held-out templates). Oracle: the reversed p2d facts. Option source=PATH (the data folder); \
+format=open: open questions graded on the generated text (Berglund et al.'s free-form protocol)."""
 
 DATA_FOLDER = Path("shared") / "datasets" / "reversal_curse"
 
@@ -326,10 +344,14 @@ def generate(
     include_d2p: bool = False,
     distractors: str = "group",
     people: int = 0,
+    format: str = "choice",
 ) -> Generated:
     """Load Berglund et al.'s Experiment-1 data from `source` (default: found next to the checkout). `people`: use
     only the first that many people of each group (0: all 30), e.g. 8 for a study that fits a CPU budget
-    (8 x 30 p2d + 8 x 60 both documents, 80 questions per split)."""
+    (8 x 30 p2d + 8 x 60 both documents, 80 questions per split). `format`: "choice" (4-way, the default) or
+    "open" (the same prompts as open questions, see the module docstring; `distractors` is then unused)."""
+    if format not in QUESTION_FORMATS:
+        raise AdaptlabError(f"{NAME}: format must be one of {', '.join(QUESTION_FORMATS)}, got {format!r}")
     if distractors not in DISTRACTOR_POOLS:
         raise AdaptlabError(f"{NAME}: distractors must be one of {', '.join(DISTRACTOR_POOLS)}, got {distractors!r}")
     folder = resolve_source(source)
@@ -337,7 +359,9 @@ def generate(
     if people:
         world = first_people(world, people)
     rng = random.Random(f"{NAME}-{seed}")
-    questions = build_questions(world, rng, distractors)
+    questions = build_questions(world, rng, distractors)  # drawn in both formats: the same document order follows
+    if format == "open":
+        questions = build_open_questions(world)
     documents = list(world.documents)
     rng.shuffle(documents)
     # The manifest names the data by its folder name and content, never by an absolute path: the same data gives
@@ -348,5 +372,7 @@ def generate(
         "include_d2p": include_d2p,
         "distractors": distractors,
         **({"people": people} if people else {}),
+        # Only when not the default, so that the manifests (and run ids) of multiple-choice data stay as they were.
+        **({"format": format} if format != "choice" else {}),
     }
     return Generated(documents=documents, questions=questions, oracle=world.oracle, params=params)
