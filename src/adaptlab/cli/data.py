@@ -71,6 +71,8 @@ def data_synthesize(
     choices: Annotated[int | None, typer.Option(help="also multiple choice, K choices", min=2, max=26)] = None,
     seed: Annotated[int, typer.Option(help="seed (generations, distractors and their order)", min=0)] = 0,
     max_new_tokens: Annotated[int | None, typer.Option(help="writer tokens per document (64 a pair)", min=1)] = None,
+    pairs: Annotated[int, typer.Option(help="also questions that need two documents, about at most N pairs of "
+                                       "documents that share a name or number (0: none)", min=0)] = 0,
     cache: Annotated[Path | None, typer.Option(help="generation cache (default: in the adaptlab cache folder)")] = None,
     force: Annotated[bool, typer.Option(help="overwrite dataset files adaptlab did not write")] = False,
 ) -> None:
@@ -86,7 +88,7 @@ def data_synthesize(
         with listening(lambda name, done, total, _: bar.update(task, description=name, completed=done, total=total)):
             manifest, result = synthesize_dataset(lm, source, out, cache, writer=model, per_document=per_document,
                                                   choices=choices, seed=seed, max_new_tokens=max_new_tokens,
-                                                  force=force)
+                                                  pairs=pairs, force=force)
     splits = ", ".join(f"{s}={n}" for s, n in manifest.splits.items())
     console.print(f"{summary(result.counts)}\n{manifest.name} → {out}: {manifest.documents} documents, {splits}",
                   highlight=False)

@@ -7,8 +7,8 @@
 - Augmentation: the local few-shot examples and item, and the global instruction.
 - Generative multiple choice (for servers without prompt log-probabilities): lettered options and the parser
   of the reply.
-- Question synthesis: the request for question–answer pairs about a document, and the format of a written open
-  question (`written_question_prompt`).
+- Question synthesis: the request for question–answer pairs about a document or about two documents that share a
+  name or number, and the format of a written open question (`written_question_prompt`).
 - Open questions asked as a chat turn (for servers without prompt log-probabilities): `open_question_prompt`.
 """
 
@@ -59,6 +59,15 @@ SYNTH_INSTRUCTION = (
     "Q: the question\nA: the answer"
 )
 SYNTH_PROMPT = "Q:"
+# Questions that need two documents: both documents as the context (joined as in-context learning joins them), the
+# names or numbers they share, and the same reply format.
+PAIR_INSTRUCTION = (
+    "The two documents above both mention {shared}. Write {n} questions whose answers need facts from both "
+    "documents: the answer is stated in one document, and the question identifies what it asks about only by what "
+    "the other document says of it, so that neither document alone answers it. A question must make sense without "
+    "the documents and its answer must be short (a name, a number, a date or a few words). Write each pair on two "
+    "lines:\nQ: the question\nA: the answer"
+)
 
 
 def written_question_prompt(question: str) -> str:
