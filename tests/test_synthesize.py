@@ -1,5 +1,6 @@
 """`adaptlab data synthesize`: parsing written question-answer pairs, the leak and triviality filter, multiple-choice
-versions, the generation cache, and the command end to end (with a scripted writer and with the tiny model)."""
+versions, questions that need two documents (pairs of documents that share a name or number), the generation cache,
+and the command end to end (with a scripted writer and with the tiny model)."""
 
 import json
 import re
@@ -15,12 +16,15 @@ from adaptlab.models import prompts
 from adaptlab.models.base import GenerationStats, LanguageModel
 from adaptlab.training.synthesize import (
     COUNTS,
+    PAIR_COUNTS,
     answer_kind,
     answer_request,
     is_right,
     parse_pairs,
+    summary,
     synthesize,
 )
+from adaptlab.training.synthesize_pairs import entities, pair_writing_request, select_pairs
 
 DOCS = [
     Document(id="d1", text="Mara Lind composed Ocean Suite in 1987 in Oslo."),
@@ -277,3 +281,154 @@ def test_synthesize_refuses_a_dataset_without_documents(tmp_path: Path):
     empty = Dataset("empty", [], [])
     with pytest.raises(AdaptlabError, match="no documents"):
         synthesize(ScriptedModel(), empty, tmp_path / "cache.sqlite")
+
+
+# ----------------------------------------------------------------------------- questions that need two documents
+
+# "Ocean Suite" links the first two documents; the third shares nothing with them ("The" is a stop-word).
+PAIR_DOCS = [
+    Document(id="suite", text="Mara Lind composed Ocean Suite in 1987 in Oslo."),
+    Document(id="hall", text="Ocean Suite was first played in the Blue Hall of Brell."),
+    Document(id="river", text="The river Tamsa flows through the town of Dunmore."),
+]
+# What the writer replies after "Q:", per set of documents in its context.
+PAIR_WRITES = {
+    ("suite",): " Who composed Ocean Suite?\nA: Mara Lind\n",
+    ("hall",): " Where was Ocean Suite first played?\nA: the Blue Hall of Brell\n",
+    ("river",): " Which town does the river Tamsa flow through?\nA: Dunmore\n",
+    ("suite", "hall"): " Who composed the piece first played in the Blue Hall of Brell?\nA: Mara Lind\n"  # needs both
+                       "Q: In which year was Ocean Suite composed?\nA: 1987\n"  # the first document is enough
+                       "Q: What is the capital of France?\nA: Paris\n"  # trivial
+                       "Q: Where?\nA: Brell\n"  # malformed: too short
+                       "Q: Who conducted Ocean Suite in the Blue Hall?\nA: Ivo Sand\n",  # neither document says
+}
+# A question is answered right when every document it needs is in the context: (the documents, the answer).
+NEEDS = {
+    "Who composed Ocean Suite?": ({"suite"}, "Mara Lind"),
+    "Where was Ocean Suite first played?": ({"hall"}, "the Blue Hall of Brell"),
+    "Which town does the river Tamsa flow through?": ({"river"}, "Dunmore"),
+    "Who composed the piece first played in the Blue Hall of Brell?": ({"suite", "hall"}, "Mara Lind"),
+    "In which year was Ocean Suite composed?": ({"suite"}, "1987"),
+    "What is the capital of France?": (set(), "Paris"),
+}
+
+
+class TwoDocumentModel(ScriptedModel):
+    """A writer that sees which documents are in its context: it writes `PAIR_WRITES[their ids]` and answers a
+    question right only when the documents `NEEDS` lists for it are all there ("I do not know" otherwise)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pair_instructions: list[str] = []
+
+    def generate_with_stats(self, prompt_list, *, context="", instruction=None, max_new_tokens=64, temperature=0.0,
+                            seed=0, stop=("\n\n",)):
+        present = tuple(d.id for d in PAIR_DOCS if d.text in context)
+        outs = []
+        for p in prompt_list:
+            self.generated += 1
+            if p == prompts.SYNTH_PROMPT:
+                if len(present) == 2:
+                    self.pair_instructions.append(instruction)
+                outs.append(PAIR_WRITES[present])
+            else:
+                question = re.fullmatch(r"Question: (.*)\nAnswer:", p).group(1)
+                needed, answer = NEEDS.get(question, ({"nowhere"}, ""))
+                outs.append(f" {answer}" if needed <= set(present) else " I do not know")
+        return outs, GenerationStats(prompts=len(prompt_list), tokens_generated=len(outs))
+
+
+@pytest.fixture
+def linked() -> Dataset:
+    return Dataset("linked", PAIR_DOCS, [])
+
+
+def test_pairs_share_a_name_or_number_and_a_document_that_shares_nothing_is_in_none():
+    pairs = select_pairs(PAIR_DOCS, 5, seed=0)
+    assert [(p.first.id, p.second.id, p.shared) for p in pairs] == [
+        ("suite", "hall", ("Ocean", "Ocean Suite", "Suite"))]
+    assert select_pairs(PAIR_DOCS, 0, seed=0) == []
+    # Stop-words and a sentence's first word that the documents also use in lower case are no entities.
+    text = "In 1,987 the painter Joren Vask's brother moved to Dunmore. Despite the rain, it was fine."
+    assert set(entities(text, frozenset({"despite"}))) == {"1987", "joren vask", "joren", "vask", "dunmore"}
+    unlinked = [Document(id="a", text="The town is old. It is quiet."),
+                Document(id="b", text="The river is long. It is cold, despite the sun."),
+                Document(id="c", text="Despite the rain, the fair was held.")]
+    assert select_pairs(unlinked, 5, seed=0) == []
+    request = pair_writing_request(pairs[0], 2)
+    assert request.context == f"{PAIR_DOCS[0].text}\n\n{PAIR_DOCS[1].text}" and request.prompt == "Q:"
+    assert request.instruction == prompts.PAIR_INSTRUCTION.format(n=2, shared='"Ocean Suite"')
+
+
+def test_pair_selection_is_drawn_by_the_seed_and_covers_documents_not_used_yet_first():
+    docs = [Document(id=f"d{i}", text=f"Ship {name} sailed to Brell.") for i, name in enumerate("ABCDEF")]
+    draws = {s: [(p.first.id, p.second.id) for p in select_pairs(docs, 3, seed=s)] for s in range(8)}
+    for s, draw in draws.items():
+        assert draw == [(p.first.id, p.second.id) for p in select_pairs(docs, 3, seed=s)]  # the same seed
+        assert sorted(i for pair in draw for i in pair) == [d.id for d in docs]  # three pairs, six documents
+        assert draw == sorted(draw) and all(a < b for a, b in draw)  # dataset order
+    assert len({tuple(d) for d in draws.values()}) > 1  # the seed draws
+    assert len(select_pairs(docs, 20, seed=0)) == 15  # every pair, when more are asked for than there are
+
+
+def test_a_question_about_two_documents_is_kept_only_when_it_needs_both(linked, tmp_path: Path):
+    model = TwoDocumentModel()
+    result = synthesize(model, linked, tmp_path / "cache.sqlite", per_document=5, pairs=3)
+    assert {c: result.counts[c] for c in COUNTS} == {
+        "written": 3, "dropped_malformed": 0, "dropped_extra": 0, "dropped_unanswerable": 0, "dropped_trivial": 0,
+        "kept": 3}
+    assert {c: result.counts[c] for c in PAIR_COUNTS} == {
+        "two_documents_pairs": 1, "two_documents_written": 5, "two_documents_dropped_malformed": 1,
+        "two_documents_dropped_extra": 0, "two_documents_dropped_unanswerable": 1,
+        "two_documents_dropped_one_document_enough": 1, "two_documents_dropped_trivial": 1, "two_documents_kept": 1}
+    assert result.pair_malformed == Counter(question_too_short=1) and result.malformed == Counter()
+    assert model.pair_instructions == [prompts.PAIR_INSTRUCTION.format(n=5, shared='"Ocean Suite"')]
+    assert [(q.id, q.split, q.source_fact_ids, q.answers) for q in result.questions] == [
+        ("suite-q1", "rephrase", ["suite"], ["Mara Lind"]),
+        ("hall-q1", "rephrase", ["hall"], ["the Blue Hall of Brell"]),
+        ("river-q1", "rephrase", ["river"], ["Dunmore"]),
+        ("suite+hall-p1", "two_documents", ["suite", "hall"], ["Mara Lind"]),
+    ]
+    assert result.questions[-1].prompt == ("Question: Who composed the piece first played in the Blue Hall of "
+                                           "Brell?\nAnswer:")
+    assert "; two documents (1 pair): 5 written: 1 kept, 1 malformed, 0 extra, 1 unanswerable, " \
+           "1 one document enough, 1 trivial" in summary(result.counts)
+    # A request per document and per pair; each checked question of a pair is answered four times.
+    assert model.generated == 3 + 3 * 2 + 1 + 4 * 4
+    again = TwoDocumentModel()
+    rerun = synthesize(again, linked, tmp_path / "cache.sqlite", per_document=5, pairs=3)
+    assert again.generated == 0 and rerun.questions == result.questions and rerun.counts == result.counts
+
+
+def test_no_pairs_leaves_every_count_and_question_unchanged(dataset, linked, tmp_path: Path):
+    off = synthesize(ScriptedModel(), dataset, tmp_path / "cache.sqlite", pairs=0)
+    assert dict(off.counts) == {"written": 10, "dropped_malformed": 5, "dropped_extra": 0,
+                                "dropped_unanswerable": 1, "dropped_trivial": 1, "kept": 3}
+    assert [q.id for q in off.questions] == ["d1-q1", "d1-q2", "d2-q1"]
+    assert not any(c.startswith("two_documents") for c in off.counts) and "two documents" not in summary(off.counts)
+    with_pairs = synthesize(ScriptedModel(), dataset, tmp_path / "cache.sqlite", pairs=2)  # DOCS share nothing
+    assert with_pairs.counts["two_documents_pairs"] == 0 and with_pairs.questions == off.questions
+    plain = synthesize(TwoDocumentModel(), linked, tmp_path / "cache.sqlite", per_document=5)
+    paired = synthesize(TwoDocumentModel(), linked, tmp_path / "cache.sqlite", per_document=5, pairs=1)
+    assert {c: paired.counts[c] for c in COUNTS} == dict(plain.counts)
+    assert [q for q in paired.questions if q.split == "rephrase"] == plain.questions
+
+
+def test_synthesize_command_with_pairs_writes_the_two_document_split_and_its_counts(linked, tmp_path: Path, cli,
+                                                                                   monkeypatch):
+    monkeypatch.setattr("adaptlab.models.load_model", lambda spec, **kw: TwoDocumentModel())
+    source = source_folder(tmp_path, linked)
+    out = tmp_path / "questions"
+    code, stdout, err = cli("data", "synthesize", source, "--model", "scripted-writer", "--out", out,
+                            "--per-document", "5", "--pairs", "2", "--cache", tmp_path / "cache.sqlite")
+    assert code == 0, err
+    assert ("two documents (1 pair): 5 written: 1 kept, 1 malformed, 0 extra, 1 unanswerable, 1 one document "
+            "enough, 1 trivial") in " ".join(stdout.split())
+    written = load_dataset(out)
+    assert {s: len(written.split(s)) for s in written.splits} == {"rephrase": 3, "two_documents": 1}
+    params = written.manifest.params
+    assert (params["pairs"], params["two_documents_kept"], params["two_documents_dropped_one_document_enough"]) == (
+        2, 1, 1)
+    detail = json.loads((out / "synthesis.json").read_text())
+    assert detail["two_documents_malformed"] == {"question_too_short": 1}
+    assert detail["counts"]["two_documents_written"] == 5 and detail["pairs"] == 2
