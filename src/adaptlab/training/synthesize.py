@@ -16,7 +16,7 @@
 3. **Tagging.** A kept question's `source_fact_ids` is its source document's id; split `rephrase`.
 4. **Two documents** (optional, `pairs` = N): at most N pairs of documents that share a name or a number
    (`synthesize_pairs.select_pairs`, drawn by the seed), one request per pair with both documents in context
-   (`prompts.PAIR_INSTRUCTION`) for N question–answer pairs whose answer needs both, parsed the same way. A
+   (`prompts.PAIR_INSTRUCTION`) for `per_document` question–answer pairs whose answer needs both, parsed the same way. A
    question is kept only when the writer answers it right with both documents, wrong with either one alone
    (`dropped_one_document_enough`) and wrong without context; split `two_documents`, `source_fact_ids` both
    documents' ids, ids "<first>+<second>-p<n>". Counted apart, every count prefixed `two_documents_`.
@@ -95,7 +95,7 @@ class Candidate:
 
 @dataclass
 class Synthesis:
-    questions: list[Question]  # kept open questions, then their multiple-choice versions
+    questions: list[Question]  # kept open questions, their multiple-choice versions, then those about two documents
     counts: Counter[str] = field(default_factory=Counter)  # COUNTS, mc_written / mc_skipped, and PAIR_COUNTS
     malformed: Counter[str] = field(default_factory=Counter)  # dropped_malformed by reason
     pair_malformed: Counter[str] = field(default_factory=Counter)  # two_documents_dropped_malformed by reason
