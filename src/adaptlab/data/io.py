@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -66,10 +66,9 @@ def jsonl_lines(path: Path, allow_empty: bool = False) -> Iterator[tuple[int, st
             yield number, line
 
 
-def read_jsonl(path: Path, model: type[R], allow_empty: bool = False) -> list[R]:
-    """Read and validate a JSONL file of `model` records; ids must be unique within the file."""
-    records: list[R] = []
-    seen: dict[str, int] = {}
+def json_objects(path: Path, allow_empty: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of a JSONL file; a line that is not a JSON object (bad JSON,
+    nested too deeply, another type) is a one-line error naming the file and line."""
     for number, line in jsonl_lines(path, allow_empty):
         try:
             obj = json.loads(line)
@@ -79,6 +78,14 @@ def read_jsonl(path: Path, model: type[R], allow_empty: bool = False) -> list[R]
             raise AdaptlabError(f"{path}:{number}: bad JSON (nested too deeply)") from None
         if not isinstance(obj, dict):
             raise AdaptlabError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+        yield number, obj
+
+
+def read_jsonl(path: Path, model: type[R], allow_empty: bool = False) -> list[R]:
+    """Read and validate a JSONL file of `model` records; ids must be unique within the file."""
+    records: list[R] = []
+    seen: dict[str, int] = {}
+    for number, obj in json_objects(path, allow_empty):
         try:
             record = model.model_validate(obj, strict=True)
         except ValidationError as e:

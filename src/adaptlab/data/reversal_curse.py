@@ -76,7 +76,6 @@ first, then description-first ones); d2p names are the first two words of `d2p_p
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from collections import Counter
@@ -85,7 +84,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adaptlab.data.io import jsonl_lines
+from adaptlab.data.io import json_objects
 from adaptlab.data.people import (
     DISTRACTOR_POOLS,
     N_CHOICES,
@@ -147,16 +146,8 @@ class Record:
 def read_records(path: Path) -> list[Record]:
     """Read a prompt/completion JSONL file; any problem is a one-line error naming the file and line."""
     records = []
-    for number, line in jsonl_lines(path):
+    for number, obj in json_objects(path):
         where = f"{path}:{number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise AdaptlabError(f"{where}: bad JSON ({e.msg} at column {e.colno})") from None
-        except RecursionError:
-            raise AdaptlabError(f"{where}: bad JSON (nested too deeply)") from None
-        if not isinstance(obj, dict):
-            raise AdaptlabError(f"{where}: expected a JSON object with 'prompt' and 'completion'")
         for key in ("prompt", "completion"):
             if key not in obj:
                 raise AdaptlabError(f"{where}: missing field {key!r}")

@@ -35,6 +35,7 @@ from adaptlab.data.importers import (
     sha256_file,
     sha256_tree,
 )
+from adaptlab.data.io import json_objects
 from adaptlab.data.records import SPLIT_NAME, Document, Generated, Question
 from adaptlab.errors import AdaptlabError, describe_validation_error
 
@@ -96,17 +97,7 @@ def read_table(path: Path) -> Iterator[Row]:
         except csv.Error as e:
             raise AdaptlabError(f"{path}:{reader.line_num}: bad CSV ({e})") from None
         return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise AdaptlabError(f"{path}:{number}: bad JSON ({e.msg} at column {e.colno})") from None
-        except RecursionError:
-            raise AdaptlabError(f"{path}:{number}: bad JSON (nested too deeply)") from None
-        if not isinstance(obj, dict):
-            raise AdaptlabError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+    for number, obj in json_objects(path):
         yield f"{path}:{number}", obj
 
 
