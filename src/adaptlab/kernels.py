@@ -11,8 +11,9 @@ AVX2), and MKL's matrix products by its own dispatch. Different kernels round di
 - `MKL_CBWR=COMPATIBLE`: MKL's conditional numerical reproducibility on its SSE2 branch, the one branch MKL
   promises gives the same results on Intel and non-Intel CPUs (`AVX2` is promised on Intel CPUs only).
 
-oneDNN's instruction set (`ONEDNN_MAX_CPU_ISA`) changed nothing in the organism's runs, so it is left alone.
-benchmarks/kernel_pinning.py measures all of this (docs/reproducibility.md has the numbers).
+oneDNN's instruction set (`ONEDNN_MAX_CPU_ISA`) changed nothing between AVX-512 and AVX2 (only below AVX2, on
+CPUs this pin does not cover anyway), so it is left alone. The price: a demo fine-tuning run takes ~11.5 s instead
+of ~6.8 s. benchmarks/kernel_pinning.py measures all of this (docs/reproducibility.md has the numbers).
 
 A leaf module: it imports nothing from adaptlab, and never torch (the variables only work when set before
 torch starts, and worker processes inherit them from the environment).
