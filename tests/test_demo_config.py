@@ -2,6 +2,7 @@
 prompt fits the organism's window."""
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,8 @@ def test_demo_config_is_the_preset_with_the_model_given():
 def test_demo_command_runs_the_preset_into_its_model_folder(tmp_path: Path, cli, monkeypatch):
     import adaptlab.cli.study
     import adaptlab.report.build
+    import adaptlab.store
+    from adaptlab.kernels import PINS
 
     seen: list[tuple[RunConfig, Path]] = []
 
@@ -90,12 +93,24 @@ def test_demo_command_runs_the_preset_into_its_model_folder(tmp_path: Path, cli,
         reports.append((folder, run_ids))
         return folder / "report.md", folder / "report.html"
 
+    digests: list[tuple[Path, list[str]]] = []
+
+    def digest(db: Path, run_ids: list[str]) -> str:
+        digests.append((db, run_ids))
+        return "0123456789abcdef" * 4
+
     monkeypatch.setattr(adaptlab.cli.study, "run_command_with", run)
     monkeypatch.setattr(adaptlab.report.build, "build_report", report)
+    monkeypatch.setattr(adaptlab.store, "scores_digest", digest)
+    for key in PINS:  # the command pins the kernels in this process: restored after the test
+        monkeypatch.delenv(key, raising=False)
     code, out, err = cli("demo", "--out", tmp_path)
     assert code == 0, err
     assert [(_shipped(c), o) for c, o in seen] == [(ORGANISM, tmp_path / "organism")]
     assert reports == [(tmp_path / "organism", ["a-run"])] and "report.html" in out
+    assert digests == [(tmp_path / "organism" / "results.sqlite", ["a-run"])]
+    assert "scores digest 0123456789abcdef (1 runs; kernels: ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE)" in out
+    assert {k: os.environ[k] for k in PINS} == PINS  # set in the environment the worker processes inherit
     code, _, err = cli("demo", "--model", "tiny", "--out", tmp_path)
     assert code == 0, err
     assert (_shipped(seen[-1][0]), seen[-1][1]) == ({**LLM, "models": ["tiny"]}, tmp_path / "tiny")

@@ -194,6 +194,36 @@ def test_more_and_less_are_balanced_per_feature_and_answers_balanced():
     assert len({f for _, f in stated}) == len(simple_reversals.FEATURES) == 28
 
 
+
+def _placed(q: Question) -> Question:
+    """The question with each choice tagged with its position, so that a form of choice is a form in a place."""
+    return q.model_copy(update={"choices": [f"{i} {c}" for i, c in enumerate(q.choices)]})
+
+
+@pytest.mark.parametrize(("seed", "params"), [*((s, {"n_facts": 16, "articles_per_fact": 3}) for s in range(10)),
+                                              (0, {}), (3, {"n_facts": 10, "articles_per_fact": 1}),
+                                              (1, {"n_facts": 2, "articles_per_fact": 1})])
+def test_any_fixed_preference_for_form_and_position_scores_exactly_chance_in_every_world(seed: int, params: dict):
+    """The demo's ten worlds, the paper's size, and worlds of an odd number of pairs: in every split, each order of
+    forms the questions show ("more careful than _" then "less careful than _") has its answer first exactly as
+    often as second. So no preference over a choice's comparative, its feature, its position or any mix of them can
+    beat chance, and the form baseline, even told the positions, scores exactly 1/2."""
+    g = simple_reversals.generate(seed, **params)
+    for split in ("reversal", "rephrase"):
+        questions = [q for q in g.questions if q.split == split]
+        by_order: dict[tuple[str, ...], Counter[int]] = {}
+        for q in questions:
+            by_order.setdefault(tuple(choice_forms(q)), Counter())[q.answer] += 1
+        assert all(c[0] == c[1] for c in by_order.values()), (split, by_order)
+        by_word = Counter((q.choices[0].split()[0], q.answer) for q in questions)
+        assert by_word["more", 0] == by_word["more", 1] and by_word["less", 0] == by_word["less", 1], by_word
+        if len(questions) % 4 == 0:  # an even number of pairs: "more" is shown first in exactly half the questions
+            assert len(set(by_word.values())) == 1, by_word
+        for placed in (False, True):
+            shown = [_placed(q) if placed else q for q in questions]
+            score = form_baseline(Dataset("simple-reversals", g.documents, shown, g.oracle))
+            assert [s.accuracy for s in score] == [0.5], (split, placed, score)
+
 def test_reversal_oracle_states_each_reversal_once_per_article():
     g = simple_reversals.generate(1, n_facts=6, articles_per_fact=3)
     reversals = [q for q in g.questions if q.split == "reversal"]

@@ -7,6 +7,7 @@ an interrupted job (even `kill -9`) resumes by skipping the runs marked done, an
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sqlite3
 import time
@@ -341,3 +342,33 @@ def stored_run_ids(db: Path) -> set[str]:
             return {r[0] for r in con.execute("SELECT run_id FROM runs")}
         except sqlite3.OperationalError:
             return set()
+
+
+DIGEST_DECIMALS = 6
+
+
+def scores_digest(db: Path, run_ids: list[str]) -> str:
+    """A sha256 (hex) of the stored scores of `run_ids`: every (run id, question id, choice, log-likelihood,
+    content-free log-likelihood) row, sorted, the log-likelihoods written with `DIGEST_DECIMALS` decimals. Two
+    folders with the same digest hold the same numbers, whatever order the runs were stored in and whatever else
+    the folders hold (other runs, costs, timings).
+
+    Six decimals: the scores are computed in float32, whose last bit is worth 5e-7 to 4e-6 nats at the organism's
+    typical -5 to -50, so a change of any kernel's result shows, while the text never depends on how a float
+    prints (repr, or a float32 widened to a double).
+    A run id that is not stored is an error (a digest of some of the runs would look like a wrong one)."""
+    from adaptlab.errors import AdaptlabError
+
+    with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=60)) as con:
+        stored = {r[0] for r in con.execute("SELECT run_id FROM runs")}
+        missing = sorted(set(run_ids) - stored)
+        if missing:
+            raise AdaptlabError(f"{db}: {len(missing)} run(s) not stored, e.g. {missing[0]}: no digest of part of "
+                                "the runs")
+        rows = [r for run_id in sorted(set(run_ids)) for r in con.execute(
+            "SELECT run_id, question_id, choice, logprob, null_logprob FROM scores WHERE run_id = ?", (run_id,))]
+    digest = hashlib.sha256()
+    for run_id, question_id, choice, logprob, null in sorted(rows):
+        digest.update(f"{run_id}\t{question_id}\t{choice}\t{logprob:.{DIGEST_DECIMALS}f}\t"
+                      f"{null:.{DIGEST_DECIMALS}f}\n".encode())
+    return digest.hexdigest()

@@ -233,14 +233,23 @@ def demo(
         "out/demo"
     ),
 ) -> None:
-    """The main job: the study on CPU in minutes — the preset's datasets × methods × seeds, then the report."""
+    """The main job: the study on CPU in minutes — the preset's datasets × methods × seeds, then the report. CPU
+    kernels are pinned (ATEN_CPU_CAPABILITY, MKL_CBWR; a value you set is kept) so that any x86-64 machine stores
+    the same numbers; the digest printed at the end identifies them."""
+    from adaptlab.kernels import pin_kernels
+
+    pins = pin_kernels()  # first: before anything imports torch, and inherited by the worker processes
     from adaptlab.demo import demo_config
     from adaptlab.report.build import build_report
+    from adaptlab.store import scores_digest
 
     config = demo_config(model)
     run_ids = run_command_with(config, out / model)
     md, html = build_report(out / model, run_ids=run_ids)
     console.print(f"report: {md} and {html}", highlight=False)
+    digest = scores_digest(out / model / "results.sqlite", run_ids)
+    console.print(f"scores digest {digest[:16]} ({len(run_ids)} runs; kernels: "
+                  f"{' '.join(f'{k}={v}' for k, v in pins.items())})", highlight=False)
 
 
 def _execute_with_progress(cfg: Any, out: Path, executor: str | None = None, address: str | None = None,

@@ -22,9 +22,18 @@ the only n-grams (n <= 3) that differ between them are "more"/"less", "more F"/"
 "less F than". Facts are drawn in pairs that share a feature: one is stated with "more", the other with "less",
 and both appear in the same number of articles. No preamble contains "more", "less" or "than". So in the training
 text every one of those n-grams has exactly the count of its counterpart. Every question's two choices then get
-identical baseline scores, and the baseline picks by its own coin. That needs an even `n_facts`. The correct
-comparative is also balanced: half of the forward answers say "more", so half of the reversal answers say "less".
-The answer position is a shuffled, exactly balanced list.
+identical baseline scores, and the baseline picks by its own coin. That needs an even `n_facts`.
+
+Why any fixed preference for a form or a position is at chance, in every world
+The two questions of a pair (in one split) show their choices in the same order — both "more F than _" first, or
+both "less F than _" first — and their answers differ (one fact says "more", the other "less"), so one answer is
+first and the other second. A scorer with any fixed preference over the form of a choice and its position (always
+"less"; always the first choice; "less F" when it comes first, else the second; ...) makes the same pick in both
+questions and is right on exactly one of the pair. So it scores exactly 1/2 in every world and split, however many
+pairs the world has. The order is drawn per pair from an exactly balanced list, so half the pairs show "more" first
+(one pair more or fewer when the world has an odd number of pairs: `n_facts` = 2 mod 4; that tips no fixed
+preference, each pair still scores exactly one of two). Consequences: half of the answers say "more", half are the
+first choice, and within each comparative half are first (exactly when `n_facts` is a multiple of 4).
 
 Choices the paper leaves open, and what we chose
 - The 28 features: not listed. We use 28 adjectives that read naturally with "more"/"less" (dangerous, fragile,
@@ -53,7 +62,7 @@ from adaptlab.data.registry import identity_track
 from adaptlab.errors import AdaptlabError
 
 NAME = "simple-reversals"
-VERSION = "1"
+VERSION = "2"  # 2: the two questions of a pair share their choice order
 DESCRIPTION = """Comparison facts between nonsense entities ("femp are more dangerous than glon"), each told in \
 several short articles; tested on the reversed statement (2-way choice).
 Splits: reversal (the paper's test), rephrase (the trained direction, a learning check). Oracle: every reversal."""
@@ -118,19 +127,29 @@ def _cycled_sample(rng: random.Random, items: tuple[str, ...], k: int) -> list[s
     return out
 
 
-def _draw_facts(rng: random.Random, lexicon: Lexicon, n_facts: int, track: Track) -> list[Fact]:
-    """Facts in pairs sharing a feature, one stated with "more" and one with "less" (see the module docstring)."""
+def _draw_facts(rng: random.Random, lexicon: Lexicon, n_facts: int, track: Track) -> tuple[list[Fact], list[int]]:
+    """Facts in pairs sharing a feature, one stated with "more" and one with "less" (see the module docstring),
+    and the pair of each fact (an index)."""
     n_pairs = n_facts // 2
     features = _cycled_sample(rng, tuple(FEATURES), n_pairs)
-    drawn: list[tuple[str, str, str, str]] = []
+    drawn: list[tuple[int, tuple[str, str, str, str]]] = []
     for pair in track(range(n_pairs), "facts"):
         comparatives = [MORE, LESS]
         rng.shuffle(comparatives)
         for comparative in comparatives:
             subject, obj = lexicon.take(2)
-            drawn.append((subject, comparative, features[pair], obj))
+            drawn.append((pair, (subject, comparative, features[pair], obj)))
     rng.shuffle(drawn)  # so that the two facts of a pair are neither adjacent nor numbered in sequence
-    return [Fact(f"fact-{i:03d}", *fields) for i, fields in enumerate(drawn)]
+    facts = [Fact(f"fact-{i:03d}", *fields) for i, (_, fields) in enumerate(drawn)]
+    return facts, [pair for pair, _ in drawn]
+
+
+def _answer_positions(rng: random.Random, stated: list[Fact], pairs: list[int]) -> list[int]:
+    """Where each question's answer goes: the two questions of a pair show the same choice order ("more" first in
+    half of the pairs, an exactly balanced draw), so their answers are at opposite positions."""
+    more_first = balanced_positions(rng, max(pairs) + 1, 2)  # per pair: 0 = "more" shown first, 1 = "less" first
+    return [int((fact.comparative == MORE) != (more_first[pair] == 0))
+            for fact, pair in zip(stated, pairs, strict=True)]
 
 
 def _question(qid: str, split: str, stated: Fact, answer_at: int) -> Question:
@@ -160,7 +179,7 @@ def generate(
     if articles_per_fact < 1:
         raise AdaptlabError(f"{NAME}: articles_per_fact must be >= 1, got {articles_per_fact}")
     rng = random.Random(f"{NAME}-{seed}")
-    facts = _draw_facts(rng, Lexicon(seed), n_facts, track)
+    facts, pairs = _draw_facts(rng, Lexicon(seed), n_facts, track)
 
     articles: list[tuple[str, str]] = []  # (text, fact id)
     reversals: list[tuple[str, str]] = []
@@ -175,7 +194,7 @@ def generate(
 
     questions: list[Question] = []
     for split, stated in (("reversal", [f.reversed() for f in facts]), ("rephrase", facts)):
-        positions = balanced_positions(rng, len(stated), 2)
+        positions = _answer_positions(rng, stated, pairs)
         for i, (fact, at) in enumerate(zip(stated, positions, strict=True)):
             questions.append(_question(f"{split}-{i:03d}", split, fact, at))
 
