@@ -186,3 +186,18 @@ def test_data_make_resumes_over_the_partial_dataset_it_was_stopped_writing(tmp_p
     code, _, err = cli("data", "make", "simple-reversals", "--out", data, *SMALL)
     assert code == 0, err
     assert cli("data", "validate", data)[0] == 0 and not (data / io.WRITING).exists()
+
+
+def test_a_run_folder_drawn_by_an_older_generator_is_drawn_again(tmp_path: Path, cli):
+    import json
+
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    assert cli("run", tmp_path / "c.yaml", "--out", tmp_path / "out")[0] == 0
+    (folder,) = (tmp_path / "out" / "data").iterdir()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    current = manifest["generator_version"]
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "generator_version": "0"}))
+    code, out, err = cli("run", tmp_path / "c.yaml", "--out", tmp_path / "out")
+    assert code == 0, err
+    assert json.loads((folder / "manifest.json").read_text())["generator_version"] == current
+    assert "0 runs done, 1 already stored" in " ".join(out.split())  # same data again: the same run id

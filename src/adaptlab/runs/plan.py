@@ -15,16 +15,19 @@ from adaptlab.runs.config import DatasetSpec, RunConfig, load_config
 
 
 def dataset_folder(spec: DatasetSpec, seed: int, rundir: Path) -> Path:
-    """The dataset for this seed: generated (once) into the run folder, or the user's folder."""
-    from adaptlab.data.io import MANIFEST
-    from adaptlab.data.registry import make_dataset
+    """The dataset for this seed: generated (once per generator version) into the run folder, or the user's
+    folder. A folder drawn by an earlier version of the generator is drawn again: its data is not what the config
+    asks for now (its runs stay stored under their own ids)."""
+    from adaptlab.data.io import MANIFEST, read_manifest
+    from adaptlab.data.registry import generator, make_dataset
 
     if spec.path is not None:
         return Path(spec.path)
     assert spec.name is not None
     suffix = f"-{_digest(spec.params)}" if spec.params else ""
     folder = rundir / "data" / f"{spec.name}-seed{seed}{suffix}"
-    if not (folder / MANIFEST).exists():  # the manifest is written last: its presence means complete
+    manifest = folder / MANIFEST  # written last: its presence means complete
+    if not manifest.exists() or read_manifest(manifest).generator_version != generator(spec.name).VERSION:
         make_dataset(spec.name, seed, folder, spec.params)
     return folder
 
