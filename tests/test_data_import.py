@@ -215,6 +215,10 @@ def test_table_multiple_choice_and_answer_lists(tmp_path: Path, cli):
                "--answer-column", "a", "--id-column", "id", "--template", "Q: {prompt}\nA:")[0] == 0
     (q,) = load_dataset(tmp_path / "c").questions
     assert q.id == "p1" and q.answers == ["red", "blue"] and q.prompt == "Q: Name a primary colour\nA:"
+    # A byte-order mark, as some editors write it, is not part of the first line's JSON.
+    src2.write_bytes(b"\xef\xbb\xbf" + src2.read_bytes())
+    assert cli("data", "import", "table", src2, "--out", tmp_path / "d", "--prompt-column", "q",
+               "--answer-column", "a", "--id-column", "id")[0] == 0
 
 
 def test_hf_folder_import(tmp_path: Path, cli):

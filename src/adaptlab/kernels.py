@@ -22,7 +22,6 @@ torch starts, and worker processes inherit them from the environment).
 from __future__ import annotations
 
 import os
-import sys
 
 PINS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
 
@@ -34,8 +33,3 @@ def pin_kernels() -> dict[str, str]:
     for key, value in PINS.items():
         os.environ.setdefault(key, value)
     return {key: os.environ[key] for key in PINS}
-
-
-def torch_started() -> bool:
-    """Whether torch is imported in this process already (then the pins reach only the workers started later)."""
-    return "torch" in sys.modules

@@ -55,7 +55,7 @@ def jsonl_lines(path: Path, allow_empty: bool = False) -> Iterator[tuple[int, st
     except OSError as e:
         raise AdaptlabError(f"{path}: cannot read ({e.strerror})") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (as some editors write) is not part of line 1
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise AdaptlabError(f"{path}:{line}: not UTF-8 text (byte {raw[e.start]:#04x})") from None

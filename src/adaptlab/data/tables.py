@@ -84,6 +84,10 @@ def read_table(path: Path) -> Iterator[Row]:
     if suffix == ".parquet":
         yield from _parquet_rows(path)
         return
+    if suffix == ".jsonl":
+        for number, obj in json_objects(path):
+            yield f"{path}:{number}", obj
+        return
     text = read_text(path)
     if not text.strip():
         raise AdaptlabError(f"{path}: file is empty")
@@ -96,9 +100,6 @@ def read_table(path: Path) -> Iterator[Row]:
                 yield f"{path}:{reader.line_num}", dict(row)
         except csv.Error as e:
             raise AdaptlabError(f"{path}:{reader.line_num}: bad CSV ({e})") from None
-        return
-    for number, obj in json_objects(path):
-        yield f"{path}:{number}", obj
 
 
 def _parquet_rows(path: Path) -> Iterator[Row]:

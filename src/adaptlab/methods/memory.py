@@ -104,11 +104,6 @@ class TrainedPrefix(torch.nn.Module):
 # ----------------------------------------------------------------------------- the scoring model
 
 
-def memory_model(lm: TransformersModel, prefix: TrainedPrefix) -> TransformersModel:
-    """`lm` with the trained prefix before every prompt; the weights are shared."""
-    return lm.with_prefix(prefix, name=f"{lm.name}+memory")
-
-
 # ----------------------------------------------------------------------------- training
 
 
@@ -279,5 +274,6 @@ class Memory(Method):
             **{k: v for k, v in log.items() if k != "losses"},
         }
         held = CostRow(phase="memory_held", kind="held", peak_memory_bytes=memory.nbytes())
-        return Prepared(model=memory_model(backend, memory), contexts=[""] * len(dataset.questions), info=info,
-                        costs=[*costs, held])
+        # the model with the trained prefix before every prompt; the weights are shared
+        return Prepared(model=backend.with_prefix(memory, name=f"{model.name}+memory"),
+                        contexts=[""] * len(dataset.questions), info=info, costs=[*costs, held])
