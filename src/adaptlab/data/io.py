@@ -10,6 +10,7 @@ Loading validates everything and reports the first problem as one line naming th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ QUESTIONS = "questions.jsonl"
 ORACLE = "oracle.jsonl"
 UNANSWERABLE = "unanswerable.jsonl"
 MANIFEST = "manifest.json"
+UPDATE = "update"  # the subfolder holding the dataset after an update (a complete dataset folder of its own)
 WRITING = ".adaptlab-writing"  # present while a dataset is being written (see `write_dataset`)
 DATASET_FILES = (DOCUMENTS, QUESTIONS, ORACLE, UNANSWERABLE, MANIFEST)
 
@@ -103,7 +105,8 @@ def _sha256(path: Path) -> str:
 
 
 def build_manifest(
-    name: str, version: str, seed: int | None, generated: Generated, files: dict[str, str], description: str = ""
+    name: str, version: str, seed: int | None, generated: Generated, files: dict[str, str], description: str = "",
+    update_of: str | None = None,
 ) -> Manifest:
     counts: dict[str, int] = {}
     chance: dict[str, float] = {}
@@ -121,7 +124,14 @@ def build_manifest(
         splits=counts,
         chance={s: round(chance[s] / counts[s], 6) for s in counts},
         files=files,
+        update_of=update_of,
     )
+
+
+def _manifest_json(manifest: Manifest) -> str:
+    # `update_of` only where set: manifests of datasets without an update stay byte-identical to older ones.
+    exclude = {"update_of"} if manifest.update_of is None else None
+    return json.dumps(manifest.model_dump(exclude=exclude), indent=2, ensure_ascii=False) + "\n"
 
 
 def write_dataset(
@@ -132,9 +142,12 @@ def write_dataset(
     generated: Generated,
     description: str = "",
     extra: dict[str, list[dict]] | None = None,
+    update_of: str | None = None,
 ) -> Manifest:
     """Validate ids and write a dataset folder; returns its manifest. `extra` (file name -> JSON records) are further
-    JSONL files the manifest lists with their checksums."""
+    JSONL files the manifest lists with their checksums. A generated update is written as the complete dataset
+    folder `update/` (its manifest names the digest of this dataset), and this manifest lists the update's manifest
+    with its checksum, so the two are loaded, checked and replaced together."""
     for kind, records in (("document", generated.documents), ("question", generated.questions)):
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
@@ -152,14 +165,23 @@ def write_dataset(
         files[ORACLE] = write_jsonl(out / ORACLE, generated.oracle)
     elif (out / ORACLE).exists():
         (out / ORACLE).unlink()
+    if generated.update is not None:
+        base = Dataset(name, generated.documents, generated.questions, generated.oracle)
+        write_dataset(out / UPDATE, name, version, seed, generated.update, description, update_of=base.digest())
+        files[f"{UPDATE}/{MANIFEST}"] = _sha256(out / UPDATE / MANIFEST)
+    elif (out / UPDATE / MANIFEST).is_file():  # an earlier draw's update (check_overwrite vouched for it)
+        for fname in DATASET_FILES:
+            (out / UPDATE / fname).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # kept if it holds anything else
+            (out / UPDATE).rmdir()
     for fname, rows in (extra or {}).items():
         if fname in files or fname == MANIFEST:
             raise AdaptlabError(f"{name}: extra file {fname!r} would replace a dataset file")
         data = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows).encode()
         (out / fname).write_bytes(data)
         files[fname] = hashlib.sha256(data).hexdigest()
-    manifest = build_manifest(name, version, seed, generated, files, description)
-    (out / MANIFEST).write_text(json.dumps(manifest.model_dump(), indent=2, ensure_ascii=False) + "\n")
+    manifest = build_manifest(name, version, seed, generated, files, description, update_of)
+    (out / MANIFEST).write_text(_manifest_json(manifest))
     (out / WRITING).unlink()
     return manifest
 
@@ -189,6 +211,8 @@ def check_overwrite(out: Path) -> None:
         path = out / fname
         if fname not in manifest.files or not path.is_file() or _sha256(path) != manifest.files[fname]:
             raise AdaptlabError(f"{path}: not the file adaptlab wrote (edited, or not in {MANIFEST}); {advice}")
+    if (out / UPDATE).is_dir():
+        check_overwrite(out / UPDATE)
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -233,7 +257,22 @@ def load_dataset(folder: Path | str) -> Dataset:
     if manifest is not None:
         _check_against_manifest(folder, manifest, documents, questions)
     name = manifest.name if manifest else folder.name
-    return Dataset(name=name, documents=documents, questions=questions, oracle=oracle, manifest=manifest)
+    dataset = Dataset(name=name, documents=documents, questions=questions, oracle=oracle, manifest=manifest)
+    if (folder / UPDATE).is_dir():
+        dataset.update = _load_update(folder / UPDATE, dataset)
+    return dataset
+
+
+def _load_update(folder: Path, before: Dataset) -> Dataset:
+    """The dataset after an update, checked against the one it updates (when its manifest names it)."""
+    after = load_dataset(folder)
+    if after.update is not None:
+        raise AdaptlabError(f"{folder / UPDATE}: an update of an update (give each version its own dataset)")
+    if after.manifest is not None and after.manifest.update_of not in (None, before.digest()):
+        raise AdaptlabError(f"{folder / MANIFEST}: update_of names another dataset than {folder.parent} "
+                            "(the update was drawn for other documents or questions)")
+    after.name = before.name
+    return after
 
 
 def _check_against_manifest(

@@ -9,6 +9,13 @@ A dataset is training text (`Document`) plus test questions (`Question`) of two 
   the continuation `prompt + " " + answer` is a graded score that needs no generation.
 Optionally a dataset also carries `oracle` documents: valid inferences from the training facts, written as
 sentences by the generator (the control for augmented fine-tuning).
+
+A dataset may also come with an **update**: the same world after a share of its facts changed, a complete dataset of
+its own (the corpus after the update: unchanged documents kept as they were, documents stating a changed fact
+superseded by new ones, documents about new facts added) whose questions fall in the update splits — `updated` (about
+a changed fact; the old answer is one of the distractors), `updated_reversal` (the same, reversed, where the dataset
+has reversals), `new` (facts the update adds) and `unchanged` (facts that did not change). A method adapted to the
+dataset is then brought up to date along an update path and tested on the update's questions.
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SPLIT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# The splits of an update's questions (see the module docstring).
+UPDATED, UPDATED_REVERSAL, NEW, UNCHANGED = "updated", "updated_reversal", "new", "unchanged"
+UPDATE_SPLITS = (UPDATED, UPDATED_REVERSAL, NEW, UNCHANGED)
 
 
 class Document(BaseModel):
@@ -169,6 +179,8 @@ class Manifest(BaseModel):
     splits: dict[str, int]
     chance: dict[str, float]
     files: dict[str, str]
+    # An update's manifest: the digest (`Dataset.digest`) of the dataset it updates.
+    update_of: str | None = None
 
 
 @dataclass
@@ -180,6 +192,8 @@ class Dataset:
     questions: list[Question]
     oracle: list[Document] = field(default_factory=list)
     manifest: Manifest | None = None
+    # The same world after an update (a dataset of its own; see the module docstring), if the dataset has one.
+    update: Dataset | None = None
 
     @property
     def splits(self) -> list[str]:
@@ -191,7 +205,13 @@ class Dataset:
     def limited(self, per_split: int) -> Dataset:
         """The same dataset with only the first `per_split` questions of each split."""
         kept = [q for s in self.splits for q in self.split(s)[:per_split]]
-        return Dataset(self.name, self.documents, kept, self.oracle, self.manifest)
+        update = self.update.limited(per_split) if self.update is not None else None
+        return Dataset(self.name, self.documents, kept, self.oracle, self.manifest, update)
+
+    def changed_documents(self, before: Dataset) -> list[Document]:
+        """This corpus' documents that `before` does not have (same id and text): what an update adds or rewrites."""
+        old = {(d.id, d.text) for d in before.documents}
+        return [d for d in self.documents if (d.id, d.text) not in old]
 
     def chance(self, split: str) -> float:
         qs = self.split(split)
@@ -199,7 +219,8 @@ class Dataset:
 
     def digest(self) -> str:
         """sha256 of everything a run reads: documents, questions (after any limit) and oracle inferences. Two
-        folders or draws with the same name but other content, or the same dataset limited differently, differ."""
+        folders or draws with the same name but other content, or the same dataset limited differently, differ.
+        An update is not part of it (a run on the dataset itself does not read it; an update run hashes both)."""
         h = hashlib.sha256()
         for part, records in (("documents", self.documents), ("questions", self.questions), ("oracle", self.oracle)):
             h.update(part.encode())
@@ -216,3 +237,4 @@ class Generated:
     questions: list[Question]
     oracle: list[Document] = field(default_factory=list)
     params: dict[str, int | float | str | bool] = field(default_factory=dict)
+    update: Generated | None = None  # the same world after an update (written to the folder's `update/`)

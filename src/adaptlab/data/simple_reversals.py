@@ -46,6 +46,15 @@ Choices the paper leaves open, and what we chose
   The test frame "It is true that …" is never used in training.
 - Documents are shuffled, so the articles about one fact are not adjacent in an ICL context.
 - Test items: one per fact per split (the paper does not give the count).
+
+Updates (`update_share` > 0): the same world after a share of its pairs changed — both facts of a changed pair flip
+their comparative ("femp are more dangerous than glon" becomes "femp are less dangerous than glon"), so the old answer
+is exactly the other choice of an `updated` question — and as many new pairs (fresh entities) are added. The corpus
+after the update keeps every article about an unchanged fact as it was (same id and text), replaces the articles of a
+changed fact by new ones stating the new fact, and adds articles about the new facts. Its splits: `updated` (a
+changed fact, in its stated direction), `updated_reversal` (reversed), `new` (a new fact, stated direction) and
+`unchanged` (an unchanged fact, stated direction). Whole pairs change, so every split keeps the balance above. The
+update is drawn from its own random stream after the world: the world itself is the same with or without it.
 """
 
 from __future__ import annotations
@@ -57,7 +66,7 @@ from typing import Any
 
 from adaptlab.data.lexicon import Lexicon
 from adaptlab.data.people import balanced_positions
-from adaptlab.data.records import Document, Generated, Question
+from adaptlab.data.records import NEW, UNCHANGED, UPDATED, UPDATED_REVERSAL, Document, Generated, Question
 from adaptlab.data.registry import identity_track
 from adaptlab.errors import AdaptlabError
 
@@ -172,14 +181,19 @@ def generate(
     *,
     n_facts: int = 100,
     articles_per_fact: int = 10,
+    update_share: float = 0.0,
 ) -> Generated:
-    """`n_facts` comparison facts (even, >= 2), each in `articles_per_fact` articles; a question per fact and split."""
+    """`n_facts` comparison facts (even, >= 2), each in `articles_per_fact` articles; a question per fact and split.
+    With `update_share` > 0, also the world after that share of its pairs changed and as many new pairs came."""
     if n_facts < 2 or n_facts % 2:
         raise AdaptlabError(f"{NAME}: n_facts must be an even number >= 2 (more/less pairs), got {n_facts}")
     if articles_per_fact < 1:
         raise AdaptlabError(f"{NAME}: articles_per_fact must be >= 1, got {articles_per_fact}")
+    if not 0 <= update_share <= 1:
+        raise AdaptlabError(f"{NAME}: update_share must be between 0 and 1, got {update_share}")
     rng = random.Random(f"{NAME}-{seed}")
-    facts, pairs = _draw_facts(rng, Lexicon(seed), n_facts, track)
+    lexicon = Lexicon(seed)
+    facts, pairs = _draw_facts(rng, lexicon, n_facts, track)
 
     articles: list[tuple[str, str]] = []  # (text, fact id)
     reversals: list[tuple[str, str]] = []
@@ -199,4 +213,54 @@ def generate(
             questions.append(_question(f"{split}-{i:03d}", split, fact, at))
 
     params: dict[str, int | float | str | bool] = {"n_facts": n_facts, "articles_per_fact": articles_per_fact}
-    return Generated(documents=documents, questions=questions, oracle=oracle, params=params)
+    update = None
+    if update_share > 0:
+        params["update_share"] = update_share
+        update = _update(seed, lexicon, facts, pairs, documents, articles_per_fact, update_share, track)
+    return Generated(documents=documents, questions=questions, oracle=oracle, params=params, update=update)
+
+
+def _update(seed: int, lexicon: Lexicon, facts: list[Fact], pairs: list[int], documents: list[Document],
+            articles_per_fact: int, share: float, track: Track) -> Generated:
+    """The world after `share` of its pairs changed and as many new pairs were added (see the module docstring)."""
+    rng = random.Random(f"{NAME}-{seed}-update")
+    n_pairs = max(pairs) + 1
+    n_changed = max(1, round(share * n_pairs))
+    changed_pairs = set(rng.sample(range(n_pairs), n_changed))
+    changed = [OPPOSITE[f.comparative] if p in changed_pairs else None for f, p in zip(facts, pairs, strict=True)]
+    new_facts, new_pairs = _draw_facts(rng, lexicon, 2 * n_changed, track)
+    new_facts = [Fact(f"fact-new-{i:03d}", f.subject, f.comparative, f.feature, f.object)
+                 for i, f in enumerate(new_facts)]
+    after = [Fact(f.id, f.subject, c, f.feature, f.object) if c else f for f, c in zip(facts, changed, strict=True)]
+    rewritten = {f.id for f, c in zip(facts, changed, strict=True) if c}
+
+    kept = [d for d in documents if not set(d.source_fact_ids) & rewritten]
+    written: list[tuple[str, str]] = []
+    for fact in [f for f in after if f.id in rewritten] + new_facts:
+        for template in _cycled_sample(rng, ARTICLES, articles_per_fact):
+            written.append((template.format(fact=fact.sentence()), fact.id))
+    corpus = kept + [Document(id=f"doc-update-{i:04d}", text=t, source_fact_ids=[f])
+                     for i, (t, f) in enumerate(written)]
+    rng.shuffle(corpus)
+    oracle: list[Document] = []
+    for fact in [*after, *new_facts]:
+        for i, template in enumerate(_cycled_sample(rng, ARTICLES, articles_per_fact)):
+            text = template.format(fact=fact.reversed().sentence())
+            oracle.append(Document(id=f"oracle-{fact.id}-{i:02d}", text=text, source_fact_ids=[fact.id]))
+
+    by_split: list[tuple[str, list[Fact], list[int]]] = []
+    is_changed = [p in changed_pairs for p in pairs]
+    updated = [(f, p) for f, p, c in zip(after, pairs, is_changed, strict=True) if c]
+    unchanged = [(f, p) for f, p, c in zip(after, pairs, is_changed, strict=True) if not c]
+    by_split.append((UPDATED, [f for f, _ in updated], [p for _, p in updated]))
+    by_split.append((UPDATED_REVERSAL, [f.reversed() for f, _ in updated], [p for _, p in updated]))
+    by_split.append((NEW, new_facts, new_pairs))
+    by_split.append((UNCHANGED, [f for f, _ in unchanged], [p for _, p in unchanged]))
+    questions: list[Question] = []
+    for split, stated, split_pairs in by_split:
+        if not stated:
+            continue
+        positions = _answer_positions(rng, stated, split_pairs)
+        for i, (fact, at) in enumerate(zip(stated, positions, strict=True)):
+            questions.append(_question(f"{split}-{i:03d}", split, fact, at))
+    return Generated(documents=corpus, questions=questions, oracle=oracle, params={"update_share": share})
