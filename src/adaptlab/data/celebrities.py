@@ -42,6 +42,22 @@ Why the surface baseline is at chance by construction
 Choices the paper leaves open: group sizes and template counts follow Berglund; prompts are cut at the second
 entity as in Berglund's files (the p2d test prompt ends before the description, the reversal prompt before the
 name); documents are shuffled.
+
+Updates (`update_share` > 0): the same world after a share of its p2d people changed description and as many new
+p2d people came. Changed people come in blocks of four (the share rounded to whole blocks, at least one) whose
+members pass their descriptions round: each takes the next one's, so every new fact is one the world had, held by
+someone else (a different description, as a person might get a different parent). The corpus after the update
+keeps every document of an unchanged person (same id and text), rewrites a changed person's p2d documents with the
+new description (ids `<person>-nTT-update`) and adds the new people's (`new-NN-nTT`, same templates, as often as a
+p2d person's). Splits, each question asked with every held-out template: `updated` (a changed person, name first,
+choose the new description; the block's four descriptions are the choices, so the old one is a distractor),
+`updated_reversal` (the new description first, choose the name; the block's four names, the description's old
+holder among them), `new` (a new person, name first) and `unchanged` (an unchanged p2d person, name first). The
+surface baseline stays at chance as above: every name and description of the corpus is still in as many sentences
+as any other of its group, and every split is made of closed blocks (the changed ones by construction, `new` and
+`unchanged` as the other splits when their people come in multiples of four). The update's oracle is every p2d
+fact of the updated world reversed. The update is drawn from its own random stream after the world: the world
+itself is the same with or without it.
 """
 
 from __future__ import annotations
@@ -51,8 +67,17 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from adaptlab.data.lexicon import Lexicon
-from adaptlab.data.people import DISTRACTOR_POOLS, Item, Person, World, build_questions
-from adaptlab.data.records import Document, Generated
+from adaptlab.data.people import (
+    DISTRACTOR_POOLS,
+    N_CHOICES,
+    Item,
+    Person,
+    World,
+    build_questions,
+    closed_choice_sets,
+    make_questions,
+)
+from adaptlab.data.records import NEW, UNCHANGED, UPDATED, UPDATED_REVERSAL, Document, Generated, Question
 from adaptlab.data.registry import identity_track
 from adaptlab.errors import AdaptlabError
 
@@ -257,17 +282,9 @@ def _check_sizes(n_people: int, train_templates: int, test_templates: int) -> No
         raise AdaptlabError(f"{NAME}: test_templates must be 1..{len(P2D_TEST_TEMPLATES)}, got {test_templates}")
 
 
-def draw_world(
-    seed: int,
-    n_people: int = GROUP_SIZE,
-    train_templates: int = 30,
-    test_templates: int = 10,
-    include_d2p: bool = False,
-    nonsense_names: bool = False,
-    track: Track = identity_track,
-) -> World:
-    """People, training sentences, test items and oracle of one world (see the module docstring)."""
-    _check_sizes(n_people, train_templates, test_templates)
+def _people(seed: int, n_people: int, include_d2p: bool, nonsense_names: bool
+            ) -> tuple[dict[str, Person], dict[str, str]]:
+    """The people of a world (groups p2d, both and optionally d2p) and each one's description."""
     rng = random.Random(f"{NAME}-{seed}")
     groups = ["p2d", "both"] + (["d2p"] if include_d2p else [])
     total = n_people * len(groups)
@@ -280,6 +297,21 @@ def draw_world(
             person = Person(f"{group}-{i:02d}", group, names[g * n_people + i])
             people[person.id] = person
             description_of[person.id] = descriptions[g * n_people + i]
+    return people, description_of
+
+
+def draw_world(
+    seed: int,
+    n_people: int = GROUP_SIZE,
+    train_templates: int = 30,
+    test_templates: int = 10,
+    include_d2p: bool = False,
+    nonsense_names: bool = False,
+    track: Track = identity_track,
+) -> World:
+    """People, training sentences, test items and oracle of one world (see the module docstring)."""
+    _check_sizes(n_people, train_templates, test_templates)
+    people, description_of = _people(seed, n_people, include_d2p, nonsense_names)
 
     p2d_train, d2p_train = P2D_TRAIN_TEMPLATES[:train_templates], D2P_TRAIN_TEMPLATES[:train_templates]
     p2d_test, d2p_test = P2D_TEST_TEMPLATES[:test_templates], D2P_TEST_TEMPLATES[:test_templates]
@@ -333,10 +365,14 @@ def generate(
     include_d2p: bool = False,
     nonsense_names: bool = False,
     distractors: str = "group",
+    update_share: float = 0.0,
 ) -> Generated:
-    """A fresh world of `n_people` per group (p2d, both, optionally d2p); see the module docstring."""
+    """A fresh world of `n_people` per group (p2d, both, optionally d2p); see the module docstring. With
+    `update_share` > 0, also the world after that share of the p2d people changed description and as many came."""
     if distractors not in DISTRACTOR_POOLS:
         raise AdaptlabError(f"{NAME}: distractors must be one of {', '.join(DISTRACTOR_POOLS)}, got {distractors!r}")
+    if not 0 <= update_share <= 1:
+        raise AdaptlabError(f"{NAME}: update_share must be between 0 and 1, got {update_share}")
     world = draw_world(seed, n_people, train_templates, test_templates, include_d2p, nonsense_names, track)
     rng = random.Random(f"{NAME}-questions-{seed}")
     questions = build_questions(world, rng, distractors)
@@ -350,4 +386,92 @@ def generate(
         "nonsense_names": nonsense_names,
         "distractors": distractors,
     }
-    return Generated(documents=documents, questions=questions, oracle=world.oracle, params=params)
+    update = None
+    if update_share > 0:
+        params["update_share"] = update_share
+        update = _update(seed, world, params, update_share)
+    return Generated(documents=documents, questions=questions, oracle=world.oracle, params=params, update=update)
+
+
+def _new_people(rng: random.Random, seed: int, taken: dict[str, str], n: int, nonsense: bool
+                ) -> list[tuple[str, str]]:
+    """(name, description) of n people new to a world whose people are `taken` (name -> description): no name token
+    and no title of theirs is used in the world."""
+    if nonsense:
+        words = [w.capitalize() for w in Lexicon(seed).take(2 * (len(taken) + n))[2 * len(taken):]]
+        names = [f"{words[2 * i]} {words[2 * i + 1]}" for i in range(n)]
+    else:
+        tokens = {t for name in taken for t in name.split()}
+        firsts = [f for f in FIRST_NAMES if f not in tokens]
+        lasts = [last for last in LAST_NAMES if last not in tokens]
+        if n > min(len(firsts), len(lasts)):
+            raise AdaptlabError(f"{NAME}: update_share too large: {n} new people, names left for "
+                                f"{min(len(firsts), len(lasts))} (use a smaller n_people or update_share)")
+        names = [f"{f} {last}" for f, last in zip(rng.sample(firsts, n), rng.sample(lasts, n), strict=True)]
+    used = {d.rsplit(" named ", 1)[1] for d in taken.values()}
+    titles = [f"{a} {b}" for a in TITLE_FIRST for b in TITLE_SECOND if f"{a} {b}" not in used]
+    out = []
+    for name, title in zip(names, rng.sample(titles, n), strict=True):
+        role, verb, work = rng.choice(ROLES)
+        description = DESCRIPTION_FORMAT.format(adjective=rng.choice(ADJECTIVES), role=role, verb=verb, work=work,
+                                                title=title)
+        out.append((name, description))
+    return out
+
+
+def _update(seed: int, world: World, params: dict[str, Any], share: float) -> Generated:
+    """The world after `share` of its p2d people changed description (in rotating blocks of four) and as many new
+    p2d people came (see the module docstring)."""
+    rng = random.Random(f"{NAME}-{seed}-update")
+    people, description_of = _people(seed, params["n_people"], params["include_d2p"], params["nonsense_names"])
+    p2d = world.group("p2d")
+    n_blocks = min(len(p2d) // N_CHOICES, max(1, round(share * len(p2d) / N_CHOICES)))
+    changed = rng.sample(p2d, N_CHOICES * n_blocks)
+    block_of = {pid: changed[b * N_CHOICES:(b + 1) * N_CHOICES] for b in range(n_blocks)
+                for pid in changed[b * N_CHOICES:(b + 1) * N_CHOICES]}
+    after = dict(description_of)
+    for pid, block in block_of.items():  # each takes the description of the next one in its block
+        after[pid] = description_of[block[(block.index(pid) + 1) % N_CHOICES]]
+    taken = {people[pid].name: description_of[pid] for pid in people}
+    for i, (name, description) in enumerate(_new_people(rng, seed, taken, len(changed), params["nonsense_names"])):
+        people[f"new-{i:02d}"] = Person(f"new-{i:02d}", "p2d", name)
+        after[f"new-{i:02d}"] = description
+    new = [pid for pid in people if pid.startswith("new-")]
+
+    p2d_train = P2D_TRAIN_TEMPLATES[: params["train_templates"]]
+    d2p_train = D2P_TRAIN_TEMPLATES[: params["train_templates"]]
+    p2d_test = P2D_TEST_TEMPLATES[: params["test_templates"]]
+    d2p_test = D2P_TEST_TEMPLATES[: params["test_templates"]]
+    corpus = [d for d in world.documents if d.source_fact_ids[0] not in block_of]
+    for pid in [*changed, *new]:
+        suffix = "-update" if pid in block_of else ""
+        corpus += [Document(id=f"{pid}-n{t:02d}{suffix}", text=template.format(name=people[pid].name,
+                                                                                 description=after[pid]),
+                            source_fact_ids=[pid]) for t, template in enumerate(p2d_train)]
+    rng.shuffle(corpus)
+    unchanged = [pid for pid in p2d if pid not in block_of]
+    oracle = [Document(id=f"oracle-{pid}-{t:02d}", text=template.format(name=people[pid].name, description=after[pid]),
+                       source_fact_ids=[pid])
+              for pid in [*p2d, *new] for t, template in enumerate(d2p_train)]
+
+    def forward(pids: list[str]) -> list[Item]:
+        return [Item(pid, _before(t, "description", name=people[pid].name)) for pid in pids for t in p2d_test]
+
+    def name(pid: str, item: Item) -> str:
+        return people[pid].name
+
+    def description(pid: str, item: Item) -> str:
+        return after[pid] + "."
+
+    questions: list[Question] = []
+    items = forward(changed)
+    questions += make_questions(UPDATED, items, [block_of[i.person] for i in items], description, rng)
+    items = [Item(pid, _before(t, "name", description=after[pid])) for pid in changed for t in d2p_test]
+    questions += make_questions(UPDATED_REVERSAL, items, [block_of[i.person] for i in items], name, rng)
+    items = forward(new)
+    questions += make_questions(NEW, items, closed_choice_sets([i.person for i in items], new, rng), description, rng)
+    if unchanged:
+        items = forward(unchanged)
+        sets = closed_choice_sets([i.person for i in items], p2d, rng)
+        questions += make_questions(UNCHANGED, items, sets, description, rng)
+    return Generated(documents=corpus, questions=questions, oracle=oracle, params={"update_share": share})

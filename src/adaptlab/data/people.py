@@ -117,13 +117,15 @@ def random_choice_sets(keys: list[str], pool: list[str], rng: random.Random, k: 
     return out
 
 
-def _questions(
+def make_questions(
     split: str,
     items: list[Item],
     sets: list[list[str]],
     text: Callable[[str, Item], str],
     rng: random.Random,
 ) -> list[Question]:
+    """The questions of a split: each item asked with its candidates (`sets`, the key among them, shown as
+    `text`), the answer at an exactly balanced position (`balanced_positions`)."""
     questions = []
     for i, (item, candidates, at) in enumerate(zip(items, sets, balanced_positions(rng, len(items)), strict=True)):
         others = [c for c in candidates if c != item.person]
@@ -164,7 +166,7 @@ def build_questions(world: World, rng: random.Random, distractors: str = "group"
             sets = closed_choice_sets(keys, world.group(group), rng)
         else:
             sets = random_choice_sets(keys, trained, rng)
-        questions += _questions(split, items, sets, name, rng)
+        questions += make_questions(split, items, sets, name, rng)
 
     # rephrase: blocks within one wording (candidates must be worded alike), then back in item order
     sets_by_index: dict[int, list[str]] = {}
@@ -175,7 +177,7 @@ def build_questions(world: World, rng: random.Random, distractors: str = "group"
         for i, candidates in zip(indices, closed_choice_sets(keys, pool, rng), strict=True):
             sets_by_index[i] = candidates
     sets = [sets_by_index[i] for i in range(len(world.rephrase))]
-    questions += _questions("rephrase", world.rephrase, sets, description, rng)
+    questions += make_questions("rephrase", world.rephrase, sets, description, rng)
     return questions
 
 
