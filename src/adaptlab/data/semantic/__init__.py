@@ -133,6 +133,7 @@ from adaptlab.data.registry import identity_track
 from adaptlab.data.semantic.documents import DocumentWriter
 from adaptlab.data.semantic.questions import QuestionWriter, word_counts
 from adaptlab.data.semantic.templates import FORWARD, REPHRASE, REVERSE, count_sentences
+from adaptlab.data.semantic.update import Updater
 from adaptlab.data.semantic.world import (
     KINDS,
     NAME,
@@ -182,14 +183,18 @@ def generate(
     min_sentences: int = 4,
     max_sentences: int = 20,
     qa_fraction: float = 0.15,
+    update_share: float = 0.0,
 ) -> Generated:
-    """Draw the semantic-structure dataset for `seed` (defaults: the paper's sizes)."""
+    """Draw the semantic-structure dataset for `seed` (defaults: the paper's sizes); with `update_share` > 0, also
+    the world after that share of its properties changed value and as many new ones came."""
     params: dict[str, Any] = {
         "n_documents": n_documents, "n_categories": n_categories, "n_holdout": n_holdout,
         "questions_per_split": questions_per_split, "n_choices": n_choices, "min_sentences": min_sentences,
         "max_sentences": max_sentences, "qa_fraction": qa_fraction,
     }
     _check_params(params)
+    if not 0.0 <= update_share <= 1.0:
+        raise AdaptlabError(f"{NAME}: update_share must be within 0-1, got {update_share}")
     rng = random.Random(f"{NAME}-{seed}")
     world = choose_world(rng, n_categories)
     draw = Draw(seed, world, holdouts=choose_holdouts(rng, world, n_holdout), rng=rng, params=params)
@@ -199,7 +204,12 @@ def generate(
     if not questions:
         raise AdaptlabError(f"{NAME}: a world of {len(world.categories)} categories leaves no {n_choices}-choice "
                             f"question with enough distractors; use a larger n_categories or a smaller n_choices")
-    return Generated(documents=documents, questions=questions, oracle=writer.oracle(), params=params)
+    oracle = writer.oracle()
+    update = None
+    if update_share > 0:
+        update = Updater(seed, draw, documents, update_share).generate()
+        params = {**params, "update_share": update_share}
+    return Generated(documents=documents, questions=questions, oracle=oracle, params=params, update=update)
 
 
 __all__ = [

@@ -29,6 +29,8 @@ class Candidate:
     pool: list[str]
     premises: list[Fact]
     feasible: list[int] = field(default_factory=list)
+    # A word that must be one of the distractors (an update's old answer), not in `pool`.
+    forced: str | None = None
 
 
 class QuestionWriter:
@@ -123,17 +125,31 @@ class QuestionWriter:
         return Candidate(split, subtype, prompt, self.obj_word(f), self.forward_pool(f.kind, f.subject), premises)
 
     def questions(self, counts: Counter[str]) -> list[Question]:
-        k = self.p["n_choices"] - 1
+        return self.build(self.candidates(), counts)
+
+    def build(self, candidates: dict[str, list[Candidate]], counts: Counter[str]) -> list[Question]:
+        """Questions from candidates, split by split: those with a feasible frequency rank, sampled, finished."""
         questions: list[Question] = []
-        for split, cands in self.candidates().items():
+        for split, cands in candidates.items():
             for cand in cands:
-                c = counts[cand.answer]
-                above = sum(counts[w] > c for w in cand.pool)
-                below = sum(0 < counts[w] < c for w in cand.pool)
-                cand.feasible = [t for t in range(k + 1) if t <= above and k - t <= below]
+                cand.feasible = self.feasible(cand, counts)
             chosen = self.sample([x for x in cands if x.feasible])
             questions += self.finish(split, chosen, counts)
         return questions
+
+    def feasible(self, cand: Candidate, counts: Counter[str]) -> list[int]:
+        """The frequency ranks t (distractors strictly more frequent than the answer) the pool allows; a forced
+        distractor counts where its frequency puts it, and one as frequent as the answer allows none."""
+        k = self.p["n_choices"] - 1
+        c = counts[cand.answer]
+        above = sum(counts[w] > c for w in cand.pool)
+        below = sum(0 < counts[w] < c for w in cand.pool)
+        if cand.forced is None:
+            return [t for t in range(k + 1) if t <= above and k - t <= below]
+        if counts[cand.forced] == c:
+            return []
+        up = int(counts[cand.forced] > c)
+        return [t for t in range(up, k + up) if t - up <= above and k - 1 - (t - up) <= below]
 
     def sample(self, cands: list[Candidate]) -> list[Candidate]:
         """Round robin over subtypes (each shuffled) up to questions_per_split."""
@@ -177,7 +193,11 @@ class QuestionWriter:
             c = counts[cand.answer]
             above = [w for w in cand.pool if counts[w] > c]
             below = [w for w in cand.pool if 0 < counts[w] < c]
-            distractors = pick(above, t) + pick(below, n - 1 - t)
+            if cand.forced is None:
+                distractors = pick(above, t) + pick(below, n - 1 - t)
+            else:
+                up = int(counts[cand.forced] > c)
+                distractors = [cand.forced, *pick(above, t - up), *pick(below, n - 2 - t + up)]
             as_distractor.update(distractors)
             self.rng.shuffle(distractors)
             choices = [*distractors[:pos], cand.answer, *distractors[pos:]]
