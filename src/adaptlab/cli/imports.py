@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from adaptlab.cli.common import console, data_app
+from adaptlab.errors import AdaptlabError
 
 if TYPE_CHECKING:
     from adaptlab.data.importers import Imported
@@ -60,16 +61,52 @@ def _check_out(out: Path, force: bool) -> None:
 @import_app.command("folder")
 def import_folder(
     docs: Annotated[Path, typer.Argument(help="folder of .txt and .md files (subfolders included)")],
-    out: Out,
-    max_tokens: Annotated[int, typer.Option(help="most tokens (words) a document holds", min=1)] = 256,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="output folder (missing, empty, or an adaptlab dataset); not with --update-of")] = None,
+    max_tokens: Annotated[int | None, typer.Option(
+        help="most tokens (words) a document holds [default: 256; with --update-of: as the first version]",
+        min=1)] = None,
     name: Name = None,
+    update_of: Annotated[Path | None, typer.Option(
+        "--update-of", help="the dataset this folder is a second version of: written as its update/")] = None,
+    questions: Annotated[Path | None, typer.Option(
+        "--questions", help="with --update-of: a JSONL file of the update's questions (any split names)")] = None,
     force: Force = False,
 ) -> None:
-    """Text files as documents, cut at blank lines into pieces of at most --max-tokens words; no questions."""
+    """Text files as documents, cut at blank lines into pieces of at most --max-tokens words; no questions. With
+    --update-of DATASET: a second version of the folder DATASET was imported from, written as DATASET/update/
+    (unchanged documents keep their ids), with the questions of --questions or none."""
     from adaptlab.data.importers import import_folder as read
 
+    if update_of is None:
+        if out is None:
+            raise AdaptlabError("give --out (the dataset folder to write), or --update-of (a dataset to update)")
+        if questions is not None:
+            raise AdaptlabError("--questions goes with --update-of (an import of a folder has no questions)")
+        _check_out(out, force)
+        _write(read(docs, max_tokens or 256, name), out)
+        return
+    if out is not None or name is not None:
+        raise AdaptlabError("--update-of writes DATASET/update/ under the dataset's own name: leave out --out and "
+                            "--name")
+    _write_update(docs, update_of, questions, max_tokens, force)
+
+
+def _write_update(docs: Path, base: Path, questions: Path | None, max_tokens: int | None, force: bool) -> None:
+    from adaptlab.data.importers import import_folder_update, save
+    from adaptlab.data.io import UPDATE, load_dataset, register_update
+
+    out = base / UPDATE
     _check_out(out, force)
-    _write(read(docs, max_tokens, name), out)
+    imported, before = import_folder_update(docs, base, questions, max_tokens)
+    out.mkdir(exist_ok=True)
+    manifest = save(imported, out, update_of=before.digest())
+    register_update(base)
+    after = load_dataset(base).update  # what was written loads and validates with its dataset
+    assert after is not None
+    splits = ", ".join(f"{s}={n}" for s, n in manifest.splits.items()) or "no questions"
+    console.print(f"{manifest.name} update → {out}: {manifest.documents} documents "
+                  f"({len(after.changed_documents(before))} new or changed), {splits}", highlight=False)
 
 
 @import_app.command("squad")

@@ -13,6 +13,11 @@ place, the manifest last. The manifest names the source by content: `params.sour
 - `import_squad`: SQuAD v1.1 or v2.0 JSON. Contexts become documents, answerable questions open questions (the
   distinct answer texts are the references) in one split; unanswerable ones (v2 `is_impossible`, or no answer text)
   cannot be graded, so they are kept apart in `unanswerable.jsonl` (listed in the manifest, not loaded as questions).
+- `import_folder_update`: a second version of an imported folder, written as the first version's `update/` (see
+  `adaptlab.data.records`: a dataset that changes). Its files are cut as the first version's were; a document whose
+  file and text are unchanged keeps its id, any other gets an id from its file and text (`stable_ids`), so
+  `Dataset.changed_documents` finds what the second version adds or rewrites. Its questions come from a JSONL file
+  of questions (split names of the user's choice) or there are none.
 Tables (CSV, JSONL, Parquet, Hugging Face `save_to_disk` folders) are in `adaptlab.data.tables`.
 """
 
@@ -30,8 +35,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adaptlab.data.io import MANIFEST, ORACLE, UNANSWERABLE, write_dataset
-from adaptlab.data.records import SPLIT_NAME, Document, Generated, Manifest, Question
+from adaptlab.data.io import DOCUMENTS, MANIFEST, ORACLE, UNANSWERABLE, load_dataset, read_jsonl, write_dataset
+from adaptlab.data.records import SPLIT_NAME, Dataset, Document, Generated, Manifest, Question
 from adaptlab.errors import AdaptlabError, describe_validation_error
 
 TOKEN = re.compile(r"\S+")
@@ -73,16 +78,17 @@ def dataset_name(source: Path) -> str:
     return re.sub(r"[^a-z0-9]+", "-", source.stem.lower()).strip("-") or "imported"
 
 
-def save(imported: Imported, out: Path) -> Manifest:
+def save(imported: Imported, out: Path, update_of: str | None = None) -> Manifest:
     """Write `imported` as a dataset folder `out` (which exists and may be written): into a temporary folder first,
-    then each file moved into place, the manifest last; files of an earlier dataset the new one lacks are removed."""
+    then each file moved into place, the manifest last; files of an earlier dataset the new one lacks are removed.
+    `update_of`: the digest of the dataset this one updates (`out` is then that dataset's `update/`)."""
     g = imported.generated
     if not g.documents and not g.questions:
         raise AdaptlabError(f"{imported.name}: nothing to import (no documents and no questions)")
     tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=out))
     try:
         manifest = write_dataset(tmp, imported.name, imported.version, None, g, imported.description,
-                                 extra=imported.extra)
+                                 extra=imported.extra, update_of=update_of)
         for fname in [*manifest.files, MANIFEST]:
             os.replace(tmp / fname, out / fname)
     finally:
@@ -172,6 +178,75 @@ def import_folder(folder: Path, max_tokens: int = 256, name: str | None = None) 
     description = f"Documents imported from the {len(files)} .txt/.md files of {folder.resolve().name}; no questions."
     return Imported(name or dataset_name(folder.resolve()), "import-folder-1", description,
                     Generated(documents=documents, questions=[], params=params))
+
+
+# ------------------------------------------------------------------------------- a second version of a folder
+
+def stable_ids(documents: list[Document], before: list[Document]) -> list[Document]:
+    """`documents` (a second version of an imported folder, cut the same way) with the id of `before`'s document of
+    the same file and text where there is one; any other document gets an id from its file and text
+    (`<file>#<first 12 hex digits of the text's sha256>`), never one of `before`'s. So a document keeps its id while
+    its text stays, and `Dataset.changed_documents` finds exactly the documents that are new or changed."""
+    old: dict[tuple[str | None, str], list[str]] = {}
+    for d in before:
+        old.setdefault((d.source, d.text), []).append(d.id)
+    used = {d.id for d in before}
+    out = []
+    for d in documents:
+        same = old.get((d.source, d.text))
+        if same:
+            new_id = same.pop(0)
+        else:
+            stem = f"{d.source}#{hashlib.sha256(d.text.encode()).hexdigest()[:12]}"
+            new_id, k = stem, 1
+            while new_id in used:
+                new_id, k = f"{stem}-{k}", k + 1
+            used.add(new_id)
+        out.append(d.model_copy(update={"id": new_id}))
+    return out
+
+
+def update_base(base: Path) -> Dataset:
+    """The dataset `--update-of` names, loaded and checked: an adaptlab dataset folder with documents that is not
+    itself an update."""
+    if not base.is_dir():
+        raise AdaptlabError(f"--update-of {base}: no such dataset folder")
+    if not (base / DOCUMENTS).is_file():
+        raise AdaptlabError(f"--update-of {base}: not an adaptlab dataset (no {DOCUMENTS}); give the folder of the "
+                            "dataset this is a second version of")
+    before = load_dataset(base)
+    if before.manifest is not None and before.manifest.update_of is not None:
+        raise AdaptlabError(f"--update-of {base}: is itself an update; give the dataset it updates")
+    if not before.documents:
+        raise AdaptlabError(f"--update-of {base}: has no documents (nothing for a second version to update)")
+    return before
+
+
+def import_folder_update(folder: Path, base: Path, questions: Path | None = None,
+                         max_tokens: int | None = None) -> tuple[Imported, Dataset]:
+    """A second version of an imported folder as the update of the dataset `base`: its files cut as the first
+    version was (`max_tokens` from `base`'s manifest unless given), documents with stable ids (`stable_ids`), and
+    the questions of `questions` (a JSONL file of questions, any split names) or none. Returns what to write and
+    the dataset it updates; nothing is written."""
+    before = update_base(base)
+    if max_tokens is None:
+        recorded = before.manifest.params.get("max_tokens") if before.manifest is not None else None
+        max_tokens = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else 256
+    imported = import_folder(folder, max_tokens, before.name)
+    asked = read_jsonl(questions, Question) if questions is not None else []
+    g = imported.generated
+    params = dict(g.params)
+    if questions is not None:
+        params.update({"questions": questions.name, "questions_sha256": sha256_file(questions)})
+    documents = stable_ids(g.documents, before.documents)
+    after = Dataset(before.name, documents, asked)
+    changed = len(after.changed_documents(before))
+    description = (f"Update of {before.name}: documents from the {params['files']} .txt/.md files of "
+                   f"{params['source']} ({changed} new or changed), "
+                   + (f"{len(asked)} questions from {questions.name}." if questions is not None else "no questions."))
+    imported = Imported(before.name, imported.version, description,
+                        Generated(documents=documents, questions=asked, params=params))
+    return imported, before
 
 
 # ------------------------------------------------------------------------------------------------------- SQuAD

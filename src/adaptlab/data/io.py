@@ -186,6 +186,19 @@ def write_dataset(
     return manifest
 
 
+def register_update(folder: Path) -> None:
+    """List `update/manifest.json` with its checksum in the manifest of the dataset `folder` (after an update was
+    written beside a dataset that already existed), so the two are loaded and checked together. A folder without a
+    manifest (a user's own data) has nothing to list."""
+    if not (folder / MANIFEST).is_file():
+        return
+    manifest = read_manifest(folder / MANIFEST)
+    manifest.files[f"{UPDATE}/{MANIFEST}"] = _sha256(folder / UPDATE / MANIFEST)
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(_manifest_json(manifest))
+    tmp.replace(folder / MANIFEST)
+
+
 def check_overwrite(out: Path) -> None:
     """Refuse to write a dataset over files adaptlab did not write: `out` may be missing, empty, or a dataset
     folder whose manifest lists every dataset file present with its unchanged sha256 (other files are never
