@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from adaptlab.cli.common import MODEL_HELP, T, console, data_app, progress
 from adaptlab.errors import AdaptlabError
+
+if TYPE_CHECKING:
+    from adaptlab.data.records import Dataset
 
 
 @data_app.command("list")
@@ -44,7 +47,7 @@ def data_make(
 ) -> None:
     """Generate a dataset into a folder. Files that adaptlab did not write there are never overwritten
     without --force."""
-    from adaptlab.data.io import check_overwrite
+    from adaptlab.data.io import check_overwrite, load_dataset
     from adaptlab.data.registry import make_dataset, parse_params
     from adaptlab.paths import writable_dir
 
@@ -60,6 +63,17 @@ def data_make(
         manifest = make_dataset(name, seed, out, params, track=track)
     splits = ", ".join(f"{s}={n}" for s, n in manifest.splits.items())
     console.print(f"{name} (seed {seed}) → {out}: {manifest.documents} documents, {splits}")
+    if "update/manifest.json" in manifest.files:
+        console.print(_update_line(load_dataset(out)), highlight=False)
+
+
+def _update_line(ds: Dataset) -> str:
+    """One line on a dataset's update: its documents, how many are new or changed, its questions per split."""
+    assert ds.update is not None
+    after = ds.update
+    splits = ", ".join(f"{s}={len(after.split(s))}" for s in after.splits) or "no questions"
+    return (f"update: {len(after.documents)} documents ({len(after.changed_documents(ds))} new or changed), "
+            f"{splits}")
 
 
 @data_app.command("synthesize")
@@ -99,7 +113,7 @@ def data_show(
     folder: Annotated[Path, typer.Argument(help="dataset folder")],
     examples: Annotated[int, typer.Option(help="examples to show per split", min=0)] = 2,
 ) -> None:
-    """Counts per split, chance levels and a few examples."""
+    """Counts per split, chance levels and a few examples; of an update too (and its new or changed documents)."""
     from adaptlab.data.io import load_dataset
 
     ds = load_dataset(folder)
@@ -127,6 +141,31 @@ def data_show(
             for i, choice in enumerate(q.choices):
                 mark = "✓" if i == q.answer else " "
                 console.print(f"    {mark} {choice!r}", highlight=False, markup=False)
+    if ds.update is not None:
+        _show_update(ds, examples)
+
+
+def _show_update(ds: Dataset, examples: int) -> None:
+    """The update: counts per split, chance levels, the changed documents and a few examples."""
+    after = ds.update
+    assert after is not None
+    changed = after.changed_documents(ds)
+    console.print(_update_line(ds), highlight=False)
+    if after.questions:
+        table = Table("update split", "questions", "chance")
+        for split in after.splits:
+            table.add_row(split, str(len(after.split(split))), f"{after.chance(split):.3f}")
+        console.print(table)
+    for doc in changed[:examples]:
+        console.print(f"[dim]new or changed document {doc.id}:[/] {doc.text}", markup=True, highlight=False)
+    for split in after.splits:
+        for q in after.split(split)[:examples]:
+            console.print(f"[dim]update {split} {q.id}:[/] {q.prompt!r}", highlight=False)
+            for i, choice in enumerate(q.choices):
+                console.print(f"    {'✓' if i == q.answer else ' '} {choice!r}", highlight=False, markup=False)
+            if q.is_open:
+                console.print(f"    answers: {' | '.join(repr(a) for a in q.references)}", highlight=False,
+                              markup=False)
 
 
 @data_app.command("validate")
@@ -145,17 +184,19 @@ def data_export_lm_eval(
     force: Annotated[bool, typer.Option(help="overwrite task files of the same names in --out")] = False,
 ) -> None:
     """Export a dataset as lm-evaluation-harness tasks (one per split): multiple-choice questions as
-    multiple_choice tasks, open questions as generate_until tasks scored by exact match."""
+    multiple_choice tasks, open questions as generate_until tasks scored by exact match. A dataset's update is
+    exported as tasks of its own (adaptlab_NAME_update_SPLIT; with --with-context, after the updated corpus)."""
     from adaptlab.context import build_context
     from adaptlab.data.export import export_lm_eval
     from adaptlab.data.io import load_dataset
     from adaptlab.models.prompts import SEPARATOR
 
     ds = load_dataset(folder)
-    if not ds.questions:
+    if not ds.questions and not (ds.update is not None and ds.update.questions):
         raise AdaptlabError(f"{folder}: no questions to export (the dataset holds documents only)")
     prefix = build_context(ds.documents) + SEPARATOR if with_context else ""
-    names = export_lm_eval(ds, out, prefix, force=force)
+    update_prefix = build_context(ds.update.documents) + SEPARATOR if with_context and ds.update is not None else ""
+    names = export_lm_eval(ds, out, prefix, force=force, update_prefix=update_prefix)
     console.print(f"wrote {len(names)} tasks to {out}: {', '.join(names)}", highlight=False)
     console.print(f"run: lm_eval --model hf --model_args pretrained=MODEL_DIR --include_path {out} --tasks {names[0]}",
                   highlight=False)

@@ -6,7 +6,8 @@ same continuation adaptlab scores. Open questions become `generate_until` tasks 
 "answers"}`: greedy generation after the prompt up to the first newline, leading whitespace removed, exact match
 against any reference answer ignoring case and punctuation. A split that mixes both shapes gives two tasks (the open
 one's name ends in `_open`). `prefix` (e.g. the training documents for ICL, as rendered for a model) is placed
-before every prompt.
+before every prompt. A dataset's update (see `adaptlab.data.records`) is exported too, as tasks of its own named
+`adaptlab_<dataset>_update_<split>`, with `update_prefix` (the corpus after the update, for ICL) before its prompts.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def _generate_until(name: str, rows: Path) -> dict[str, Any]:
     }
 
 
-def _tasks(dataset: Dataset) -> list[tuple[str, list[Question], bool]]:
-    """(task name, its questions, open or not): one task per split, two for a split mixing both shapes."""
+def _tasks(dataset: Dataset, name: str, prefix: str) -> list[tuple[str, list[Question], bool, str]]:
+    """(task name, its questions, open or not, prefix): one task per split, two for a split mixing both shapes."""
     tasks = []
     for split in dataset.splits:
         questions = dataset.split(split)
@@ -85,27 +86,30 @@ def _tasks(dataset: Dataset) -> list[tuple[str, list[Question], bool]]:
         opened = [q for q in questions if q.is_open]
         for qs, is_open in ((closed, False), (opened, True)):
             if qs:
-                tasks.append((task_name(dataset.name, f"{split}_open" if is_open and closed else split), qs, is_open))
+                tasks.append((task_name(name, f"{split}_open" if is_open and closed else split), qs, is_open, prefix))
     return tasks
 
 
-def export_lm_eval(dataset: Dataset, out: Path, prefix: str = "", force: bool = False) -> list[str]:
-    """Write one YAML + JSONL per task into `out`; returns the task names. Files of those names already there are
-    not overwritten unless `force` (checked before anything is written)."""
-    tasks = _tasks(dataset)
+def export_lm_eval(dataset: Dataset, out: Path, prefix: str = "", force: bool = False,
+                   update_prefix: str = "") -> list[str]:
+    """Write one YAML + JSONL per task into `out` (the dataset's, then its update's); returns the task names. Files
+    of those names already there are not overwritten unless `force` (checked before anything is written)."""
+    tasks = _tasks(dataset, dataset.name, prefix)
+    if dataset.update is not None:
+        tasks += _tasks(dataset.update, f"{dataset.name}_update", update_prefix)
     if out.exists() and not out.is_dir():
         raise AdaptlabError(f"{out}: task folder is a file, not a folder")
-    there = [f"{name}{ext}" for name, _, _ in tasks for ext in (".yaml", ".jsonl") if (out / f"{name}{ext}").exists()]
+    there = [f"{name}{ext}" for name, *_ in tasks for ext in (".yaml", ".jsonl") if (out / f"{name}{ext}").exists()]
     if there and not force:
         raise AdaptlabError(f"{out}: already holds {', '.join(there)}; choose another --out, or add --force to "
                             "overwrite")
     writable_dir(out, "task folder")
     names = []
-    for name, qs, is_open in tasks:
+    for name, qs, is_open, task_prefix in tasks:
         rows = out / f"{name}.jsonl"
         with rows.open("w", encoding="utf-8") as f:
             for q in qs:
-                row: dict[str, Any] = {"id": q.id, "text": _prompt(q, prefix)}
+                row: dict[str, Any] = {"id": q.id, "text": _prompt(q, task_prefix)}
                 if is_open:
                     row["answers"] = q.references
                 else:

@@ -324,14 +324,21 @@ def validate_path(path: Path | str) -> str:
     path = Path(path)
     if path.is_dir():
         ds = load_dataset(path)
-        splits = ", ".join(f"{s}={len(ds.split(s))}{_open_note(ds.split(s))}" for s in ds.splits)
-        return f"{path}: ok — {len(ds.documents)} documents, {len(ds.questions)} questions" + (
-            f" ({splits})" if splits else "")
+        line = f"{path}: ok — {_summary(ds)}"
+        if ds.update is not None:
+            line += (f"; update: {_summary(ds.update)}, {len(ds.update.changed_documents(ds))} documents new or "
+                     "changed")
+        return line
     if not path.exists():
         raise AdaptlabError(f"{path}: no such file or folder")
     if _looks_like_questions(path):
         return f"{path}: ok — {len(read_jsonl(path, Question))} questions"
     return f"{path}: ok — {len(read_jsonl(path, Document))} documents"
+
+
+def _summary(ds: Dataset) -> str:
+    splits = ", ".join(f"{s}={len(ds.split(s))}{_open_note(ds.split(s))}" for s in ds.splits)
+    return f"{len(ds.documents)} documents, {len(ds.questions)} questions" + (f" ({splits})" if splits else "")
 
 
 def _open_note(questions: list[Question]) -> str:
