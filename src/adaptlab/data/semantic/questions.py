@@ -173,7 +173,13 @@ class QuestionWriter:
 
     def finish(self, split: str, chosen: list[Candidate], counts: Counter[str]) -> list[Question]:
         n = self.p["n_choices"]
-        ranks = self.assign_ranks(chosen)
+        # With a forced distractor (an update's old value, rare in the corpus after the update) the answer can seldom
+        # be the least frequent choice: the answer is then the most frequent one in at most 1/n of the questions
+        # (what the surface baseline rewards), and a question that allows nothing else is dropped.
+        quota = len(chosen) // n if any(cand.forced is not None for cand in chosen) else None
+        assigned = self.assign_ranks(chosen, quota)
+        chosen = [cand for cand, t in zip(chosen, assigned, strict=True) if t is not None]
+        ranks = [t for t in assigned if t is not None]
         positions = [i % n for i in range(len(chosen))]
         self.rng.shuffle(positions)
         out = []
@@ -208,14 +214,22 @@ class QuestionWriter:
             ))
         return out
 
-    def assign_ranks(self, chosen: list[Candidate]) -> list[int]:
-        """A frequency rank per question so that every rank is used equally often (most constrained first)."""
+    def assign_ranks(self, chosen: list[Candidate], zero_quota: int | None = None) -> list[int | None]:
+        """A frequency rank per question so that every rank is used equally often (most constrained first). With
+        `zero_quota`, rank 0 (the answer the most frequent choice) is given at most that often, and a question
+        left with no rank gets None."""
         usage = [0] * self.p["n_choices"]
-        ranks = [0] * len(chosen)
+        ranks: list[int | None] = [0] * len(chosen)
         order = sorted(range(len(chosen)), key=lambda i: (len(chosen[i].feasible), i))
         for i in order:
-            least = min(usage[t] for t in chosen[i].feasible)
-            t = self.rng.choice([t for t in chosen[i].feasible if usage[t] == least])
+            feasible = chosen[i].feasible
+            if zero_quota is not None and usage[0] >= zero_quota:
+                feasible = [t for t in feasible if t != 0]
+                if not feasible:
+                    ranks[i] = None
+                    continue
+            least = min(usage[t] for t in feasible)
+            t = self.rng.choice([t for t in feasible if usage[t] == least])
             usage[t] += 1
             ranks[i] = t
         return ranks

@@ -42,10 +42,13 @@ class Updater:
         self.visible = visible
         self.values = {kind: list(dict.fromkeys(f.obj for f in draw.all_trained if f.kind == kind))
                        for kind in PROPERTY_KINDS}
+        self.dropped: set[tuple[str, str, str]] = set()  # (category, kind, value) an update took away
 
     def options(self, c: str, kind: str) -> list[str]:
-        """Property values of `kind` some category has, that `c` may take without owning or inheriting one twice."""
-        taken = self.world.possible_props(c, kind)
+        """Property values of `kind` some category has, that `c` may take without owning or inheriting one twice (nor
+        one the update took from it, its ancestors or descendants: an old value stays false wherever it was asked)."""
+        line = self.world.lineage(c)
+        taken = self.world.possible_props(c, kind) | {v for x, k, v in self.dropped if k == kind and x in line}
         return [v for v in self.values[kind] if v not in taken]
 
     def change(self) -> tuple[list[tuple[Fact, Fact]], list[Fact]]:
@@ -59,6 +62,7 @@ class Updater:
                 value = rng.choice(options)
                 own = self.props[f.subject]
                 own[own.index((f.kind, f.obj))] = (f.kind, value)
+                self.dropped.add((f.subject, f.kind, f.obj))
                 changes.append((f, Fact(f.kind, f.subject, value)))
         added: list[Fact] = []
         for _ in range(50 * len(changes)):
