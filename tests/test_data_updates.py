@@ -221,3 +221,91 @@ def test_semantic_update_keeps_answer_positions_and_frequency_ranks_balanced(sem
             assert ranks[0] <= len(qs) // 4, (split, ranks)
         else:
             assert max(ranks.values()) - min(ranks[t] for t in range(4)) <= 1, (split, ranks)
+
+
+# --- a user's own corpus: a second version of an imported folder --------------------------------------------------
+def _files(folder, files: dict[str, str]):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def _tree(folder) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+FIRST = {"a.md": "Alpha one two.\n\nBeta three four.\n\nGamma five.\n", "b.txt": "Delta six.\n"}
+SECOND = {"a.md": "Intro zero.\n\nAlpha one two.\n\nBeta three CHANGED.\n\nGamma five.\n", "b.txt": "Delta six.\n",
+          "c.txt": "A new file.\n"}
+
+
+def test_a_second_version_of_a_folder_is_the_datasets_update(tmp_path, cli):
+    base = tmp_path / "notes"
+    assert cli("data", "import", "folder", _files(tmp_path / "v1", FIRST), "--out", base, "--max-tokens", "3")[0] == 0
+    first = load_dataset(base)
+    assert [d.id for d in first.documents] == ["a.md#0", "a.md#1", "a.md#2", "b.txt#0"]  # ids of imports as they were
+    questions = tmp_path / "q.jsonl"
+    asked = [{"id": "q1", "prompt": "Beta three", "answers": ["CHANGED"], "split": "updated"},
+             {"id": "q2", "prompt": "Delta", "answers": ["six"], "split": "kept"}]
+    questions.write_text("".join(json.dumps(q) + "\n" for q in asked))
+    code, out, err = cli("data", "import", "folder", _files(tmp_path / "v2", SECOND), "--update-of", base,
+                         "--questions", questions)
+    assert code == 0, err
+    assert "3 new or changed" in out
+    before = load_dataset(base)  # loads with its update, checked against the dataset's own manifest
+    after = before.update
+    assert after is not None and after.manifest is not None and after.manifest.update_of == before.digest()
+    assert before.digest() == first.digest()
+    assert {d.text for d in after.changed_documents(before)} == {"Intro zero.", "Beta three CHANGED.", "A new file."}
+    kept = {d.text: d.id for d in after.documents}
+    assert [kept["Alpha one two."], kept["Gamma five."], kept["Delta six."]] == ["a.md#0", "a.md#2", "b.txt#0"]
+    assert {s: len(after.split(s)) for s in after.splits} == {"updated": 1, "kept": 1}
+    code, out, _ = cli("data", "validate", base)
+    assert code == 0 and "update: 6 documents, 2 questions" in out and "3 documents new or changed" in out
+    code, out, _ = cli("data", "show", base)
+    assert code == 0 and "new or changed document a.md#" in out
+    # a third version replaces the second
+    third = _files(tmp_path / "v3", FIRST)
+    assert cli("data", "import", "folder", third, "--update-of", base)[0] == 0
+    assert load_dataset(base).update.changed_documents(before) == []
+
+
+@pytest.mark.parametrize("case", ["not_a_dataset", "no_documents", "missing", "bad_questions", "an_update"])
+def test_a_bad_update_of_is_one_line_and_writes_nothing(tmp_path, cli, case):
+    docs = _files(tmp_path / "v2", SECOND)
+    base = tmp_path / "base"
+    args: list = []
+    if case == "not_a_dataset":
+        _files(base, {"notes.txt": "some text\n"})
+    elif case == "no_documents":
+        make_dataset("simple-reversals", 0, base, PARAMS)
+        (base / "documents.jsonl").write_text("")
+        manifest = json.loads((base / "manifest.json").read_text())
+        manifest["documents"], manifest["files"]["documents.jsonl"] = 0, hashlib.sha256(b"").hexdigest()
+        (base / "manifest.json").write_text(json.dumps(manifest))
+    elif case == "bad_questions":
+        assert cli("data", "import", "folder", _files(tmp_path / "v1", FIRST), "--out", base)[0] == 0
+        (tmp_path / "q.jsonl").write_text('{"id": "q1", "prompt": "x", "split": "Bad Split", "answers": ["y"]}\n')
+        args = ["--questions", tmp_path / "q.jsonl"]
+    elif case == "an_update":
+        make_dataset("simple-reversals", 0, tmp_path / "d", {**PARAMS, "update_share": 0.3})
+        base = tmp_path / "d" / "update"
+    before = _tree(tmp_path / "d") if case == "an_update" else (_tree(base) if base.exists() else None)
+    code, out, err = cli("data", "import", "folder", docs, "--update-of", base, *args)
+    where = tmp_path / "q.jsonl" if case == "bad_questions" else base
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and str(where) in err, err
+    after = _tree(tmp_path / "d") if case == "an_update" else (_tree(base) if base.exists() else None)
+    assert after == before
+
+
+def test_make_list_and_export_tell_of_the_update(tmp_path, cli):
+    code, out, _ = cli("data", "make", "celebrities", "--out", tmp_path / "c", "--set", "n_people=8",
+                       "--set", "train_templates=3", "--set", "test_templates=2", "--set", "update_share=0.5")
+    assert code == 0 and "update: 84 documents (24 new or changed), updated=8, updated_reversal=8, new=8" in out
+    code, out, _ = cli("data", "list")
+    assert code == 0 and out.count("update_share") >= 3  # simple-reversals, semantic, celebrities
+    code, out, _ = cli("data", "export-lm-eval", tmp_path / "c", "--out", tmp_path / "tasks")
+    assert code == 0 and "adaptlab_celebrities_update_updated_reversal" in out
+    rows = (tmp_path / "tasks" / "adaptlab_celebrities_update_updated.jsonl").read_text().splitlines()
+    assert len(rows) == 8
