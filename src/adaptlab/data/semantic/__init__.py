@@ -117,9 +117,38 @@ gives about 160 questions; the default size about 1.5 s). `min_sentences` may be
 topic-only sentences). A world too small for any `n_choices`-choice question (e.g. 3 categories) fails with a
 message; `n_choices=2` needs fewer distractors.
 
+Updates (`update_share` > 0)
+The same world after that share of the visible categories' own properties ("are", "can", "have") changed value, and
+as many new own properties came. A new value is a property word of the same kind that some category already has (so
+its frequency is spread like any other word's), that the category does not own or inherit, that no ancestor or
+descendant holds, and that the update took from none of them: the old value stays false wherever it is asked. New
+properties go to visible categories with fewer than 6. The world model stays strict inheritance, so a change
+propagates: every descendant of a changed category now inherits the new value and no longer the old one (we chose
+to let changes propagate and to test it, the study's semantic generalisation, rather than freeze inherited facts).
+The corpus after the update keeps every document that states no changed property as it was (same id and text);
+a document stating one is restated with the new value in every sentence that names the category (a new id,
+`doc-update-NNNNN`; sentence count and everything else unchanged), and the new properties are stated in trivia-list
+documents, each as often as the corpus' median fact. Splits (drawn and balanced as the splits above, from the
+corpus after the update, at most `questions_per_split` each):
+- `updated` (a changed property, a rephrase frame, "gruds tend to be" -> the new value; the old value is always one
+  of the distractors);
+- `updated_reversal` (the same reversed, "Things that are blick include" -> gruds; the categories that had blick
+  before still have it and are never distractors, so this split has no old answer among its choices);
+- `updated_inherited` (the changed property asked of a descendant, as a syllogism: "owls are" -> the new value,
+  the old value among the distractors; subtypes `property` and `long` by depth);
+- `new` (a new property, rephrase frame) and `unchanged` (a trained fact the update left alone, rephrase frame).
+Distractors are judged against the world after the update. The old value, rare in the corpus after the update (its
+statements were restated), can seldom be more frequent than the answer, so in `updated` and `updated_inherited` the
+answer is rarely the least frequent choice; there the answer is made the most frequent choice (what the surface
+baseline rewards) in at most 1/n_choices of the questions, a question that allows nothing else is dropped, and the
+other ranks share the rest (at the default size with `update_share=0.1`: about 21 `updated` and 30
+`updated_inherited` questions, the n-gram baseline at or just below chance). The update's oracle is every valid
+inference of the world after the update. The update is drawn from its own random stream after the world: the world
+itself is the same with or without it.
+
 Code: `world` (the English world, the world model, words and a seed's draw), `templates` (sentences),
-`documents` (training text), `questions` (test questions and the oracle); this module checks the parameters and
-runs them in order.
+`documents` (training text), `questions` (test questions and the oracle), `update` (the update); this module checks
+the parameters and runs them in order.
 """
 
 from __future__ import annotations
