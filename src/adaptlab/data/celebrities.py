@@ -52,7 +52,8 @@ new description (ids `<person>-nTT-update`) and adds the new people's (`new-NN-n
 p2d person's). Splits, each question asked with every held-out template: `updated` (a changed person, name first,
 choose the new description; the block's four descriptions are the choices, so the old one is a distractor),
 `updated_reversal` (the new description first, choose the name; the block's four names, the description's old
-holder among them), `new` (a new person, name first) and `unchanged` (an unchanged p2d person, name first). The
+holder among them), `new` (a new person, name first) and `unchanged` (an unchanged p2d person, name first), with
+distractors from the p2d group whatever `distractors` says. The
 surface baseline stays at chance as above: every name and description of the corpus is still in as many sentences
 as any other of its group, and every split is made of closed blocks (the changed ones by construction, `new` and
 `unchanged` as the other splits when their people come in multiples of four). The update's oracle is every p2d
