@@ -158,8 +158,9 @@ BAD = {
     "ambiguous": (lambda runs: ["--run", "tiny|"], "stored runs match 'tiny|'"),
     "no weights": (lambda runs: ["--run", runs["pretrained"].run_id], "method pretrained trains nothing"),
     "unknown format": (lambda runs: ["--run", runs["ft"].run_id, "--format", "zip"], "--format 'zip': not one"),
-    "no adapter": (lambda runs: ["--run", runs["ft-split"].run_id, "--format", "adapter"], "has no adapter"),
-    "gguf": (lambda runs: ["--run", runs["ft"].run_id, "--format", "gguf"], "convert_hf_to_gguf.py"),
+    "no adapter": (lambda runs: ["--run", runs["ft-split"].run_id, "--format", "adapter"],
+                   "(full fine-tuning) has no adapter"),
+    "gguf": (lambda runs: ["--run", runs["ft"].run_id, "--format", "gguf"], "gguf is not supported"),
     "memory from ft": (lambda runs: ["--run", runs["ft"].run_id, "--format", "memory"], "has no memory"),
 }
 
@@ -228,3 +229,11 @@ def test_smollm2_adapter_and_merged_score_as_the_run(cli, tmp_path: Path):
     adapted = PeftModel.from_pretrained(base.torch_model, str(tmp_path / "adapter"))
     diff, same_answers = score_differences(base.with_weights(adapted, name="smollm2+adapter"), run, rundir)
     assert diff <= ADAPTER_TOLERANCE and same_answers
+
+
+def test_a_folder_without_results_or_a_missing_option_is_one_line(cli, tmp_path: Path):
+    code, _, stderr = cli("export", tmp_path / "none", "--run", "x", "--out", tmp_path / "out")
+    assert code == 2 and "no results.sqlite here" in stderr and len(stderr.strip().splitlines()) == 1
+    code, _, stderr = cli("export", tmp_path / "none", "--out", tmp_path / "out")
+    assert code == 2 and "--run" in stderr and len(stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -38,8 +38,10 @@ from adaptlab.training.trained import RECORD, TRAINED
 FORMATS = ("adapter", "merged", "gguf", "memory")
 EXPORT_RECORD = "export.json"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-GGUF_MISSING = ("--format gguf needs llama.cpp's convert_hf_to_gguf.py, which no installed package ships (the "
-                "llama-cpp-python wheel has none); export --format merged and convert that folder with llama.cpp")
+# llama.cpp's converter is in its source tree only (the llama-cpp-python sdist's vendor/llama.cpp, not its wheel nor
+# the `gguf` package); and it recognises neither `tiny`'s tokenizer nor the organism's, so here nothing could test it.
+GGUF_MISSING = ("--format gguf is not supported: it needs llama.cpp's convert_hf_to_gguf.py, which no installed "
+                "package ships; export --format merged and run llama.cpp's converter on that folder")
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,14 @@ def formats_of(run: StoredRun) -> tuple[str, ...]:
     return ()
 
 
+def describe(run: StoredRun) -> str:
+    """What the run trained, in words."""
+    method = get_method(run.method, run.options)
+    if isinstance(method, FineTuned):
+        return "LoRA fine-tuning" if method.finetune_config.mode == "lora" else "full fine-tuning"
+    return "a trained memory" if isinstance(method, Memory) else "nothing trained"
+
+
 def export_run(rundir: Path, ref: str, out: Path, fmt: str | None = None, force: bool = False) -> Exported:
     """Write the trained artefact of run `ref` of `rundir` into `out` (see the module docstring); every problem is
     one line, raised before anything is written."""
@@ -112,7 +122,8 @@ def export_run(rundir: Path, ref: str, out: Path, fmt: str | None = None, force:
     if fmt not in FORMATS:
         raise AdaptlabError(f"--format {fmt!r}: not one of {', '.join(FORMATS)}")
     if fmt not in has:
-        raise AdaptlabError(f"run {run.run_id}: method {run.method} has no {fmt} to export (it has: {', '.join(has)})")
+        what = f"{run.method} ({describe(run)})"
+        raise AdaptlabError(f"run {run.run_id}: method {what} has no {fmt} to export (it has: {', '.join(has)})")
     if fmt == "gguf":
         raise AdaptlabError(GGUF_MISSING)
     source = _source(run, fmt)
