@@ -134,6 +134,30 @@ def test_memory_of_a_model_with_convolution_states_loads_back(tmp_path: Path):
     assert score_rows(dataset.questions, scores) == result.scores
 
 
+def test_a_run_trained_by_adaptlab_finetune_exports_its_trained_folder(cli, tmp_path: Path):
+    """`adaptlab finetune` hands its runs over as merged model folders (`work/<run id>/trained/model`): `merged`
+    copies that folder, which `adaptlab run` evaluated; the adapter still comes from the final checkpoint."""
+    import yaml
+    from peft import PeftModel
+
+    study = {**STUDY, "methods": ["ft"], "method_options": {}}
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(study))
+    rundir = tmp_path / "run"
+    assert cli("finetune", config_file, "--out", rundir)[0] == 0
+    assert cli("run", config_file, "--out", rundir)[0] == 0
+    (run,) = plan_runs(RunConfig(**study), rundir)
+    assert (run.workdir(rundir) / "trained" / "trained.json").is_file()
+    assert cli("export", rundir, "--run", run.run_id, "--out", tmp_path / "merged", "--format", "merged")[0] == 0
+    diff, same_answers = score_differences(load_model(str(tmp_path / "merged"), device="cpu"), run, rundir)
+    assert diff == 0.0 and same_answers
+    assert cli("export", rundir, "--run", run.run_id, "--out", tmp_path / "adapter")[0] == 0
+    base = load_model("tiny", device="cpu")
+    adapted = PeftModel.from_pretrained(base.torch_model, str(tmp_path / "adapter"))
+    diff, same_answers = score_differences(base.with_weights(adapted, name="tiny+adapter"), run, rundir)
+    assert diff <= ADAPTER_TOLERANCE and same_answers
+
+
 def test_a_unique_start_of_the_id_names_the_run_and_force_replaces(study, cli, tmp_path: Path):
     rundir, runs = study
     out = tmp_path / "x"

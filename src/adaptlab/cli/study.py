@@ -165,8 +165,8 @@ def recommend_command(
 @app.command("export")
 def export_command(
     rundir: Annotated[Path, typer.Argument(help="run folder with results.sqlite")],
-    run: Annotated[str, typer.Option("--run", help="the run's id as stored, a unique start of it, or of its digest "
-                                                   "(the id's last field)")],
+    run: Annotated[str, typer.Option("--run", help="the run's id as stored in RUNDIR/results.sqlite, or a unique "
+                                                   "start of it, e.g. 'organism|simple-reversals|ft|seed0'")],
     out: Annotated[Path, typer.Option("--out", help="folder to write (new, unless --force)")],
     fmt: Annotated[str | None, typer.Option(
         "--format", help="adapter | merged | gguf | memory (default: what the method trained: adapter for LoRA, "

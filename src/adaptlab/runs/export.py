@@ -72,11 +72,10 @@ class Exported:
 
 
 def find_run(rundir: Path, ref: str) -> StoredRun:
-    """The stored run whose id is `ref`, starts with `ref`, or whose digest (the id's last field) starts with it."""
+    """The stored run whose id is `ref`, or the one whose id starts with `ref`."""
     with Store(results_db(rundir)) as store:
         runs = store.runs()
-    matches = [r for r in runs if r["run_id"] == ref] or [
-        r for r in runs if ref and (r["run_id"].startswith(ref) or r["run_id"].rsplit("|", 1)[-1].startswith(ref))]
+    matches = [r for r in runs if r["run_id"] == ref] or [r for r in runs if ref and r["run_id"].startswith(ref)]
     if len(matches) != 1:
         some = ", ".join(repr(r["run_id"]) for r in (matches or runs)[:3])
         if not matches:
