@@ -1,4 +1,4 @@
-"""The study commands: `eval`, `run`, `finetune`, `report`, `recommend`, `organism train` and `demo`."""
+"""The study commands: `eval`, `run`, `finetune`, `report`, `recommend`, `export`, `organism train` and `demo`."""
 
 from __future__ import annotations
 
@@ -160,6 +160,28 @@ def recommend_command(
         console.print(table)
         console.print(explain(d, model, name, split, min_accuracy).replace("**", ""), highlight=False)
         console.print(scale(prices, d.costed[0].option.n_params if d.costed else 0), highlight=False)
+
+
+@app.command("export")
+def export_command(
+    rundir: Annotated[Path, typer.Argument(help="run folder with results.sqlite")],
+    run: Annotated[str, typer.Option("--run", help="the run's id as stored in RUNDIR/results.sqlite, or a unique "
+                                                   "start of it, e.g. 'organism|simple-reversals|ft|seed0'")],
+    out: Annotated[Path, typer.Option("--out", help="folder to write (new, unless --force)")],
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help="adapter | merged | gguf | memory (default: what the method trained: adapter for LoRA, "
+                         "merged for full fine-tuning, memory)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace --out if it exists")] = False,
+) -> None:
+    """Write the trained artefact of a stored run: a LoRA adapter (PEFT), merged weights (a model folder), or a
+    trained memory prefix; the weights its stored scores were computed with."""
+    from adaptlab.report.tables import human_bytes
+    from adaptlab.runs.export import export_run
+
+    done = export_run(rundir, run, out, fmt, force)
+    what = {"adapter": "LoRA adapter", "merged": "merged weights", "memory": "trained memory"}[done.format]
+    console.print(f"wrote the {what} of run {done.run.run_id} to {done.folder} "
+                  f"({human_bytes(done.nbytes)}; base model {done.base})", highlight=False)
 
 
 def _prices(params: float | None, price: float, gpu_flops: float, gpu_memory_gb: float,

@@ -17,13 +17,19 @@ How it is trained (`train_memory`):
 
 Memory held per corpus: the prefix's tensors, against the full context's key/value cache (recorded in `info`).
 The per-query cost is the question attending to `positions` cached positions instead of the context's tokens.
+
+A run keeps its trained prefix in its work folder, `RUNDIR/work/<run id>/memory/` (`save_memory`: the float32
+tensors as `prefix.safetensors` and `memory.json`, which slot of the cache each one fills); `load_memory` puts it
+onto the base model again, which then scores exactly as the run did (`adaptlab export --format memory` ships it).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +107,56 @@ class TrainedPrefix(torch.nn.Module):
         return out
 
 
-# ----------------------------------------------------------------------------- the scoring model
+# ----------------------------------------------------------------------------- on disk
+
+MEMORY = "memory"  # the folder in a run's work folder
+PREFIX_FILE = "prefix.safetensors"
+MEMORY_RECORD = "memory.json"  # written last: its presence means the folder is complete
+
+
+def save_memory(memory: TrainedPrefix, folder: Path, base: str) -> None:
+    """Write the trained prefix into `folder` (replacing it): its float32 tensors, and what they are."""
+    from safetensors.torch import save_file
+
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    save_file({str(i): p.detach().to("cpu").contiguous() for i, p in enumerate(memory.tensors)},
+              str(partial / PREFIX_FILE))
+    record = {"positions": memory.positions, "slots": [list(s) for s in memory.slots],
+              "dtypes": [str(d).removeprefix("torch.") for d in memory.dtypes], "base_model": base}
+    (partial / MEMORY_RECORD).write_text(json.dumps(record, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+
+
+def load_memory(folder: Path, model: LanguageModel) -> TransformersModel:
+    """`model` with the trained prefix saved in `folder` (by a `memory` run, or `adaptlab export --format memory`)
+    before every prompt: it scores and generates as the run's model did. `model` is the run's base model, loaded
+    in-process (`adaptlab.models.load_model`); a prefix trained on another architecture is a one-line error."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    backend = in_process(model)
+    try:
+        record = json.loads((folder / MEMORY_RECORD).read_text())
+        tensors = load_file(str(folder / PREFIX_FILE))
+        positions = int(record["positions"])
+        slots = [tuple(s) for s in record["slots"]]
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:
+        raise AdaptlabError(f"{folder}: not a saved memory ({MEMORY_RECORD} + {PREFIX_FILE}: {e})") from None
+    device = next(backend.model.parameters()).device
+    with torch.no_grad():
+        template = _prefill_cache(backend.model, [backend.pad_id] * positions, device)
+        memory = TrainedPrefix(template, positions).to(device)
+        shapes = [tuple(t.shape) for t in memory.tensors]
+        saved = [tuple(tensors[str(i)].shape) if str(i) in tensors else None for i in range(len(shapes))]
+        if memory.slots != slots or saved != shapes or len(tensors) != len(shapes):
+            raise AdaptlabError(f"{folder}: this memory was trained on another model's cache "
+                                f"({record.get('base_model', 'unknown')}), not {model.name}'s")
+        for i, param in enumerate(memory.tensors):
+            param.copy_(tensors[str(i)])
+    return backend.with_prefix(memory, name=f"{model.name}+memory")
 
 
 # ----------------------------------------------------------------------------- training
@@ -274,6 +329,7 @@ class Memory(Method):
             **{k: v for k, v in log.items() if k != "losses"},
         }
         held = CostRow(phase="memory_held", kind="held", peak_memory_bytes=memory.nbytes())
+        save_memory(memory, workdir / MEMORY, model.name)
         # the model with the trained prefix before every prompt; the weights are shared
         return Prepared(model=backend.with_prefix(memory, name=f"{model.name}+memory"),
                         contexts=[""] * len(dataset.questions), info=info, costs=[*costs, held])

@@ -5,6 +5,7 @@
 - `worker`: one run in any process (`run_one`, `run_task`) and what the driver does when it ends (`settle`).
 - `execute`: `adaptlab run` (`execute`): sequential here, `local` (worker processes) or `on_ray` (Ray tasks).
 - `finetune`: `adaptlab finetune`, a config's fine-tuning step under torchrun or accelerate launch.
+- `export`: `adaptlab export`, a stored run's trained artefact (adapter, merged weights, memory) for other tools.
 """
 
 from adaptlab.runs.config import DatasetSpec, RunConfig, load_config, load_yaml_model

@@ -4,6 +4,10 @@ Each example is rendered exactly as the model is later scored with no context �
 (for a chat model: the user turn and the assistant header) followed by the target text — and the loss is on the
 target tokens only. So the facts are learned in the format in which they are tested.
 Checkpoints are written every `save_steps` to `workdir/checkpoints`; a rerun resumes from the last one. The
+Trainer also saves the last step and keeps one checkpoint, so a finished run keeps `checkpoint-<steps>`
+(`final_checkpoint`): the trained LoRA adapter in PEFT's format (adapter_config.json + adapter_model.safetensors)
+or, for full fine-tuning, all the weights — with the optimizer's state (about 12 bytes per parameter for full
+fine-tuning in float32, a few MB for an adapter). `adaptlab export` ships the artefact from there. The
 trained model comes back as a `LanguageModel` (a LoRA adapter is merged into a copy of the base weights) and the
 run's cost is metered: trained tokens, estimated FLOPs (6·N per token for full fine-tuning; 4·N for LoRA, whose
 backward pass computes activation gradients but no base-weight gradients), seconds and peak memory.
@@ -194,6 +198,13 @@ def last_complete_checkpoint(checkpoints: Path) -> Path | None:
         else:
             shutil.rmtree(folder, ignore_errors=True)
     return max(found)[1] if found else None
+
+
+def final_checkpoint(workdir: Path, steps: int) -> Path | None:
+    """The complete checkpoint of the last step of a fine-tuning run of `steps` steps in `workdir` (the weights the
+    run was evaluated with), or None when the run kept none."""
+    folder = workdir / "checkpoints" / f"checkpoint-{steps}"
+    return folder if folder.is_dir() and _complete(folder) else None
 
 
 def _complete(folder: Path) -> bool:
