@@ -25,21 +25,27 @@ from adaptlab.evaluate_open import answer_questions, generation_as_scoring, open
 from adaptlab.methods import get_method
 from adaptlab.models.base import LanguageModel, ScoringStats
 from adaptlab.options import MethodOptions
+from adaptlab.retention import Retention, evaluate_retention, resolve
 from adaptlab.store import MetricRow, RunResult, ScoreRow
 
 
 def run_identity(
-    model: str, model_fingerprint: str, dataset: Dataset, method: str, seed: int, options: MethodOptions
+    model: str, model_fingerprint: str, dataset: Dataset, method: str, seed: int, options: MethodOptions,
+    retention: Retention = "none",
 ) -> tuple[str, dict[str, Any]]:
     """The run id and the configuration it hashes: everything that changes a result — the model's weights, the
-    dataset's content (after any question limit), the method and all its options, the seed. `eval` and `run` both
-    get their ids here, so the same experiment has the same id whichever command ran it."""
+    dataset's content (after any question limit), the method and all its options, the seed, and the retention
+    evaluation stored with it (only when there is one, so runs without keep their ids). `eval` and `run` both get
+    their ids here, so the same experiment has the same id whichever command ran it."""
     config = {
         "model_fingerprint": model_fingerprint,
         "dataset_sha256": dataset.digest(),
         "questions": len(dataset.questions),
         "method_options": options.model_dump(),
     }
+    retention = resolve(retention, model)
+    if retention != "none":
+        config["retention"] = retention
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{model}|{dataset.name}|{method}|seed{seed}|{digest}", config
 
@@ -55,13 +61,15 @@ def run_experiment(
     cache_dir: Path | None = None,
     info: dict[str, Any] | None = None,
     model_fingerprint: str | None = None,
+    retention: Retention = "none",
 ) -> RunResult:
-    """Prepare the method, score every test question, and collect metrics and costs. `info` (e.g. the dataset's
+    """Prepare the method, score every test question, and collect metrics and costs; then, if asked, the retention
+    evaluation of the prepared model (`adaptlab.retention`), stored beside them. `info` (e.g. the dataset's
     generator parameters) is stored with the run; it does not enter the run id (see `run_identity`)."""
     from adaptlab.models.registry import model_fingerprint as fingerprint_of
 
     fingerprint = model_fingerprint or fingerprint_of(model_name)
-    rid, config = run_identity(model_name, fingerprint, dataset, method_name, seed, options)
+    rid, config = run_identity(model_name, fingerprint, dataset, method_name, seed, options, retention)
     method = get_method(method_name, options)
     prepared = method.prepare(model, dataset, seed=seed, workdir=workdir, cache_dir=cache_dir)
     questions = dataset.questions
@@ -87,6 +95,12 @@ def run_experiment(
                              answer_tokens=round(answered.mean_generated_tokens))
     costs = [*prepared.costs, *deployment,
              scoring_cost(stats, len(questions), tokens_generated=answered.generation.tokens_generated)]
+    kept: dict[str, Any] = {}
+    if "retention" in config:  # after the costs are measured: an evaluation, not part of deploying the method
+        kept_result = evaluate_retention(prepared.model, config["retention"], dataset, workdir)
+        score_list += kept_result.scores
+        metric_list += kept_result.metrics
+        kept = kept_result.info
     return RunResult(
         run_id=rid,
         model=model_name,
@@ -98,7 +112,7 @@ def run_experiment(
         metrics=metric_list,
         costs=costs,
         answers=answered.answers,
-        info={**(info or {}), **prepared.info, "model_params": model.n_params, **coverage(model, dataset)},
+        info={**(info or {}), **prepared.info, "model_params": model.n_params, **coverage(model, dataset), **kept},
     )
 
 

@@ -27,6 +27,9 @@ def eval_command(
                             ] = 1.0,
     max_context_tokens: Annotated[int | None, typer.Option(help="cap on context tokens")] = None,
     limit: Annotated[int | None, typer.Option(help="first N questions of each split only", min=1)] = None,
+    retention: Annotated[str, typer.Option(
+        help="none | auto | general-knowledge | fresh-worlds: what the adapted model still knows, stored beside the "
+             "run (split `retention`)")] = "none",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     dtype: Annotated[str | None, typer.Option(help="float32 | bfloat16 | float16")] = None,
 ) -> None:
@@ -38,7 +41,7 @@ def eval_command(
     # One run of an ordinary config, through the same plan, lock and store as `adaptlab run`; the folder keeps no
     # config, so that a report there shows every run `eval` stored.
     cfg = valid(lambda: RunConfig(models=[model], datasets=[{"path": str(data)}], methods=[method], seeds=[seed],
-                                   limit=limit, device=device, dtype=dtype,
+                                   limit=limit, retention=retention, device=device, dtype=dtype,
                                    options={"k": k, "retriever": retriever, "icl_fraction": icl_fraction,
                                             "max_context_tokens": max_context_tokens}))
     counts = _execute_with_progress(cfg, out, keep_config=False)
@@ -133,6 +136,9 @@ def recommend_command(
     cached_input_price: Annotated[float | None, typer.Option(help="API $ per million cached input tokens")] = None,
     metric: Annotated[str, typer.Option(help="sum | per_token | per_char | calibrated")] = "per_char",
     allow_chance: Annotated[bool, typer.Option(help="also recommend options not above chance")] = False,
+    min_retention: Annotated[float | None, typer.Option(
+        help="keep methods whose adapted model still answers at least this share of the retention evaluation "
+             "(runs stored with `retention`)")] = None,
     open_metric: Annotated[str, typer.Option(help="open questions' accuracy: exact_match | f1 | contains")] = \
         "exact_match",
 ) -> None:
@@ -145,18 +151,20 @@ def recommend_command(
     workload = Workload(queries_per_day, updates_per_month, horizon_days)
     for model, name, d in recommend(rundir, workload, prices, min_accuracy=min_accuracy, split=split,
                                     metric=metric, open_metric=open_metric, dataset=dataset,
-                                    allow_chance=allow_chance):
+                                    allow_chance=allow_chance, min_retention=min_retention):
         table = Table(title=f"{name} · {model} — {workload.describe()}")
-        for col in ("option", f"accuracy ({split or 'mean'})", "one-off", "per query", "memory held",
-                    "total", "per 1k queries", "not chosen because"):
+        retained = any(c.retention for c in d.costed)
+        for col in ("option", f"accuracy ({split or 'mean'})", *(("retention",) if retained else ()), "one-off",
+                    "per query", "memory held", "total", "per 1k queries", "not chosen because"):
             table.add_column(col, justify="left" if col == "option" else "right", no_wrap=col == "option")
         for c in sorted(d.costed, key=lambda c: c.total(workload)):
             ok = c in d.eligible
             acc = f"{c.accuracy.mean:.3f} ± {c.accuracy.stderr:.3f}" if c.accuracy else "—"
             mark = "→ " if c is d.choice else ("  " if ok else "✗ ")
-            table.add_row(mark + c.option.label, acc, money(c.one_off), money(c.per_query),
+            kept = [f"{c.retention.mean:.3f} ± {c.retention.stderr:.3f}" if c.retention else "—"] if retained else []
+            table.add_row(mark + c.option.label, acc, *kept, money(c.one_off), money(c.per_query),
                           human_bytes(c.option.held_bytes) if c.option.held_bytes else "—", money(c.total(workload)),
-                          money(c.per_1k(workload)), why_not(c, min_accuracy, allow_chance) or "")
+                          money(c.per_1k(workload)), why_not(c, min_accuracy, allow_chance, min_retention) or "")
         console.print(table)
         console.print(explain(d, model, name, split, min_accuracy).replace("**", ""), highlight=False)
         console.print(scale(prices, d.costed[0].option.n_params if d.costed else 0), highlight=False)

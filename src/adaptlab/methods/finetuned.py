@@ -9,6 +9,10 @@
 | `aug-ft` | documents + local + global | independent | none |
 | `aug-oracle-ft` | documents + the generator's valid inferences | independent | none |
 | `ft+rag` | documents | off | top-k retrieved documents |
+| `ft-lora` / `ft-full` | documents | off | none |
+
+`ft-lora` and `ft-full` are `ft` with LoRA and with full fine-tuning whatever `finetune.mode` says, so that one study
+can put the two side by side (what each learns, and what each costs the model: `adaptlab.retention`).
 
 Splitting defaults follow the paper: its plain fine-tuning baseline is unsplit (splitting hurt it on the semantic
 data) and augmented fine-tuning splits sentences independently. `--split` overrides either.
@@ -20,7 +24,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError
@@ -39,6 +43,7 @@ class Preset:
     augment_kinds: tuple[str, ...] = ()  # "local", "global", "oracle"
     default_split: SplitMode = "off"  # sentence splitting unless `split` is set
     retrieve_at_test: bool = False
+    mode: Literal["lora", "full"] | None = None  # fine-tuning mode whatever the options say (else theirs)
 
 
 PRESETS = {p.name: p for p in (
@@ -49,6 +54,8 @@ PRESETS = {p.name: p for p in (
     Preset("aug-ft", ("local", "global"), "independent"),
     Preset("aug-oracle-ft", ("oracle",), "independent"),
     Preset("ft+rag", retrieve_at_test=True),
+    Preset("ft-lora", mode="lora"),
+    Preset("ft-full", mode="full"),
 )}
 
 
@@ -60,6 +67,8 @@ class FineTuned(Method):
         self.preset = PRESETS[preset]
         self.name = preset
         self.finetune_config = self.options.finetune_config()
+        if self.preset.mode is not None:
+            self.finetune_config = self.finetune_config.model_copy(update={"mode": self.preset.mode})
         self.augment_options = self.options.augment_options()
         self.split: SplitMode = self.options.split or self.preset.default_split
 

@@ -22,6 +22,7 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import DEFAULT_METRIC, METRICS
 from adaptlab.grading import OPEN_METRICS
 from adaptlab.paths import writable_dir
+from adaptlab.report import retention
 from adaptlab.report.decide import Costed, Workload, cost_options, decide, explain, money
 from adaptlab.report.summary import DEFAULT_OPEN_METRIC, Summary, summarise
 from adaptlab.report.tables import human, human_bytes
@@ -242,6 +243,7 @@ def build_report(rundir: Path, projection: Prices | None = None, metric: str = D
         run_ids = config_run_ids(rundir)
     with Store(db) as store:
         summary = summarise(store, metric, run_ids, open_metric)
+        heldout = retention.heldout_losses(store, set(run_ids) if run_ids is not None else None)
         n_runs = len({r["run_id"] for r in store.runs() if run_ids is None or r["run_id"] in run_ids})
     if not summary.accuracy:
         raise AdaptlabError(f"{db}: no finished runs to report")
@@ -260,6 +262,18 @@ def build_report(rundir: Path, projection: Prices | None = None, metric: str = D
         md += [open_md, ""] if open_md else []
         sections.append({"title": f"{dataset} · {model}", "png": base64.b64encode(png).decode(),
                          "table_html": table_html + open_html})
+        kept = retention.points(summary, heldout, model, dataset)
+        if kept:
+            png = retention.plot(kept, model, dataset, summary.chance(model, dataset, retention.RETENTION))
+            name = f"retention_{dataset}_{model}".replace("/", "_").replace(" ", "_") + ".png"
+            (rundir / name).write_bytes(png)
+            kept_md, kept_html = _table(*retention.rows(kept))
+            note = ("What each adapted model still knows (`retention`: see adaptlab.retention), against what it "
+                    "learned of this dataset; held-out loss in nats per token where measured.")
+            md += [f"### Learned vs retained · {dataset} · {model}", "", note, "", f"![retention]({name})", "",
+                   kept_md, ""]
+            sections.append({"title": f"learned vs retained · {dataset} · {model}",
+                             "png": base64.b64encode(png).decode(), "table_html": f"<p>{note}</p>" + kept_html})
     header = ["model", "dataset", "option", "one-off FLOPs", "one-off s", "one-off peak mem", "memory held",
               "tokens / query", "FLOPs / query", "s / query (deployment, est.)", "s / query (our eval)"]
     rows = []

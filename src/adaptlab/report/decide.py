@@ -29,6 +29,7 @@ from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import DEFAULT_METRIC
 from adaptlab.methods import is_control
 from adaptlab.report.summary import Cell, Option, Summary
+from adaptlab.retention import SPLIT as RETENTION
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Costed:
     per_query: float  # dollars
     holding: float  # dollars over the horizon
     accuracy: Cell | None
+    retention: Cell | None = None  # what the adapted model still knows (`adaptlab.retention`), where measured
 
     def total(self, w: Workload) -> float:
         builds = 1 + w.updates_per_month * w.horizon_days / 30
@@ -81,16 +83,18 @@ def cost_options(summary: Summary, model: str, dataset: str, prices: Prices, w: 
             per_query=prices.query(o.query_flops, o.query_tokens, o.query_reused, o.n_params),
             holding=prices.holding(o.held_bytes, w.horizon_days * 24),
             accuracy=accuracy_of(summary, o, split),
+            retention=summary.accuracy.get((o.model, o.dataset, o.method, RETENTION)),
         ))
     return out
 
 
 def accuracy_of(summary: Summary, option: Option, split: str | None) -> Cell | None:
-    """The option's accuracy on `split`, or the mean over the dataset's splits (standard errors combined)."""
+    """The option's accuracy on `split`, or the mean over the dataset's splits (standard errors combined; the
+    retention evaluation is not one of them: it is not about the dataset's knowledge)."""
     if split is not None:
         return summary.accuracy.get((option.model, option.dataset, option.method, split))
     found = [summary.accuracy.get((option.model, option.dataset, option.method, s))
-             for s in summary.splits(option.model, option.dataset)]
+             for s in summary.splits(option.model, option.dataset) if s != RETENTION]
     cells = [c for c in found if c is not None]
     if not cells or len(cells) < len(found):
         return None
@@ -145,7 +149,8 @@ def above_chance(cell: Cell | None) -> bool:
     return cell is not None and cell.mean > cell.chance + CHANCE_MARGIN_SE * cell.stderr
 
 
-def why_not(c: Costed, min_accuracy: float | None, allow_chance: bool) -> str | None:
+def why_not(c: Costed, min_accuracy: float | None, allow_chance: bool,
+            min_retention: float | None = None) -> str | None:
     """Why an option cannot be recommended; None when it can."""
     if is_control(c.option.method):
         return "a control (it learns from the generator's answers, which real data lacks)"
@@ -153,12 +158,16 @@ def why_not(c: Costed, min_accuracy: float | None, allow_chance: bool) -> str | 
         return "not above chance"
     if min_accuracy is not None and (c.accuracy is None or c.accuracy.mean < min_accuracy):
         return f"below {min_accuracy:g}"
+    if min_retention is not None and c.retention is None:
+        return "retention not measured"
+    if min_retention is not None and c.retention is not None and c.retention.mean < min_retention:
+        return f"retains {c.retention.mean:.2f}, below {min_retention:g}"
     return None
 
 
 def decide(costed: list[Costed], w: Workload, min_accuracy: float | None = None,
-           allow_chance: bool = False) -> Decision:
-    eligible = [c for c in costed if why_not(c, min_accuracy, allow_chance) is None]
+           allow_chance: bool = False, min_retention: float | None = None) -> Decision:
+    eligible = [c for c in costed if why_not(c, min_accuracy, allow_chance, min_retention) is None]
     decision = Decision(w, costed, eligible, None)
     if not eligible:
         return decision
@@ -224,17 +233,21 @@ def explain(d: Decision, model: str, dataset: str, split: str | None, min_accura
 
 def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float | None = None,
               split: str | None = None, metric: str = DEFAULT_METRIC, open_metric: str = "exact_match",
-              dataset: str | None = None, allow_chance: bool = False) -> list[tuple[str, str, Decision]]:
+              dataset: str | None = None, allow_chance: bool = False,
+              min_retention: float | None = None) -> list[tuple[str, str, Decision]]:
     """A decision per (model, dataset) stored in RUNDIR: every dataset, or the one named; with a `split`, every
     dataset that has that split (a folder of several datasets rarely shares split names). Accuracy is `metric` on
-    multiple-choice splits and `open_metric` (exact_match, f1 or contains) on splits of open questions."""
+    multiple-choice splits and `open_metric` (exact_match, f1 or contains) on splits of open questions.
+    `min_retention`: keep only options whose retention accuracy (`adaptlab.retention`, the split `retention`) is at
+    least this — an absolute accuracy, to read beside the `pretrained` run's (what the untouched model retains)."""
     from adaptlab.evaluate import METRICS
     from adaptlab.grading import OPEN_METRICS
     from adaptlab.report.summary import summarise
     from adaptlab.store import Store, results_db
 
-    if min_accuracy is not None and not 0 <= min_accuracy <= 1:
-        raise AdaptlabError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
+    for flag, value in (("--min-accuracy", min_accuracy), ("--min-retention", min_retention)):
+        if value is not None and not 0 <= value <= 1:
+            raise AdaptlabError(f"{flag} must be between 0 and 1, got {value}")
     if metric not in METRICS:
         raise AdaptlabError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     if open_metric not in OPEN_METRICS:
@@ -259,8 +272,14 @@ def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float 
             known = "; ".join(f"{d}: {', '.join(summary.splits(m, d))}" for m, d in pairs)
             raise AdaptlabError(f"no dataset has a split {split!r} (splits: {known})")
         pairs = having
+    if min_retention is not None:
+        having = [(m, d) for m, d in pairs if RETENTION in summary.splits(m, d)]
+        if not having:
+            raise AdaptlabError(f"{rundir}: no run stored a retention evaluation (run with `retention: auto` in the "
+                                "config, or `adaptlab eval --retention auto`), so --min-retention has nothing to read")
+        pairs = having
     out = []
     for model, name in pairs:
         costed = cost_options(summary, model, name, prices, w, split)
-        out.append((model, name, decide(costed, w, min_accuracy, allow_chance)))
+        out.append((model, name, decide(costed, w, min_accuracy, allow_chance, min_retention)))
     return out

@@ -10,6 +10,8 @@ methods: [pretrained, icl, ft, aug-oracle-ft]
 seeds: [0, 1, 2]                   # each seed: a fresh draw of a generated dataset and a fresh method seed
                                    # (a dataset entry may give its own `seeds:` instead)
 limit: 50                          # at most this many questions per split (optional)
+retention: none                    # auto | general-knowledge | fresh-worlds: what each run's model still knows,
+                                   # stored beside it (see adaptlab.retention)
 options:                           # for every method (see MethodOptions)
   k: 8
   finetune: {steps: 200, batch_size: 8, learning_rate: 3.0e-4}
@@ -39,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from adaptlab.errors import AdaptlabError, describe_validation_error
 from adaptlab.methods import get_method, method_names
 from adaptlab.options import MethodOptions
+from adaptlab.retention import Retention
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -116,6 +119,7 @@ class RunConfig(BaseModel):
     methods: list[str] = Field(min_length=1)
     seeds: list[Annotated[int, Field(ge=0, lt=2**63)]] = Field(default_factory=lambda: [0], min_length=1)
     limit: int | None = Field(None, ge=1)
+    retention: Retention = "none"
     device: str = "auto"
     dtype: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)

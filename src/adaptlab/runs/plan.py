@@ -11,6 +11,7 @@ from typing import Any
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError
 from adaptlab.options import MethodOptions
+from adaptlab.retention import Retention
 from adaptlab.runs.config import DatasetSpec, RunConfig, load_config
 
 
@@ -44,6 +45,7 @@ class PlannedRun:
     options: MethodOptions
     run_id: str
     model_fingerprint: str
+    retention: Retention = "none"
 
     @property
     def label(self) -> str:
@@ -83,8 +85,10 @@ def plan_runs(config: RunConfig, rundir: Path) -> list[PlannedRun]:
             for seed in spec.seeds_in(config):
                 for method in config.methods:
                     dataset, options = datasets[d, seed], config.options_for(method)
-                    rid, _ = run_identity(model, fingerprints[model], dataset, method, seed, options)
-                    plan.append(PlannedRun(model, spec, seed, method, dataset, options, rid, fingerprints[model]))
+                    rid, _ = run_identity(model, fingerprints[model], dataset, method, seed, options,
+                                          config.retention)
+                    plan.append(PlannedRun(model, spec, seed, method, dataset, options, rid, fingerprints[model],
+                                           config.retention))
     return plan
 
 
