@@ -12,7 +12,7 @@ import yaml
 from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import LanguageModel
 from adaptlab.runs.config import RunConfig, TrackOptions
-from adaptlab.runs.plan import plan_runs
+from adaptlab.runs.plan import PlannedRun, plan_runs
 from adaptlab.runs.worker import OnError, Progress, run_one
 from adaptlab.store import Store
 
@@ -93,7 +93,7 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None, *, 
     return counts
 
 
-def _run_todo(config: RunConfig, rundir: Path, todo: list[Any], store: Store, counts: dict[str, Any],
+def _run_todo(config: RunConfig, rundir: Path, todo: list[PlannedRun], store: Store, counts: dict[str, Any],
               on_run: Progress | None, on_error: OnError | None, executor: str, address: str | None,
               planned: int) -> None:
     """The runs not stored yet, by the executor asked for; each stored as it ends."""
