@@ -32,7 +32,7 @@ def adaptlab_runs(client, experiment: str) -> list:
     return [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("adaptlab.kind") == "run"]
 
 
-def stored(db: Path) -> dict[str, dict]:
+def stored_metrics(db: Path) -> dict[str, dict]:
     """Stored metrics by run id: {(split, metric): (accuracy, stderr)}."""
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT run_id, split, metric, accuracy, stderr FROM metrics").fetchall()
@@ -59,7 +59,7 @@ def test_a_study_is_logged_once_with_params_metrics_curve_and_report(tmp_path: P
     client = client_for(rundir)
     runs = adaptlab_runs(client, "rundir")
     assert len(runs) == 2 and all(r.info.status == "FINISHED" for r in runs)
-    metrics = stored(rundir / "results.sqlite")
+    metrics = stored_metrics(rundir / "results.sqlite")
     assert {r.data.tags["adaptlab.run_id"] for r in runs} == set(metrics)
     for run in runs:
         rid = run.data.tags["adaptlab.run_id"]
@@ -148,3 +148,8 @@ def test_bad_tracking_options_are_one_line(tmp_path: Path, cli):
     code, _, err = cli("run", config, "--out", tmp_path / "r")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "track" in err
     assert not (tmp_path / "r").exists()
+    # A tracker that cannot be used is one line before any run.
+    config.write_text(STUDY)
+    code, _, err = cli("run", config, "--out", tmp_path / "r", "--tracking-uri", "bogus://nowhere")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "bogus://nowhere" in err
+    assert stored_metrics(tmp_path / "r" / "results.sqlite") == {}

@@ -126,17 +126,20 @@ def report_command(
     config), log them to the tracker too."""
     from adaptlab.report.build import build_report
     from adaptlab.report.decide import Workload
-    from adaptlab.runs.track import configured, import_mlflow, track_report, tracking
+    from adaptlab.runs.track import Tracker, configured, track_report, tracking
+    from adaptlab.store import results_db
 
     projection = _prices(params, price, gpu_flops, 80.0, None, None)
     workload = Workload(queries_per_day, updates_per_month, horizon_days)
     options = tracking(track, tracking_uri, configured(rundir) if rundir.is_dir() else None)
+    tracker = None
     if options is not None:
-        import_mlflow()  # before the report is written: a missing tracker is one line
+        results_db(rundir)  # a folder with no results is one line before a tracker store is made in it
+        tracker = Tracker(options, rundir)  # before the report is written: a missing or bad tracker is one line
     md, html = build_report(rundir, projection, metric, workload=workload, open_metric=open_metric)
     console.print(f"wrote {md} and {html}", highlight=False)
-    if options is not None:
-        mlflow_run = track_report(options, rundir, [md, html])
+    if tracker is not None:
+        mlflow_run = track_report(tracker, rundir, [md, html])
         console.print(f"logged the report to MLflow run {mlflow_run}", highlight=False)
 
 

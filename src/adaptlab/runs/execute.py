@@ -75,6 +75,11 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None, *, 
         plan = plan_runs(config, rundir)  # everything validated (models, datasets, options) before the config is kept
         if keep_config:
             save_config(config, rundir)
+        tracker = None
+        if track is not None:  # connected (and its experiment made) before any run: a bad tracker costs nothing
+            from adaptlab.runs.track import Tracker
+
+            tracker = Tracker(track, rundir)
         counts: dict[str, Any] = {"planned": len(plan), "skipped": 0, "ran": 0, "failed": 0,
                                   "run_ids": [r.run_id for r in plan]}
         todo = []
@@ -86,10 +91,10 @@ def execute(config: RunConfig, rundir: Path, on_run: Progress | None = None, *, 
             else:
                 todo.append(run)
         _run_todo(config, rundir, todo, store, counts, on_run, on_error, executor, address, len(plan))
-        if track is not None:
+        if tracker is not None:
             from adaptlab.runs.track import track_stored
 
-            counts["tracked"] = track_stored(track, rundir, store, counts["run_ids"], {r.run_id: r.label for r in plan})
+            counts["tracked"] = track_stored(tracker, store, counts["run_ids"], {r.run_id: r.label for r in plan})
     return counts
 
 

@@ -198,10 +198,8 @@ def run_metrics(result: RunResult) -> list[tuple[str, float, int]]:
     return out
 
 
-def track_stored(options: TrackOptions, rundir: Path, store: Store, run_ids: list[str],
-                 labels: dict[str, str]) -> int:
+def track_stored(tracker: Tracker, store: Store, run_ids: list[str], labels: dict[str, str]) -> int:
     """Log the runs of `run_ids` that are stored and not tracked yet; returns how many were logged."""
-    tracker = Tracker(options, rundir)
     try:
         done = tracker.tracked()
         logged = 0
@@ -217,9 +215,8 @@ def track_stored(options: TrackOptions, rundir: Path, store: Store, run_ids: lis
     return logged
 
 
-def track_report(options: TrackOptions, rundir: Path, files: list[Path]) -> str:
+def track_report(tracker: Tracker, rundir: Path, files: list[Path]) -> str:
     """Log a report's files; returns the MLflow run id they are in."""
-    tracker = Tracker(options, rundir)
     try:
         return tracker.log_report(rundir, files)
     except tracker.error as e:
