@@ -66,6 +66,8 @@ def test_a_generated_dataset_loads_with_datasets_and_comes_back_identical(tmp_pa
 
     questions = hf_load(tmp_path / "hub", "questions", tmp_path / "cache")
     assert list(questions) == original.splits == ["reversal", "rephrase"]
+    default = hf_load(tmp_path / "hub", None, tmp_path / "cache")  # no configuration named: the questions
+    assert {s: d.to_list() for s, d in default.items()} == {s: d.to_list() for s, d in questions.items()}
     for split in original.splits:
         assert questions[split].to_list() == [q.model_dump() for q in original.split(split)]
         assert features(questions[split]) == {
