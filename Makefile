@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
+TRACK_STAMP := $(VENV)/.installed-track
 DOCS_STAMP := $(VENV)/.installed-docs
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -26,6 +27,11 @@ $(RAY_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[ray]"
 	touch $(RAY_STAMP)
 
+# The optional tracking extra (`--track mlflow`): the test suite logs a study to a real local MLflow store.
+$(TRACK_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[track]"
+	touch $(TRACK_STAMP)
+
 # The optional docs extra (MkDocs, Material, mkdocstrings): `make docs`.
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[docs]"
@@ -36,7 +42,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/adaptlab demo
 
-test: $(STAMP) $(RAY_STAMP)
+test: $(STAMP) $(RAY_STAMP) $(TRACK_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
 

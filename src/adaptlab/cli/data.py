@@ -200,3 +200,23 @@ def data_export_lm_eval(
     console.print(f"wrote {len(names)} tasks to {out}: {', '.join(names)}", highlight=False)
     console.print(f"run: lm_eval --model hf --model_args pretrained=MODEL_DIR --include_path {out} --tasks {names[0]}",
                   highlight=False)
+
+
+@data_app.command("export-hf")
+def data_export_hf(
+    folder: Annotated[Path, typer.Argument(help="dataset folder")],
+    out: Annotated[Path, typer.Option("--out", help="folder for the Hugging Face dataset (Parquet + README.md)")],
+    force: Annotated[bool, typer.Option(help="replace an earlier export's card and Parquet folders in --out")
+                     ] = False,
+) -> None:
+    """Export a dataset for the Hugging Face Hub and `datasets.load_dataset`: Parquet files with typed features,
+    one configuration per record type (questions, with the splits; documents; oracle), and a dataset card."""
+    from adaptlab.data.hub import export_hf
+    from adaptlab.data.io import load_dataset
+
+    ds = load_dataset(folder)
+    parts = export_hf(ds, out, force=force)
+    splits = ", ".join(f"{p.split}={len(p.records)}" for p in parts if p.config == "questions") or "no questions"
+    console.print(f"{ds.name} → {out}: {len(ds.documents)} documents, {len(ds.oracle)} oracle, {splits}",
+                  highlight=False)
+    console.print(f'load: datasets.load_dataset("{out}", "questions")', highlight=False)

@@ -50,6 +50,24 @@ def _write(imported: Imported, out: Path) -> None:
                   f"; source sha256 {manifest.params['source_sha256']}")
 
 
+def _write_export(folder: Path, out: Path, name: str | None) -> None:
+    from adaptlab.data.hub import read_exported
+    from adaptlab.data.importers import save
+    from adaptlab.data.io import load_dataset
+    from adaptlab.paths import writable_dir
+
+    imported, digest = read_exported(folder)
+    if name:
+        imported.name = name
+    manifest = save(imported, writable_dir(out))
+    splits = ", ".join(f"{s}={n}" for s, n in manifest.splits.items()) or "no questions"
+    same = load_dataset(out).digest() == digest
+    note = "the same dataset as exported (digest matches the card)" if same else (
+        "questions regrouped by split or records changed: digest differs from the card's")
+    console.print(f"{manifest.name} ({manifest.generator_version}) → {out}: {manifest.documents} documents, "
+                  f"{splits}; {note}", highlight=False)
+
+
 def _check_out(out: Path, force: bool) -> None:
     """Refuse a folder holding files adaptlab did not write before reading any source (nothing is written)."""
     from adaptlab.data.io import check_overwrite
@@ -155,9 +173,11 @@ def import_table(
 
 @import_app.command("hf")
 def import_hf(
-    folder: Annotated[Path, typer.Argument(help="a Hugging Face datasets folder written by save_to_disk")],
+    folder: Annotated[Path, typer.Argument(help="a Hugging Face datasets folder written by save_to_disk, or one "
+                                                "written by `adaptlab data export-hf`")],
     out: Out,
-    prompt_column: PromptColumn,
+    prompt_column: Annotated[str | None, typer.Option(
+        "--prompt-column", help="column of the question text (not for a folder written by export-hf)")] = None,
     answer_column: AnswerColumn = None,
     document_column: DocumentColumn = None,
     choices_column: ChoicesColumn = None,
@@ -169,10 +189,25 @@ def import_hf(
     name: Name = None,
     force: Force = False,
 ) -> None:
-    """A Hugging Face dataset (Dataset or DatasetDict) saved with save_to_disk, one question a row."""
+    """A Hugging Face dataset (Dataset or DatasetDict) saved with save_to_disk, one question a row; or a folder
+    written by `adaptlab data export-hf`, read back as the dataset it was (no column options)."""
+    from adaptlab.data.hub import is_export
     from adaptlab.data.tables import Columns
     from adaptlab.data.tables import import_hf as read
 
+    if is_export(folder):
+        given = [flag for flag, value in (("--prompt-column", prompt_column), ("--answer-column", answer_column),
+                                          ("--document-column", document_column), ("--choices-column", choices_column),
+                                          ("--answer-index-column", answer_index_column),
+                                          ("--split-column", split_column), ("--id-column", id_column))
+                 if value is not None]
+        if given:
+            raise AdaptlabError(f"{folder}: written by `adaptlab data export-hf`, read as it is: drop {given[0]}")
+        _check_out(out, force)
+        _write_export(folder, out, name)
+        return
+    if prompt_column is None:
+        raise AdaptlabError(f"{folder}: give --prompt-column (the column of the question text)")
     columns = Columns(prompt_column, answer_column, document_column, choices_column, answer_index_column,
                       split_column, id_column)
     _check_out(out, force)

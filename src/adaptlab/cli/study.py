@@ -13,6 +13,13 @@ from adaptlab.cli.common import MODEL_HELP, app, check, console, progress, valid
 from adaptlab.errors import AdaptlabError
 from adaptlab.methods import method_names
 
+Track = Annotated[str | None, typer.Option(
+    "--track", help="log every run to an experiment tracker: mlflow (the `track` extra); default: the config's "
+                    "`track`")]
+TrackingUri = Annotated[str | None, typer.Option(
+    "--tracking-uri", help="the tracker's store or server (default: sqlite:///RUNDIR/mlruns/mlflow.db); implies "
+                           "--track mlflow")]
+
 
 @app.command("eval")
 def eval_command(
@@ -32,10 +39,13 @@ def eval_command(
              "run (split `retention`)")] = "none",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     dtype: Annotated[str | None, typer.Option(help="float32 | bfloat16 | float16")] = None,
+    track: Track = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Score a model on a dataset with one method; accuracy per split, and what it cost."""
     from adaptlab.report.tables import print_run
     from adaptlab.runs import RunConfig
+    from adaptlab.runs.track import tracking
     from adaptlab.store import Store
 
     # One run of an ordinary config, through the same plan, lock and store as `adaptlab run`; the folder keeps no
@@ -44,7 +54,7 @@ def eval_command(
                                    limit=limit, retention=retention, device=device, dtype=dtype,
                                    options={"k": k, "retriever": retriever, "icl_fraction": icl_fraction,
                                             "max_context_tokens": max_context_tokens}))
-    counts = _execute_with_progress(cfg, out, keep_config=False)
+    counts = _execute_with_progress(cfg, out, keep_config=False, track=tracking(track, tracking_uri, None))
     (rid,) = counts["run_ids"]
     with Store(out / "results.sqlite") as store:
         print_run(console, store.result(rid))
@@ -53,6 +63,7 @@ def eval_command(
                       "weights, data, method, options and seed); nothing recomputed", highlight=False)
     else:
         console.print(f"stored in {out / 'results.sqlite'} as run {rid}", highlight=False)
+    _print_tracked(counts)
 
 
 @app.command("run")
@@ -64,11 +75,15 @@ def run_command(
              "ray (each run a Ray task); default: the config's")] = None,
     address: Annotated[str | None, typer.Option(
         help="Ray cluster to run on (e.g. auto, ray://head:10001); none: start a local Ray")] = None,
+    track: Track = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Run every model × dataset × method × seed of a config; resumable, skips what is done."""
     from adaptlab.runs import load_config
+    from adaptlab.runs.track import tracking
 
-    run_command_with(load_config(config), out, executor=executor, address=address)
+    cfg = load_config(config)
+    run_command_with(cfg, out, executor=executor, address=address, track=tracking(track, tracking_uri, cfg.track))
 
 
 @app.command("finetune")
@@ -107,15 +122,28 @@ def report_command(
     queries_per_day: Annotated[float, typer.Option(help="workload assumed by 'which to use when'")] = 1000.0,
     updates_per_month: Annotated[float, typer.Option(help="workload: knowledge updates per month")] = 1.0,
     horizon_days: Annotated[float, typer.Option(help="workload: days the deployment runs")] = 30.0,
+    track: Track = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
-    """Write report.md and a self-contained report.html for a run folder."""
+    """Write report.md and a self-contained report.html for a run folder; with tracking (--track, or the folder's
+    config), log them to the tracker too."""
     from adaptlab.report.build import build_report
     from adaptlab.report.decide import Workload
+    from adaptlab.runs.track import Tracker, configured, track_report, tracking
+    from adaptlab.store import results_db
 
     projection = _prices(params, price, gpu_flops, 80.0, None, None)
     workload = Workload(queries_per_day, updates_per_month, horizon_days)
+    options = tracking(track, tracking_uri, configured(rundir) if rundir.is_dir() else None)
+    tracker = None
+    if options is not None:
+        results_db(rundir)  # a folder with no results is one line before a tracker store is made in it
+        tracker = Tracker(options, rundir)  # before the report is written: a missing or bad tracker is one line
     md, html = build_report(rundir, projection, metric, workload=workload, open_metric=open_metric)
     console.print(f"wrote {md} and {html}", highlight=False)
+    if tracker is not None:
+        mlflow_run = track_report(tracker, rundir, [md, html])
+        console.print(f"logged the report to MLflow run {mlflow_run}", highlight=False)
 
 
 @app.command("recommend")
@@ -283,7 +311,7 @@ def demo(
 
 
 def _execute_with_progress(cfg: Any, out: Path, executor: str | None = None, address: str | None = None,
-                           keep_config: bool = True) -> dict[str, Any]:
+                           keep_config: bool = True, track: Any = None) -> dict[str, Any]:
     """`runs.execute` with progress bars: the runs, and the phase of the current one (scoring, fine-tuning, ...)."""
     from adaptlab.progress import listening
     from adaptlab.runs import execute
@@ -306,20 +334,29 @@ def _execute_with_progress(cfg: Any, out: Path, executor: str | None = None, add
     try:
         with listening(on_phase):
             return execute(cfg, out, on_run=on_run, executor=executor, address=address, on_error=on_error,
-                           keep_config=keep_config)
+                           keep_config=keep_config, track=track)
     finally:
         if bar.live.is_started:  # stopping a bar that never started prints an empty line
             bar.stop()
 
 
-def run_command_with(cfg: Any, out: Path, executor: str | None = None, address: str | None = None) -> list[str]:
+def _print_tracked(counts: dict[str, Any]) -> None:
+    if "tracked" in counts:
+        already = len(counts["run_ids"]) - counts["tracked"]
+        console.print(f"{counts['tracked']} runs logged to MLflow" + (f", {already} already there or not stored"
+                                                                      if already else ""), highlight=False)
+
+
+def run_command_with(cfg: Any, out: Path, executor: str | None = None, address: str | None = None,
+                     track: Any = None) -> list[str]:
     """Run a config into OUT with progress bars, then print accuracy per split; returns the config's run ids.
     A run that fails on Ray is printed as it fails, the others go on, and the command ends with exit code 2."""
     from adaptlab.report.tables import print_summary
 
-    counts = _execute_with_progress(cfg, out, executor=executor, address=address)
+    counts = _execute_with_progress(cfg, out, executor=executor, address=address, track=track)
     console.print(f"{counts['ran']} runs done, {counts['skipped']} already stored → {out / 'results.sqlite'}",
                   highlight=False)
+    _print_tracked(counts)
     print_summary(console, out / "results.sqlite", counts["run_ids"])
     if counts["failed"]:
         raise AdaptlabError(f"{counts['failed']} of {counts['planned']} runs failed (each reported above) and are not "

@@ -55,6 +55,7 @@ class Imported:
     description: str
     generated: Generated
     extra: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    seed: int | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -87,7 +88,7 @@ def save(imported: Imported, out: Path, update_of: str | None = None) -> Manifes
         raise AdaptlabError(f"{imported.name}: nothing to import (no documents and no questions)")
     tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=out))
     try:
-        manifest = write_dataset(tmp, imported.name, imported.version, None, g, imported.description,
+        manifest = write_dataset(tmp, imported.name, imported.version, imported.seed, g, imported.description,
                                  extra=imported.extra, update_of=update_of)
         for fname in [*manifest.files, MANIFEST]:
             os.replace(tmp / fname, out / fname)

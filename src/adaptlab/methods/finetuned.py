@@ -118,6 +118,7 @@ class FineTuned(Method):
         trained = load_trained(workdir / TRAINED, model) or self.train(
             model, dataset, seed=seed, workdir=workdir, cache_dir=cache_dir)
         adapted, costs, info = trained.model, list(trained.costs), dict(trained.info)
+        info["loss_curve"] = [[step, loss] for step, loss in trained.losses]  # (step, training loss) as logged
         contexts = [""] * len(dataset.questions)
         if self.preset.retrieve_at_test:
             from adaptlab.methods.rag import Retrieved

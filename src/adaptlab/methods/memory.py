@@ -327,6 +327,7 @@ class Memory(Method):
             "context_cache_bytes": dims.cache_bytes(context_tokens),
             "documents_used": len(docs),
             **{k: v for k, v in log.items() if k != "losses"},
+            "loss_curve": [[step, loss] for step, loss in log["losses"]],  # (step, training loss)
         }
         held = CostRow(phase="memory_held", kind="held", peak_memory_bytes=memory.nbytes())
         save_memory(memory, workdir / MEMORY, model.name)

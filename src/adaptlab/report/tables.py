@@ -71,7 +71,7 @@ def print_run(console: Console, result: RunResult) -> None:
                       *billed, human(c.flops), f"{c.seconds:.1f}",
                       human_bytes(c.peak_memory_bytes) if c.peak_memory_bytes else "—")
     console.print(costs)
-    info = {k: v for k, v in result.info.items() if k != "warnings"}
+    info = {k: v for k, v in result.info.items() if k not in ("warnings", "loss_curve")}
     if info:
         console.print(", ".join(f"{k}={v}" for k, v in info.items()), highlight=False)
     for warning in result.info.get("warnings", []):

@@ -21,6 +21,8 @@ executor: sequential               # processes: runs side by side in worker proc
                                    # (see adaptlab.runs.local); ray: each run a Ray task (see adaptlab.runs.on_ray);
                                    # `--executor` overrides
 workers: null                      # the processes executor: how many (default: one per physical core)
+track: mlflow                      # log every run to MLflow (or {to: mlflow, uri: URI, experiment: NAME};
+                                   # see adaptlab.runs.track); `--track mlflow` does the same
 ray:
   address: null                    # a running cluster ("auto", "ray://head:10001"); none: start a local Ray
   num_cpus: null                   # a local Ray only: CPUs it may use (default: all)
@@ -111,6 +113,24 @@ class RayOptions(BaseModel):
                 or TaskResources(num_gpus=1 if cluster_gpus >= 1 else 0))
 
 
+TRACKERS = ("mlflow",)
+
+
+class TrackOptions(BaseModel):
+    """Where runs are tracked: `track: mlflow`, or `track: {to: mlflow, uri: ..., experiment: ...}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: Literal["mlflow"] = "mlflow"
+    uri: str | None = None  # default: sqlite inside the run folder (RUNDIR/mlruns/mlflow.db)
+    experiment: str | None = None  # default: the run folder's name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"to": value} if isinstance(value, str) else value
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -127,6 +147,7 @@ class RunConfig(BaseModel):
     executor: Literal["sequential", "processes", "ray"] = "sequential"
     workers: int | None = Field(None, ge=1)  # the processes executor: worker processes (default: physical cores)
     ray: RayOptions = Field(default_factory=RayOptions)
+    track: TrackOptions | None = None  # log every run to an experiment tracker (see adaptlab.runs.track)
 
     @field_validator("methods")
     @classmethod
