@@ -92,7 +92,7 @@ def test_an_update_split_without_update_runs_is_a_one_line_error(tmp_path: Path,
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "no dataset has a split 'updated'" in err and "update runs" in err
     (tmp_path / "u").mkdir()
-    code, out, err = cli("recommend", _store(tmp_path / "u"), "--updates-per-month", "30", "--min-accuracy", "0.8", "--split", "updated",
-                         "--dataset", "d")
+    code, out, err = cli("recommend", _store(tmp_path / "u"), "--updates-per-month", "30", "--min-accuracy", "0.8",
+                         "--split", "updated", "--dataset", "d")
     assert code == 0, err
     assert "use icl/swap" in " ".join(out.split()) and "per update" in out
