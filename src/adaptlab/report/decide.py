@@ -217,7 +217,8 @@ def scale(prices: Prices, n_params: int) -> str:
 def explain(d: Decision, model: str, dataset: str, split: str | None, min_accuracy: float | None) -> str:
     """The decision in words."""
     where = f"{dataset} · {model}"
-    target = f"accuracy ≥ {min_accuracy:g} on {split or 'the mean of all splits'}" if min_accuracy is not None else ""
+    mean = "the mean of the update's splits" if dataset.endswith(UPDATE_SUFFIX) else "the mean of all splits"
+    target = f"accuracy ≥ {min_accuracy:g} on {split or mean}" if min_accuracy is not None else ""
     if d.choice is None:
         goal = target or "an accuracy above chance"
         return (f"{where}: no method that can be deployed reaches {goal} (controls and options at chance are "
