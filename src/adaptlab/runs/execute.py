@@ -21,7 +21,9 @@ EXECUTORS = ("sequential", "processes", "ray")
 
 def save_config(config: RunConfig, rundir: Path) -> None:
     """Write the config beside the results; an earlier, different config is kept as config-N.yaml."""
-    text = yaml.safe_dump(config.model_dump(), sort_keys=False)
+    # without update paths, the same text as before they existed (a folder's kept config is not renamed for it)
+    text = yaml.safe_dump(config.model_dump(exclude=None if config.update_paths else {"update_paths"}),
+                          sort_keys=False)
     path = rundir / "config.yaml"
     if path.is_file() and path.read_text(encoding="utf-8", errors="replace") != text:
         n = 1
