@@ -150,11 +150,14 @@ def report_command(
 def recommend_command(
     rundir: Annotated[Path, typer.Argument(help="run folder with results.sqlite")],
     queries_per_day: Annotated[float, typer.Option(help="query volume")] = 1000.0,
-    updates_per_month: Annotated[float, typer.Option(help="how often the knowledge changes")] = 1.0,
+    updates_per_month: Annotated[float, typer.Option(help="how often the knowledge changes (with update runs: each "
+                                                          "update at its path's measured cost)")] = 1.0,
     horizon_days: Annotated[float, typer.Option(help="how long the deployment runs")] = 30.0,
     min_accuracy: Annotated[float | None, typer.Option(help="keep methods with at least this accuracy")] = None,
-    split: Annotated[str | None, typer.Option(help="split the accuracy is read on (default: mean of splits); "
-                                                   "the datasets that have it")] = None,
+    split: Annotated[str | None, typer.Option(help="split the accuracy is read on (default: mean of splits; with "
+                                                   "update runs, of the update's splits, read after the update: "
+                                                   "updated, updated_reversal, new, unchanged); the datasets that "
+                                                   "have it")] = None,
     dataset: Annotated[str | None, typer.Option(help="only this dataset of the folder (default: each)")] = None,
     params: Annotated[float | None, typer.Option(help="project to a model of this many parameters")] = None,
     price: Annotated[float, typer.Option(help="price per GPU-hour, dollars")] = 2.5,
@@ -183,14 +186,14 @@ def recommend_command(
         table = Table(title=f"{name} · {model} — {workload.describe()}")
         retained = any(c.retention for c in d.costed)
         for col in ("option", f"accuracy ({split or 'mean'})", *(("retention",) if retained else ()), "one-off",
-                    "per query", "memory held", "total", "per 1k queries", "not chosen because"):
+                    "per update", "per query", "memory held", "total", "per 1k queries", "not chosen because"):
             table.add_column(col, justify="left" if col == "option" else "right", no_wrap=col == "option")
         for c in sorted(d.costed, key=lambda c: c.total(workload)):
             ok = c in d.eligible
             acc = f"{c.accuracy.mean:.3f} ± {c.accuracy.stderr:.3f}" if c.accuracy else "—"
             mark = "→ " if c is d.choice else ("  " if ok else "✗ ")
             kept = [f"{c.retention.mean:.3f} ± {c.retention.stderr:.3f}" if c.retention else "—"] if retained else []
-            table.add_row(mark + c.option.label, acc, *kept, money(c.one_off), money(c.per_query),
+            table.add_row(mark + c.option.label, acc, *kept, money(c.one_off), money(c.per_update), money(c.per_query),
                           human_bytes(c.option.held_bytes) if c.option.held_bytes else "—", money(c.total(workload)),
                           money(c.per_1k(workload)), why_not(c, min_accuracy, allow_chance, min_retention) or "")
         console.print(table)

@@ -17,9 +17,15 @@ _METHODS: dict[str, str] = {
 FINETUNED = tuple(PRESETS)
 
 
+def base_method(label: str) -> str:
+    """The method of a stored method label: `ft/continue` (an update run's method and path) → `ft`."""
+    return label.split("/", 1)[0]
+
+
 def is_control(name: str) -> bool:
     """A control, not a method to deploy: it learns from the generator's own answers (`aug-oracle-ft`'s valid
-    inferences), which a user's data does not have."""
+    inferences), which a user's data does not have. `name` may carry an update path (`aug-oracle-ft/retrain`)."""
+    name = base_method(name)
     return name in PRESETS and "oracle" in PRESETS[name].augment_kinds
 
 
@@ -38,4 +44,4 @@ def get_method(name: str, options: MethodOptions | None = None) -> Method:
     return getattr(importlib.import_module(module), cls)(options)
 
 
-__all__ = ["Method", "MethodOptions", "Prepared", "get_method", "is_control", "method_names"]
+__all__ = ["Method", "MethodOptions", "Prepared", "base_method", "get_method", "is_control", "method_names"]

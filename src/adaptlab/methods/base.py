@@ -2,6 +2,11 @@
 
 `prepare` may fine-tune, augment or build an index (metering its own one-off cost), and returns the model to
 score with and the context each test question gets. Evaluation is then the same for every method.
+
+`update` brings a prepared method up to date when the knowledge changes (`Dataset.update`), along one of the
+method's declared `update_paths` (e.g. `ft`: `retrain` from the base model, or `continue` from the fine-tuned
+weights on the changed documents). Its one-off costs are of kind `update`, in phases named `update:<phase>`
+(`as_update`), apart from the initial preparation's; its per-query and held costs are those of the updated state.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.data.records import Dataset
+from adaptlab.errors import AdaptlabError
 from adaptlab.models.base import LanguageModel
 from adaptlab.options import MethodOptions
 from adaptlab.store import CostRow
@@ -35,3 +41,30 @@ class Method(ABC):
     def prepare(  # workdir: this run's own folder; cache_dir: shared by runs (e.g. generations)
         self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
     ) -> Prepared: ...
+
+    # The ways this method is brought up to date after an update (see the module docstring); none: it cannot be.
+    update_paths: tuple[str, ...] = ()
+
+    @abstractmethod
+    def update(  # workdir: the update's own folder (not the initial preparation's)
+        self, prepared: Prepared, model: LanguageModel, before: Dataset, after: Dataset, *, path: str, seed: int,
+        workdir: Path, cache_dir: Path | None = None,
+    ) -> Prepared:
+        """`prepared` (this method prepared on `before`, from the base `model`) brought up to date with `after`
+        along `path`: the model and contexts for `after`'s questions, and the update's costs (`as_update`)."""
+
+    def check_path(self, path: str) -> None:
+        if path not in self.update_paths:
+            known = ", ".join(self.update_paths) or "none"
+            raise AdaptlabError(f"method {self.name} has no update path {path!r}; its paths: {known}")
+
+
+UPDATE = "update"  # the kind of an update's one-off costs, and the prefix of their phases
+
+
+def as_update(costs: list[CostRow]) -> list[CostRow]:
+    """An update's costs: its one-off phases become kind `update`, phase `update:<phase>`; per-query and held
+    costs (those of the updated state) stay as they are."""
+    from dataclasses import replace
+
+    return [replace(c, kind=UPDATE, phase=f"{UPDATE}:{c.phase}") if c.kind == "one_off" else c for c in costs]

@@ -21,6 +21,10 @@ The per-query cost is the question attending to `positions` cached positions ins
 A run keeps its trained prefix in its work folder, `RUNDIR/work/<run id>/memory/` (`save_memory`: the float32
 tensors as `prefix.safetensors` and `memory.json`, which slot of the cache each one fills); `load_memory` puts it
 onto the base model again, which then scores exactly as the run did (`adaptlab export --format memory` ships it).
+
+Update path `retrain`: a new prefix trained the same way on the updated corpus (`update:self_study`,
+`update:memory_train`); the weights are never changed, so there is nothing to continue from but the old prefix,
+which was initialised from and distilled on the old corpus.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from adaptlab.context import build_context, context_budget, fit_documents
 from adaptlab.costs import Dims, attended_pairs, metered
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError
-from adaptlab.methods.base import Method, Prepared
+from adaptlab.methods.base import Method, Prepared, as_update
 from adaptlab.models.base import LanguageModel
 from adaptlab.models.transformers_backend import TransformersModel, expand_cache
 from adaptlab.options import MemoryConfig, MethodOptions
@@ -304,6 +308,7 @@ def _prefill_cache(model: Any, ids: list[int], device: torch.device) -> Any:
 
 class Memory(Method):
     name = "memory"
+    update_paths = ("retrain",)
 
     def __init__(self, options: MethodOptions | None = None):
         super().__init__(options)
@@ -334,3 +339,12 @@ class Memory(Method):
         # the model with the trained prefix before every prompt; the weights are shared
         return Prepared(model=backend.with_prefix(memory, name=f"{model.name}+memory"),
                         contexts=[""] * len(dataset.questions), info=info, costs=[*costs, held])
+
+    def update(
+        self, prepared: Prepared, model: LanguageModel, before: Dataset, after: Dataset, *, path: str, seed: int,
+        workdir: Path, cache_dir: Path | None = None,
+    ) -> Prepared:
+        self.check_path(path)
+        retrained = self.prepare(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)
+        return Prepared(model=retrained.model, contexts=retrained.contexts, info=retrained.info,
+                        costs=as_update(retrained.costs))

@@ -4,6 +4,8 @@ The query is the question's prompt (choices are never shown). Retrieved document
 best first. Building the index is the method's one-off cost (`index`: its tokens, measured seconds, the memory the
 index holds, and FLOPs: 0 for BM25, which counts words and runs no neural network; 2·N per token for the dense
 embedder); retrieving is a per-query cost (`retrieve`: measured seconds, FLOPs of embedding the query).
+
+Update path `reindex`: the index is built again over the updated corpus (`update:index`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from adaptlab.context import build_context, context_budget
 from adaptlab.costs import metered
 from adaptlab.data.records import Dataset
 from adaptlab.evaluate import question_text
-from adaptlab.methods.base import Method, Prepared
+from adaptlab.methods.base import Method, Prepared, as_update
 from adaptlab.models.base import LanguageModel
 from adaptlab.retrieval import make_retriever
 from adaptlab.store import CostRow
@@ -22,6 +24,7 @@ from adaptlab.store import CostRow
 
 class Retrieved(Method):
     name = "rag"
+    update_paths = ("reindex",)
 
     def prepare(
         self, model: LanguageModel, dataset: Dataset, *, seed: int, workdir: Path, cache_dir: Path | None = None
@@ -55,3 +58,12 @@ class Retrieved(Method):
                            seconds=search.seconds, queries=len(queries))
         held = CostRow(phase="index_held", kind="held", peak_memory_bytes=retriever.index_bytes)
         return Prepared(model=model, contexts=contexts, info=info, costs=[index, retrieve, held])
+
+    def update(
+        self, prepared: Prepared, model: LanguageModel, before: Dataset, after: Dataset, *, path: str, seed: int,
+        workdir: Path, cache_dir: Path | None = None,
+    ) -> Prepared:
+        self.check_path(path)
+        reindexed = self.prepare(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)
+        return Prepared(model=reindexed.model, contexts=reindexed.contexts, info=reindexed.info,
+                        costs=as_update(reindexed.costs))

@@ -26,9 +26,13 @@ from adaptlab.report import retention
 from adaptlab.report.decide import Costed, Workload, cost_options, decide, explain, money
 from adaptlab.report.summary import DEFAULT_OPEN_METRIC, Summary, summarise
 from adaptlab.report.tables import human, human_bytes
+from adaptlab.report.updates import HEADER, update_cost_rows
 from adaptlab.store import Store, results_db
 
 Projection = Prices  # the report's projection is the cost model's price table
+UPDATE_NOTE = ("Each update run prepares the method on the dataset, brings it up to date along one path and is "
+               "tested on the update's questions (the `@update` sections above: updated, updated_reversal, new, "
+               "unchanged). What one update cost, per path, against the initial preparation:")
 
 
 def _plot(summary: Summary, model: str, dataset: str) -> bytes:
@@ -306,9 +310,14 @@ def build_report(rundir: Path, projection: Prices | None = None, metric: str = D
                             money(projection.compute(o.query_flops, o.n_params) * 1000)])
     pj_md, pj_html = _table(["model", "dataset", "option", "one-off", "per 1,000 queries"], pj_rows)
     md += ["## Cost", "", cost_md, "", "## Break-even", "", be_md, "", "## Projection", "", note, "", pj_md, ""]
+    update_rows = update_cost_rows(summary, projection)
+    update_md, update_html = _table(HEADER, update_rows) if update_rows else ("", "")
+    if update_rows:
+        md += ["## Updates", "", UPDATE_NOTE, "", update_md, ""]
     when = []
     md += ["## Which to use when", "", f"Workload assumed: {workload.describe()}; prices as in the projection, "
-           "one-off costs paid again at every update, memory held priced as a share of an "
+           "one-off costs paid again at every update (with update runs: each path's measured update cost), "
+           "memory held priced as a share of an "
            f"{projection.gpu_memory_bytes / 1e9:g} GB GPU. Change them with `adaptlab recommend`.", ""]
     for model, dataset in summary.datasets():
         costed = cost_options(summary, model, dataset, projection, workload)
@@ -330,6 +339,7 @@ def build_report(rundir: Path, projection: Prices | None = None, metric: str = D
         sections=[{**s, "table_html": Markup(s["table_html"])} for s in sections],
         cost_html=Markup(cost_html), breakeven_html=Markup(be_html),
         projection_note=note, projection_html=Markup(pj_html), workload=workload.describe(),
+        update_note=UPDATE_NOTE if update_rows else "", update_html=Markup(update_html),
         when=[{**w, "html": Markup(_bold(w["text"]))} for w in when],
     )
     html_path = rundir / "report.html"

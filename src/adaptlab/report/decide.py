@@ -1,16 +1,24 @@
 """`adaptlab recommend`: which method to deploy for a workload, from a stored run's accuracy and costs.
 
 A workload is a query volume (queries per day), an update rate (how often the knowledge changes, per month) and a
-horizon (days). Over the horizon every option (each method as run, and each ICL-like method with prompt caching)
-costs, in dollars at the given prices (`costs.Prices`):
+horizon (days). Over the horizon every option costs, in dollars at the given prices (`costs.Prices`):
 
-    total = one-off × (1 + updates over the horizon) + per query × queries + memory held × hours
+    total = one-off + per update × updates over the horizon + per query × queries + memory held × hours
 
-because fine-tuning, augmentation, a trained memory, an index or a prompt cache must be built again every time
-the knowledge changes, while ICL and RAG pay only per query. Options that miss the accuracy asked for (on one
-split, or the mean over splits) are dropped; the cheapest of the rest is the recommendation. Since the total is
-linear in the query volume and in the update rate, the points where the choice flips are exact: the nearest
-volume (at this update rate) and update rate (at this volume) at which another option becomes cheaper.
+**With update runs** in the folder (a dataset with an update: `<dataset>@update`), the options are a method and its
+update path as run (`ft/continue`, `ft/retrain`, `icl/swap`, `rag/reindex`, ... and each prompt-cached variant,
+whose caches are rebuilt at every update): the one-off is the initial preparation's, the cost per update is the
+path's measured update cost (`update:` phases), and accuracy is measured *after* the update, on the update's
+questions — by default the mean over its splits (updated, updated_reversal, new, unchanged: the world as it now is,
+the changed, the added and the kept knowledge weighted alike), or one split named with `split` (e.g. `updated`:
+does the method answer the new version of a changed fact?). Without update runs every option is a method as run,
+and an update is assumed to cost its whole one-off again (fine-tuning, augmentation, a trained memory, an index or
+a prompt cache built again), while ICL and RAG pay only per query.
+
+Options that miss the accuracy asked for (on one split, or the mean over splits) are dropped; the cheapest of the
+rest is the recommendation. Since the total is linear in the query volume and in the update rate, the points where
+the choice flips are exact: the nearest volume (at this update rate) and update rate (at this volume) at which
+another option becomes cheaper.
 
 A recommendation cannot mislead: an option is never chosen when its accuracy is not above chance by two standard
 errors (unless `allow_chance`), and controls (`aug-oracle-ft`, which learns from the generator's own answers) are
@@ -25,8 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adaptlab.costs import Prices
+from adaptlab.data.records import UPDATE_SPLITS
 from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import DEFAULT_METRIC
+from adaptlab.experiment import UPDATE_SUFFIX
 from adaptlab.methods import is_control
 from adaptlab.report.summary import Cell, Option, Summary
 from adaptlab.retention import SPLIT as RETENTION
@@ -54,18 +64,19 @@ class Workload:
 
 @dataclass(frozen=True)
 class Costed:
-    """An option's total cost over the horizon as `fixed + per_day_query × Q·D + per_update × U`."""
+    """An option's total cost over the horizon as `one_off + per_update × U·D/30 + per_query × Q·D + holding`."""
 
     option: Option
-    one_off: float  # dollars, paid once per build
+    one_off: float  # dollars, paid once at first
     per_query: float  # dollars
     holding: float  # dollars over the horizon
     accuracy: Cell | None
+    per_update: float  # dollars per update: measured (an update run), else the one-off again
     retention: Cell | None = None  # what the adapted model still knows (`adaptlab.retention`), where measured
 
     def total(self, w: Workload) -> float:
-        builds = 1 + w.updates_per_month * w.horizon_days / 30
-        return self.one_off * builds + self.per_query * w.queries_per_day * w.horizon_days + self.holding
+        return (self.one_off + self.per_update * updates(w) + self.per_query * w.queries_per_day * w.horizon_days
+                + self.holding)
 
     def per_1k(self, w: Workload) -> float:
         """Dollars per 1,000 queries over the horizon, everything included."""
@@ -73,16 +84,23 @@ class Costed:
         return self.total(w) / queries * 1000 if queries else math.inf
 
 
+def updates(w: Workload) -> float:
+    """Updates over the horizon."""
+    return w.updates_per_month * w.horizon_days / 30
+
+
 def cost_options(summary: Summary, model: str, dataset: str, prices: Prices, w: Workload,
                  split: str | None = None) -> list[Costed]:
     out = []
     for o in summary.options(model, dataset):
+        one_off = prices.compute(o.one_off_flops, o.n_params)
         out.append(Costed(
             option=o,
-            one_off=prices.compute(o.one_off_flops, o.n_params),
+            one_off=one_off,
             per_query=prices.query(o.query_flops, o.query_tokens, o.query_reused, o.n_params),
             holding=prices.holding(o.held_bytes, w.horizon_days * 24),
             accuracy=accuracy_of(summary, o, split),
+            per_update=one_off if o.update_flops is None else prices.compute(o.update_flops, o.n_params),
             retention=summary.accuracy.get((o.model, o.dataset, o.method, RETENTION)),
         ))
     return out
@@ -173,15 +191,14 @@ def decide(costed: list[Costed], w: Workload, min_accuracy: float | None = None,
         return decision
     choice = min(eligible, key=lambda c: (c.total(w), c.option.label))
     decision.choice = choice
-    builds = 1 + w.updates_per_month * w.horizon_days / 30
     # along the query volume Q, at this update rate
-    fixed = {c.option.label: c.one_off * builds + c.holding for c in eligible}
+    fixed = {c.option.label: c.one_off + c.per_update * updates(w) + c.holding for c in eligible}
     slope = {c.option.label: c.per_query * w.horizon_days for c in eligible}
     decision.volume_up, decision.volume_down = _flips(choice, eligible, fixed, slope, w.queries_per_day, 1.0)
     # along the update rate U, at this volume
     fixed = {c.option.label: c.one_off + c.per_query * w.queries_per_day * w.horizon_days + c.holding
              for c in eligible}
-    slope = {c.option.label: c.one_off * w.horizon_days / 30 for c in eligible}
+    slope = {c.option.label: c.per_update * w.horizon_days / 30 for c in eligible}
     decision.updates_up, decision.updates_down = _flips(choice, eligible, fixed, slope, w.updates_per_month,
                                                          0.01)
     return decision
@@ -209,7 +226,8 @@ def scale(prices: Prices, n_params: int) -> str:
 def explain(d: Decision, model: str, dataset: str, split: str | None, min_accuracy: float | None) -> str:
     """The decision in words."""
     where = f"{dataset} · {model}"
-    target = f"accuracy ≥ {min_accuracy:g} on {split or 'the mean of all splits'}" if min_accuracy is not None else ""
+    mean = "the mean of the update's splits" if dataset.endswith(UPDATE_SUFFIX) else "the mean of all splits"
+    target = f"accuracy ≥ {min_accuracy:g} on {split or mean}" if min_accuracy is not None else ""
     if d.choice is None:
         goal = target or "an accuracy above chance"
         return (f"{where}: no method that can be deployed reaches {goal} (controls and options at chance are "
@@ -259,9 +277,9 @@ def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float 
         summary = summarise(store, metric, config_run_ids(rundir), open_metric)  # the runs of the folder's config
     if not summary.accuracy:
         raise AdaptlabError(f"{rundir}: no finished runs to recommend from")
-    pairs = summary.datasets()
+    pairs = with_updates(summary.datasets())
     if dataset is not None:
-        named = [(m, d) for m, d in pairs if d == dataset]
+        named = [(m, d) for m, d in pairs if dataset in (d, d.removesuffix(UPDATE_SUFFIX))]
         if not named:
             raise AdaptlabError(f"{rundir}: no dataset {dataset!r} (datasets: "
                                 f"{', '.join(dict.fromkeys(d for _, d in pairs))})")
@@ -270,7 +288,9 @@ def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float 
         having = [(m, d) for m, d in pairs if split in summary.splits(m, d)]
         if not having:
             known = "; ".join(f"{d}: {', '.join(summary.splits(m, d))}" for m, d in pairs)
-            raise AdaptlabError(f"no dataset has a split {split!r} (splits: {known})")
+            hint = (" — the update splits come from update runs: run a dataset with an update (a generator's "
+                    "update_share, or a dataset folder with update/)") if split in UPDATE_SPLITS else ""
+            raise AdaptlabError(f"no dataset has a split {split!r} (splits: {known}){hint}")
         pairs = having
     if min_retention is not None:
         having = [(m, d) for m, d in pairs if RETENTION in summary.splits(m, d)]
@@ -283,3 +303,11 @@ def recommend(rundir: Path, w: Workload, prices: Prices, *, min_accuracy: float 
         costed = cost_options(summary, model, name, prices, w, split)
         out.append((model, name, decide(costed, w, min_accuracy, allow_chance, min_retention)))
     return out
+
+
+def with_updates(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (model, dataset) pairs to decide on: a dataset with update runs (`<dataset>@update`) is decided on
+    those (method/path options, accuracy after the update), in its own place."""
+    present = set(pairs)
+    return list(dict.fromkeys((m, f"{d}{UPDATE_SUFFIX}") if (m, f"{d}{UPDATE_SUFFIX}") in present else (m, d)
+                              for m, d in pairs))

@@ -13,9 +13,11 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from adaptlab.costs import break_even_queries
+from adaptlab.data.records import UPDATE_SPLITS
 from adaptlab.errors import AdaptlabError
 from adaptlab.evaluate import DEFAULT_METRIC
 from adaptlab.grading import OPEN_METRICS
+from adaptlab.methods.base import UPDATE
 from adaptlab.store import AnswerRow, Store
 
 DEFAULT_OPEN_METRIC = "exact_match"
@@ -57,6 +59,11 @@ class MethodCost:
     cached: bool = False  # whether contexts repeat, so that prompt caching applies
     runs: int = 0
     phases: dict[str, float] = field(default_factory=dict)  # one-off FLOPs per phase
+    # An update run's: what bringing the method up to date cost (kind `update`), apart from the initial one-off
+    update_flops: float = 0.0
+    update_seconds: float = 0.0
+    update_phases: dict[str, float] = field(default_factory=dict)  # FLOPs per `update:` phase
+    updated: bool = False  # whether these are an update run's costs
 
     @property
     def seconds_per_flop(self) -> float:
@@ -85,6 +92,9 @@ class Option:
     query_seconds: float
     held_bytes: float
     cached: bool = False
+    # Measured cost of one update (an update run's option); None: unmeasured, an update rebuilds (= the one-off)
+    update_flops: float | None = None
+    update_seconds: float | None = None
 
 
 @dataclass
@@ -114,7 +124,10 @@ class Summary:
         return list(dict.fromkeys((m, d) for m, d, _, _ in self.accuracy))
 
     def splits(self, model: str, dataset: str) -> list[str]:
-        return list(dict.fromkeys(s for m, d, _, s in self.accuracy if (m, d) == (model, dataset)))
+        found = list(dict.fromkeys(s for m, d, _, s in self.accuracy if (m, d) == (model, dataset)))
+        if all(s in UPDATE_SPLITS for s in found):  # an update's splits in their own order
+            return sorted(found, key=UPDATE_SPLITS.index)
+        return found
 
     def options(self, model: str, dataset: str) -> list[Option]:
         """Every way to deploy on this model and dataset: each method as run, and, where its contexts repeat (ICL),
@@ -124,15 +137,19 @@ class Summary:
             if (m, d) != (model, dataset):
                 continue
             n = self.params.get(model, 0)
+            update = (c.update_flops, c.update_seconds) if c.updated else (None, None)
             out.append(Option(m, d, method, method, n, c.one_off_flops, c.one_off_seconds, c.query_flops,
-                              c.query_tokens, c.query_reused, c.query_seconds, c.held_bytes))
-            if c.cached:
+                              c.query_tokens, c.query_reused, c.query_seconds, c.held_bytes, False, *update))
+            if c.cached:  # the contexts' caches are built once at first, and again at every update
+                cache_seconds = c.cache_flops * c.seconds_per_flop
+                cached_update = ((c.update_flops + c.cache_flops, c.update_seconds + cache_seconds) if c.updated
+                                 else (None, None))
                 out.append(Option(
                     m, d, method, f"{method}+cache", n, c.one_off_flops + c.cache_flops,
-                    c.one_off_seconds + c.cache_flops * c.seconds_per_flop, c.cached_query_flops,
+                    c.one_off_seconds + cache_seconds, c.cached_query_flops,
                     c.cached_query_tokens, c.cached_query_reused,
                     c.cached_query_flops * c.seconds_per_flop + c.retrieve_seconds, c.held_bytes + c.cache_bytes,
-                    cached=True))
+                    True, *cached_update))
         order = {name: i for i, name in enumerate(self.methods)}
         return sorted(out, key=lambda o: (order.get(o.method, len(order)), o.cached))
 
@@ -207,6 +224,11 @@ def summarise(store: Store, metric: str = DEFAULT_METRIC, run_ids: Collection[st
             c.one_off_seconds += row["seconds"]
             c.one_off_peak_memory = max(c.one_off_peak_memory, row["peak_memory_bytes"])
             c.phases[phase] = c.phases.get(phase, 0.0) + row["flops"]
+        elif kind == UPDATE:
+            c.update_flops += row["flops"]
+            c.update_seconds += row["seconds"]
+            c.update_phases[phase] = c.update_phases.get(phase, 0.0) + row["flops"]
+            c.updated = True
         elif kind == "held":
             c.held_bytes += row["peak_memory_bytes"]
         elif kind == "cache":
@@ -232,13 +254,16 @@ def summarise(store: Store, metric: str = DEFAULT_METRIC, run_ids: Collection[st
         n = max(c.runs, 1)
         for name in ("one_off_flops", "one_off_seconds", "query_tokens", "query_reused", "query_flops",
                      "retrieve_seconds", "scoring_seconds", "scoring_flops", "held_bytes", "cache_flops",
-                     "cache_bytes", "cached_query_tokens", "cached_query_reused", "cached_query_flops"):
+                     "cache_bytes", "cached_query_tokens", "cached_query_reused", "cached_query_flops",
+                     "update_flops", "update_seconds"):
             setattr(c, name, getattr(c, name) / n)
         c.phases = {k: v / n for k, v in c.phases.items()}
-    from adaptlab.methods import method_names
+        c.update_phases = {k: v / n for k, v in c.update_phases.items()}
+    from adaptlab.methods import base_method, method_names
 
     order = {name: i for i, name in enumerate(method_names())}
-    methods = sorted(dict.fromkeys(r["method"] for r in runs.values()), key=lambda m: (order.get(m, len(order)), m))
+    methods = sorted(dict.fromkeys(r["method"] for r in runs.values()),
+                     key=lambda m: (order.get(base_method(m), len(order)), m))
     params = {r["model"]: int(r["info"].get("model_params", 0)) for r in runs.values()}
     return Summary(accuracy=accuracy, costs=costs, methods=methods, metric=metric, params=params,
                    open_metric=open_metric, open_cells=open_cells, examples=examples)

@@ -17,6 +17,8 @@ options:                           # for every method (see MethodOptions)
   finetune: {steps: 200, batch_size: 8, learning_rate: 3.0e-4}
 method_options:                    # per-method overrides, merged over `options`
   aug-local-ft: {augment: {max_new_tokens_local: 64}}
+update_paths:                      # datasets with an update (a generator's `update_share`, a folder's update/):
+  ft: [continue]                   # each method's update runs, along these of its paths (default: all of them)
 executor: sequential               # processes: runs side by side in worker processes on this machine
                                    # (see adaptlab.runs.local); ray: each run a Ray task (see adaptlab.runs.on_ray);
                                    # `--executor` overrides
@@ -144,6 +146,7 @@ class RunConfig(BaseModel):
     dtype: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     method_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    update_paths: dict[str, list[str]] = Field(default_factory=dict)  # per method: its update runs' paths
     executor: Literal["sequential", "processes", "ray"] = "sequential"
     workers: int | None = Field(None, ge=1)  # the processes executor: worker processes (default: physical cores)
     ray: RayOptions = Field(default_factory=RayOptions)
@@ -174,7 +177,22 @@ class RunConfig(BaseModel):
                 raise ValueError(f"ray.resources names {name!r}, which is neither `default` nor in methods")
         for name in self.methods:
             get_method(name, self.options_for(name))  # raises AdaptlabError on bad option values
+        for name, paths in self.update_paths.items():
+            if name not in self.methods:
+                raise ValueError(f"update_paths names {name!r}, which is not in methods")
+            _no_repeats(f"update_paths.{name}", paths)
+            known = get_method(name, self.options_for(name)).update_paths
+            for path in paths:
+                if path not in known:
+                    raise ValueError(f"update_paths.{name}: {name} has no update path {path!r}; its paths: "
+                                     f"{', '.join(known) or 'none'}")
         return self
+
+    def update_paths_for(self, method: str) -> tuple[str, ...]:
+        """The paths of the method's update runs: the config's `update_paths` entry, else all the method's."""
+        if method in self.update_paths:
+            return tuple(self.update_paths[method])
+        return get_method(method, self.options_for(method)).update_paths
 
     def options_for(self, method: str) -> MethodOptions:
         merged = _deep_merge(self.options, self.method_options.get(method, {}))

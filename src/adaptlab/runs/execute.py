@@ -21,8 +21,10 @@ EXECUTORS = ("sequential", "processes", "ray")
 
 def save_config(config: RunConfig, rundir: Path) -> None:
     """Write the config beside the results; an earlier, different config is kept as config-N.yaml."""
-    # A config without `track` is written as before the key existed: its folder's config.yaml stays the same file.
-    text = yaml.safe_dump(config.model_dump(exclude={"track"} if config.track is None else None), sort_keys=False)
+    # A config without `track` or `update_paths` is written as before the key existed: its folder's config.yaml
+    # stays the same file.
+    unset = {key for key, value in (("track", config.track), ("update_paths", config.update_paths)) if not value}
+    text = yaml.safe_dump(config.model_dump(exclude=unset or None), sort_keys=False)
     path = rundir / "config.yaml"
     if path.is_file() and path.read_text(encoding="utf-8", errors="replace") != text:
         n = 1

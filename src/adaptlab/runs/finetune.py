@@ -62,7 +62,8 @@ def _train_each(plan: list[PlannedRun], rundir: Path, state: Any, only: str | No
     loaded: dict[str, LanguageModel] = {}
     for run in plan:
         method = get_method(run.method, run.options)
-        if not isinstance(method, FineTuned) or (only and only not in run.label):
+        # an update run loads its ordinary run's trained model (and trains its update itself)
+        if not isinstance(method, FineTuned) or run.update_path is not None or (only and only not in run.label):
             continue
         target = run.workdir(rundir) / TRAINED
         if run.run_id in stored or (target / "trained.json").is_file():

@@ -45,10 +45,17 @@ class PlannedRun:
     options: MethodOptions
     run_id: str
     model_fingerprint: str
+    # An update run: the path the method is brought up to date along, and the run id of its ordinary run (whose
+    # trained model it loads when `adaptlab finetune` left one)
+    update_path: str | None = None
+    base_run_id: str | None = None
     retention: Retention = "none"
 
     @property
     def label(self) -> str:
+        if self.update_path is not None:
+            return (f"{self.model} · {self.dataset_spec.label()}@update · {self.method}/{self.update_path} · "
+                    f"seed {self.seed}")
         return f"{self.model} · {self.dataset_spec.label()} · {self.method} · seed {self.seed}"
 
     @property
@@ -57,6 +64,12 @@ class PlannedRun:
 
     def workdir(self, rundir: Path) -> Path:
         return rundir / "work" / safe_name(self.run_id)
+
+    def base_trained(self, rundir: Path) -> Path | None:
+        """An update run: where its ordinary run's trained model would be (`adaptlab finetune`)."""
+        from adaptlab.training.trained import TRAINED
+
+        return rundir / "work" / safe_name(self.base_run_id) / TRAINED if self.base_run_id else None
 
 
 def safe_name(run_id: str) -> str:
@@ -79,6 +92,9 @@ def plan_runs(config: RunConfig, rundir: Path) -> list[PlannedRun]:
         for seed in spec.seeds_in(config):
             dataset = load_dataset(dataset_folder(spec, seed, rundir))
             datasets[d, seed] = dataset.limited(config.limit) if config.limit is not None else dataset
+    if config.update_paths and not any(d.update is not None for d in datasets.values()):
+        raise AdaptlabError("update_paths is set, but no dataset of the config has an update (a generator's "
+                            "`update_share` param, or a dataset folder with update/)")
     plan = []
     for model in config.models:
         for d, spec in enumerate(config.datasets):
@@ -86,9 +102,20 @@ def plan_runs(config: RunConfig, rundir: Path) -> list[PlannedRun]:
                 for method in config.methods:
                     dataset, options = datasets[d, seed], config.options_for(method)
                     rid, _ = run_identity(model, fingerprints[model], dataset, method, seed, options,
-                                          config.retention)
+                                          retention=config.retention)
                     plan.append(PlannedRun(model, spec, seed, method, dataset, options, rid, fingerprints[model],
-                                           config.retention))
+                                           retention=config.retention))
+    # Update runs after every ordinary run: each independent of the others (it prepares again, or loads the
+    # ordinary run's trained model), in the same order
+    for run in list(plan):
+        if run.dataset.update is None:
+            continue
+        for path in config.update_paths_for(run.method):
+            uid, _ = run_identity(run.model, run.model_fingerprint, run.dataset, run.method, run.seed, run.options,
+                                  update_path=path, retention=config.retention)
+            plan.append(PlannedRun(run.model, run.dataset_spec, run.seed, run.method, run.dataset, run.options, uid,
+                                   run.model_fingerprint, update_path=path, base_run_id=run.run_id,
+                                   retention=config.retention))
     return plan
 
 

@@ -22,7 +22,8 @@ def run_one(run: PlannedRun, model: LanguageModel, rundir: Path) -> RunResult:
 
     result = run_experiment(model, run.model, run.dataset, run.method, run.seed, run.options, run.workdir(rundir),
                             cache_dir=rundir / "cache", info=run.info,
-                            model_fingerprint=run.model_fingerprint, retention=run.retention)
+                            model_fingerprint=run.model_fingerprint, update_path=run.update_path,
+                            trained=run.base_trained(rundir), retention=run.retention)
     assert result.run_id == run.run_id, "run id computed differently when planned and when run"
     return result
 

@@ -22,7 +22,7 @@ import random
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,11 +224,16 @@ def augment(
     cache_path: Path,
     seed: int,
     options: AugmentOptions | None = None,
+    only: Collection[str] | None = None,
 ) -> Augmentation:
-    """Augmented documents of the given kinds (`local`, `global`, `oracle`), parsed, filtered and metered."""
+    """Augmented documents of the given kinds (`local`, `global`, `oracle`), parsed, filtered and metered.
+    `only`: the ids of the documents to augment (an update's changed documents), the rest of the corpus still its
+    context (global augmentation) and its sentences still filtered out; oracle inferences about their facts."""
     options = options or AugmentOptions()
     counts: Counter[str] = Counter()
     sources = {normal_form(s) for d in dataset.documents for s in sentences(d.text)}
+    targets = [d for d in dataset.documents if only is None or d.id in only]
+    facts = {f for d in targets for f in d.source_fact_ids}
     seen: set[str] = set()
     new_docs: list[Document] = []
     cache = GenerationCache(cache_path)
@@ -236,6 +241,8 @@ def augment(
     with metered() as meter:
         if "oracle" in kinds:
             for doc in dataset.oracle:
+                if only is not None and not facts & set(doc.source_fact_ids):
+                    continue
                 kept = filter_sentences(sentences(doc.text), sources, seen, counts)
                 if kept:
                     new_docs.append(Document(id=f"oracle-{doc.id}", text=" ".join(kept),
@@ -244,9 +251,9 @@ def augment(
             # Units: sentences (the paper's local augmentation); whole documents for a model that continues a
             # context, since its inferences (a syllogism's conclusion) may need two sentences of one document.
             if continues_context(lm):
-                units = list(dict.fromkeys(d.text for d in dataset.documents))
+                units = list(dict.fromkeys(d.text for d in targets))
             else:
-                units = list(dict.fromkeys(s for d in dataset.documents for s in sentences(d.text)))
+                units = list(dict.fromkeys(s for d in targets for s in sentences(d.text)))
             requests = local_requests(lm, units)
             # A model that continues a context writes what follows from one document as its first statement (what
             # it writes after that is another world's statement, made up); a prompted model ends its list.
@@ -260,7 +267,7 @@ def augment(
                     new_docs.append(Document(id=f"local-{i // options.samples}-{i % options.samples}",
                                              text=" ".join(kept)))
         if "global" in kinds:
-            requests, doc_ids = _global_requests(lm, dataset, options, seed)
+            requests, doc_ids = _global_requests(lm, dataset, options, seed, only)
             stop = () if continues_context(lm) else (SEPARATOR, "Statement:")
             outs, stats = _generate_cached(lm, requests, options.max_new_tokens_global, options, cache, seed, stop)
             spent.merge(stats)
@@ -283,11 +290,11 @@ def augment(
 
 
 def _global_requests(
-    lm: LanguageModel, dataset: Dataset, options: AugmentOptions, seed: int
+    lm: LanguageModel, dataset: Dataset, options: AugmentOptions, seed: int, only: Collection[str] | None = None
 ) -> tuple[list[GenerationRequest], list[str]]:
     from adaptlab.context import fit_documents
 
-    targets = list(dataset.documents)
+    targets = [d for d in dataset.documents if only is None or d.id in only]
     if options.global_max_documents is not None and options.global_max_documents < len(targets):
         targets = random.Random(f"global-{seed}").sample(targets, options.global_max_documents)
         targets.sort(key=dataset.documents.index)
