@@ -18,6 +18,7 @@ FT = {"mode": "full", "steps": 8, "batch_size": 4, "learning_rate": 1e-3, "warmu
 PARAMS = {"n_facts": 6, "articles_per_fact": 2}
 PATHS = {"pretrained": ("none",), "icl": ("swap",), "rag": ("reindex",), "memory": ("retrain",),
          "ft": ("retrain", "continue"), "ft-split": ("retrain", "continue"), "ft+rag": ("retrieve", "retrain"),
+         "ft-lora": ("retrain", "continue"), "ft-full": ("retrain", "continue"),
          "aug-ft": ("reaugment", "retrain"), "aug-local-ft": ("reaugment", "retrain"),
          "aug-global-ft": ("reaugment", "retrain"), "aug-oracle-ft": ("reaugment", "retrain")}
 
