@@ -104,7 +104,7 @@ class NextTokenScorer:
                                     f"{text[-60:]!r}: nothing to score")
             plans.append(plan)
             groups.setdefault(text[:start], []).append(r)
-        jobs = [[r for r in members] for members in groups.values()]
+        jobs = list(groups.values())
 
         def run(members: list[int]) -> tuple[dict[tuple[Prefix, int], float], Usage]:
             wanted: dict[Prefix, set[int]] = {}
