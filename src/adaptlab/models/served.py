@@ -15,8 +15,12 @@ llama.cpp's server); the choice's tokens are those whose character offset (`text
 start of `" " + choice`, and its score is the sum of their log-probabilities. A token that straddles that
 boundary (the server's tokenizer merged the space into the prompt's last token) is counted with the choice, and
 said in one warning line per call; so is a token count that differs from the local tokenizer's, when one is given.
-Nothing is shared between requests: a server that returns prompt log-probabilities recomputes the whole prompt
-(vLLM bypasses its prefix cache for them), so ICL scoring pays the full context for every choice.
+That echo route shares nothing between requests: vLLM skips its prefix cache for prompt log-probabilities, so ICL
+scoring pays the full context for every choice. Where the server supports it (vLLM: `/tokenize` and
+`logprob_token_ids`, detected and compared with the echo route once), `scoring=auto` (the default) reads each choice
+token's log-probability as a next-token log-probability instead, one request per question with every choice's
+prompts, so the shared context comes from the prefix cache (`adaptlab.models.served_next_token`); `scoring=echo`
+or `scoring=next-token` picks a route.
 
 Before scoring, the server is checked once (`self_check`, see `adaptlab.models.served_check`): its prompt
 log-probabilities must match its generation-time log-probabilities for the same tokens.
@@ -64,11 +68,13 @@ from adaptlab.models.http import (
     pool_map,
 )
 from adaptlab.models.served_check import check_prompt_logprobs, precision_note
+from adaptlab.models.served_next_token import NextTokenScorer, check_answer, pick_route
 from adaptlab.models.served_spec import SPEC_PREFIX, parse_spec
 from adaptlab.paths import cache_dir
 
 PROTOCOLS = ("likelihood", "generative-mc")
 APIS = ("completions", "chat")
+SCORINGS = ("auto", "echo", "next-token")
 
 log = logging.getLogger("adaptlab.served")
 
@@ -97,9 +103,12 @@ class ServedModel(LanguageModel):
         cache: bool | Path = True,
         check: bool = True,
         chat: bool | None = None,
+        scoring: str = "auto",
     ):
         if protocol not in PROTOCOLS:
             raise AdaptlabError(f"served model {base_url}: unknown protocol {protocol!r} ({', '.join(PROTOCOLS)})")
+        if scoring not in SCORINGS:
+            raise AdaptlabError(f"served model {base_url}: unknown scoring {scoring!r} ({', '.join(SCORINGS)})")
         if api not in APIS:
             raise AdaptlabError(f"served model {base_url}: unknown api {api!r} ({', '.join(APIS)})")
         if api == "chat" and protocol == "likelihood":
@@ -131,6 +140,8 @@ class ServedModel(LanguageModel):
         self.n_params = n_params
         self.check = check
         self._checked = False
+        self.scoring = scoring
+        self._route: str | None = None
         self._check_lock = threading.Lock()
         self._listing = ""  # why /models listed nothing, when it did not answer as an OpenAI-compatible server does
         listed = self._models() if model is None or context_window is None else {}
@@ -310,9 +321,14 @@ class ServedModel(LanguageModel):
             if progress and finished:
                 progress(finished)
 
-        results = self._pool_map(self._score_text, list(rows), done)
-        straddled = sum(straddle for _, _, _, straddle in results)
-        self._cost(sum((u for _, _, u, _ in results), Usage()), stats)
+        if self.scoring_route() == "echo":
+            answers = self._pool_map(self._score_text, list(rows), done)
+            results = [(total, n, straddle) for total, n, _, straddle in answers]
+            usage = sum((u for _, _, u, _ in answers), Usage())
+        else:
+            results, usage = self._next_token().score(list(rows), done)
+        straddled = sum(straddle for _, _, straddle in results)
+        self._cost(usage, stats)
         if straddled:
             log.warning("warning: %s: on %d of %d choices the server's tokenizer merged the space before the choice "
                         "into the prompt's last token; that token was counted with the choice", self.name, straddled,
@@ -325,6 +341,25 @@ class ServedModel(LanguageModel):
         self._compare_tokenizer(requests, prefixes, out)
         stats.seconds = time.perf_counter() - start
         return out, stats
+
+    def scoring_route(self) -> str:
+        """`echo` or `next-token`: the route scoring takes (`scoring=auto`: next-token where the server gives
+        next-token log-probabilities for named token ids and they agree with its echoed prompt's, else echo)."""
+        with self._check_lock:
+            if self._route is None:
+                self._route = pick_route(self.scoring, self._next_token(), self._score_text, self.check, self.name)
+            return self._route
+
+    def _next_token(self) -> NextTokenScorer:
+        return NextTokenScorer(self._server_ids, lambda body: self._completion(body, check=check_answer),
+                               self._pool_map, self.name)
+
+    def _server_ids(self, text: str) -> list[int]:
+        """The server's token ids of `text` as its completions endpoint tokenizes a prompt (special tokens added)."""
+        value = self.client.call("POST", f"{self.root_url}/tokenize",
+                                 {"model": self.model, "prompt": text, "add_special_tokens": True},
+                                 check=lambda v: [int(t) for t in v["tokens"]])
+        return [int(t) for t in value["tokens"]]
 
     def _score_text(self, row: tuple[str, int]) -> tuple[float, int, Usage, bool]:
         """(sum of the choice tokens' log-probabilities, their number, usage, whether a token straddled the start)

@@ -40,6 +40,7 @@ OPTIONS: dict[str, Callable[[str], Any]] = {
     "cache": _switch,
     "check": _switch,
     "chat": _switch,
+    "scoring": str,
 }
 
 
