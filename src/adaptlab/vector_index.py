@@ -20,6 +20,7 @@ it is rebuilt, and the reason is one line (`IndexStatus`). A lock file serialise
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import math
@@ -41,6 +42,8 @@ IndexKind = Literal["flat", "ivf", "hnsw"]
 KINDS: tuple[str, ...] = ("flat", "ivf", "hnsw")
 EXACT_UP_TO = 200_000  # documents: above this, an unset `retriever_index` is ivf
 FORMAT = 1  # of the record; a record of another format is rebuilt
+TRAIN_PER_LIST = 40  # k-means of an ivf index trains on at most this many vectors per list (a fixed sample)
+KMEANS_ITERATIONS = 10
 HNSW_M = 32  # graph neighbours per vector
 HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 128
@@ -64,8 +67,8 @@ def choose_kind(requested: str | None, n: int) -> str:
 
 
 def ivf_lists(n: int) -> int:
-    """Lists of an IVF index over `n` vectors: about 4·√n, with at least 39 training vectors per list (k-means)."""
-    return max(1, min(round(4 * math.sqrt(n)), n // 39))
+    """Lists of an IVF index over `n` vectors: about √n, with at least 39 training vectors per list (k-means)."""
+    return max(1, min(round(math.sqrt(n)), n // 39))
 
 
 def ivf_probes(nlist: int) -> int:
@@ -104,7 +107,10 @@ class VectorIndex:
             nlist = ivf_lists(n)
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
             index.cp.seed = 1234  # k-means' initial centroids
-            index.train(x)
+            index.cp.niter = KMEANS_ITERATIONS
+            sample = np.random.default_rng(0).choice(n, TRAIN_PER_LIST * nlist, replace=False) \
+                if n > TRAIN_PER_LIST * nlist else slice(None)
+            index.train(x[sample])
             index.nprobe = ivf_probes(nlist)
         elif kind == "hnsw":
             index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
@@ -125,7 +131,7 @@ class VectorIndex:
     def to_bytes(self) -> bytes:
         return self.faiss.serialize_index(self.index).tobytes()
 
-    @property
+    @functools.cached_property
     def nbytes(self) -> int:
         """Bytes of the index as FAISS writes it (the vectors, and the lists or graph of an approximate one)."""
         return len(self.to_bytes())
