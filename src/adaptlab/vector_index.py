@@ -155,8 +155,8 @@ class VectorIndex:
         scores, ids = self._search(queries, fetch)
         for q in range(len(queries)):
             s, i = scores[q], ids[q]
-            # A tie at the last candidate may continue among vectors not fetched: fetch them all (exact kind) or
-            # more (approximate kinds, which may return fewer than asked).
+            # A tie with the k-th score at the last candidate may continue among vectors not fetched (and FAISS
+            # picks among equal scores in no specified order): fetch twice as many until the tie ends.
             wider = fetch
             while wider < self.n and i[-1] >= 0 and s[-1] >= s[k - 1]:
                 wider = min(self.n, 2 * wider)
