@@ -50,11 +50,13 @@ def recall(found: list[list[int]], exact: list[list[int]]) -> float:
 
 
 def mixture(rng: np.random.Generator, n: int, centres: np.ndarray, spread: float) -> np.ndarray:
-    """`n` unit vectors: a random centre each plus Gaussian noise, normalised (in blocks: memory)."""
+    """`n` unit vectors: a random centre each plus Gaussian noise, normalised (in blocks: memory). No centres:
+    isotropic noise, uniform on the sphere (no structure for an index to exploit: the hard case)."""
     out = np.empty((n, centres.shape[1]), dtype=np.float32)
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
-        block = centres[rng.integers(0, len(centres), m)]
+        block = centres[rng.integers(0, len(centres), m)] if len(centres) else np.zeros((m, centres.shape[1]),
+                                                                                         dtype=np.float32)
         block += spread * rng.standard_normal(block.shape, dtype=np.float32)
         out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
@@ -100,8 +102,9 @@ def synthetic(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     vectors = mixture(rng, args.synthetic, centres, args.spread)
     queries = mixture(rng, args.queries, centres, args.spread)
-    print(f"## Synthetic: {args.synthetic:,} vectors of 384 dims, NOT text embeddings — a mixture of "
-          f"{args.clusters} Gaussians (noise {args.spread} per dimension around N(0, 1) centres) normalised to the "
+    shape = (f"a mixture of {args.clusters} Gaussians (noise {args.spread} per dimension around N(0, 1) centres)"
+             if args.clusters else "isotropic Gaussian noise (no clusters)")
+    print(f"## Synthetic: {args.synthetic:,} vectors of 384 dims, NOT text embeddings — {shape} normalised to the "
           f"unit sphere; {args.queries} queries drawn alike; drawn in {time.perf_counter() - start:.1f} s "
           f"(load average {load()})\n", flush=True)
     rows = []
@@ -170,7 +173,7 @@ def real(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--synthetic", type=int, default=1_000_000, help="synthetic vectors (0: none)")
-    parser.add_argument("--clusters", type=int, default=1000)
+    parser.add_argument("--clusters", type=int, default=1000, help="mixture components (0: none)")
     parser.add_argument("--spread", type=float, default=0.35, help="noise around a centre, per dimension")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="hnsw over the first this many vectors")
