@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from adaptlab.errors import AdaptlabError
 
@@ -100,6 +109,9 @@ class MethodOptions(Options):
 
     k: PositiveInt = 8  # documents retrieved per question (rag)
     retriever: Literal["bm25", "dense"] = "bm25"
+    # The dense retriever's vector index: flat (exact), ivf or hnsw (approximate); None: flat up to
+    # adaptlab.vector_index.EXACT_UP_TO documents, ivf above. Left out of the dump (and run ids) when None.
+    retriever_index: Literal["flat", "ivf", "hnsw"] | None = None
     icl_fraction: Fraction = 1.0  # at most this fraction of the documents in context (the paper: 1/8 on its largest)
     max_context_tokens: PositiveInt | None = None  # cap on the context below the model's window (CPU budgets)
     split: Literal["off", "independent", "cumulative"] | None = None  # sentence splitting (default: the method's)
@@ -113,6 +125,21 @@ class MethodOptions(Options):
     def _group_valid(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
         GROUPS[info.field_name](**value)  # an AdaptlabError naming the group's field
         return value
+
+    @model_validator(mode="after")
+    def _index_needs_dense(self) -> MethodOptions:
+        if self.retriever_index is not None and self.retriever != "dense":
+            raise ValueError(f"retriever_index: {self.retriever_index} is an index of the dense retriever, "
+                             f"not of {self.retriever}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Unset, the index option is not written: run ids of configs that never set it stay what they were.
+        data = handler(self)
+        if data.get("retriever_index", "") is None:
+            del data["retriever_index"]
+        return data
 
     def finetune_config(self) -> FinetuneConfig:
         return FinetuneConfig(**self.finetune)
