@@ -93,6 +93,12 @@ class MemoryConfig(Options):
     max_new_tokens: int = Field(32, ge=1)
     temperature: float = Field(1.0, ge=0)
     top_k: int = Field(32, ge=1)  # teacher probabilities kept per position
+    # where the self-study texts come from: the teacher continuing seed fragments of the corpus' sentences, the
+    # teacher writing freely after the corpus (`free_samples` texts), the corpus' own documents
+    study: list[Literal["continue", "free", "local", "global", "documents"]] = Field(["continue"], min_length=1)
+    free_samples: int = Field(128, ge=1)
+    objective: Literal["distill", "lm"] = "distill"  # the teacher's top-k probabilities, or the text's next token
+    init: Literal["corpus", "random"] = "corpus"  # the corpus' first tokens' cache, or Gaussian values
 
 
 class MethodOptions(Options):
