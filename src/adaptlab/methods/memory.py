@@ -1,21 +1,28 @@
 """`memory`: a small trained key/value prefix per corpus (a "cartridge", Eyuboglu et al. 2025), learned by
-context distillation on the model's own text about the corpus (self-study). At test the question follows the
-trained prefix instead of the corpus.
+context distillation on text about the corpus (self-study). At test the question follows the trained prefix instead
+of the corpus.
 
 How it is trained (`train_memory`):
 
 1. **Initialisation**: the model's own cache of the first `positions` tokens of the corpus (Cartridges found
-   initialising from real tokens much better than random vectors). Every tensor of that cache is a parameter:
-   keys and values of attention layers and, for hybrid models such as LFM2 (the organism), the short-convolution
-   states, so the method works on any architecture whose cache transformers builds (`DynamicCache(config)`).
-2. **Self-study**: the teacher, the same model with the whole corpus in context, continues seed fragments (the
-   first words of each corpus sentence, at a few cut points) with sampling; a seed is never a test question.
+   initialising from real tokens much better than random vectors; so does `init: random` here). Every tensor of
+   that cache is a parameter: keys and values of attention layers and, for hybrid models such as LFM2 (the
+   organism), the short-convolution states, so the method works on any architecture whose cache transformers
+   builds (`DynamicCache(config)`).
+2. **Self-study** (`self_study`): the texts come from the corpus and the model only, never from the questions
+   (`study`): the corpus' own documents; the model's inferences from one sentence or from the corpus and one
+   document again (augmentation's local and global prompts, `adaptlab.training.augment`: restatements and
+   reversals); the teacher continuing seed fragments (the first words of each corpus sentence); the teacher
+   writing freely after the corpus. Which direction of a fact the texts state is which direction the memory
+   learns: continuations of the corpus' sentences teach its facts as told, the model's inferences their reversals.
 3. **Distillation**: the student is the model with the trained prefix in place of the corpus. Its loss at every
-   position of a self-study text is the cross-entropy against the teacher's top-k next-token probabilities there
-   (the teacher pays for the corpus once: its cache is prefilled once and shared by all texts). Only the prefix
-   is trained; the weights stay frozen and shared with the base model.
+   position of a self-study text is the cross-entropy against the teacher's (the model with the whole corpus in
+   context) top-k next-token probabilities there (the teacher pays for the corpus once: its cache is prefilled
+   once and shared by all texts), or with `objective: lm` against the text's own next token. Only the prefix is
+   trained; the weights stay frozen and shared with the base model.
 
-Memory held per corpus: the prefix's tensors, against the full context's key/value cache (recorded in `info`).
+Memory held per corpus: the prefix's tensors, against the full context's key/value cache (both in `info`:
+`memory_bytes`, `context_cache_bytes`; the cost rows `memory_held` and ICL's `cache_prefill` carry the same bytes).
 The per-query cost is the question attending to `positions` cached positions instead of the context's tokens.
 """
 
