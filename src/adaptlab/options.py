@@ -93,15 +93,24 @@ class MemoryConfig(Options):
     """Every knob of training a memory (`options.memory`, method `memory`)."""
 
     group: ClassVar[str] = "memory"
-    positions: int = Field(32, ge=1)  # cached positions the memory holds
-    steps: int = Field(150, ge=1)
+    positions: int = Field(64, ge=1)  # cached positions the memory holds
+    steps: int = Field(300, ge=1)
     batch_size: int = Field(8, ge=1)
     learning_rate: float = Field(2e-2, gt=0)
     cuts: int = Field(3, ge=1)  # seed fragments per corpus sentence (cut after 1/4 .. 3/4 of its words)
-    samples: int = Field(2, ge=1)  # teacher continuations per seed
+    samples: int = Field(2, ge=1)  # generations per seed fragment, local or global prompt
     max_new_tokens: int = Field(32, ge=1)
     temperature: float = Field(1.0, ge=0)
     top_k: int = Field(32, ge=1)  # teacher probabilities kept per position
+    # where the self-study texts come from: the corpus' own documents; the model's inferences from one sentence
+    # (augmentation's local prompt: restatements and reversals) or from the corpus and one document (global); the
+    # teacher continuing seed fragments of the corpus' sentences (`cuts`), or writing freely after the corpus
+    study: list[Literal["documents", "local", "global", "continue", "free"]] = Field(
+        ["documents", "local"], min_length=1
+    )
+    free_samples: int = Field(128, ge=1)  # free texts (`free`)
+    objective: Literal["distill", "lm"] = "distill"  # the teacher's top-k probabilities, or the text's next token
+    init: Literal["corpus", "random"] = "corpus"  # the corpus' first tokens' cache, or Gaussian values
 
 
 class MethodOptions(Options):

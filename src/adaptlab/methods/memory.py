@@ -1,21 +1,28 @@
 """`memory`: a small trained key/value prefix per corpus (a "cartridge", Eyuboglu et al. 2025), learned by
-context distillation on the model's own text about the corpus (self-study). At test the question follows the
-trained prefix instead of the corpus.
+context distillation on text about the corpus (self-study). At test the question follows the trained prefix instead
+of the corpus.
 
 How it is trained (`train_memory`):
 
 1. **Initialisation**: the model's own cache of the first `positions` tokens of the corpus (Cartridges found
-   initialising from real tokens much better than random vectors). Every tensor of that cache is a parameter:
-   keys and values of attention layers and, for hybrid models such as LFM2 (the organism), the short-convolution
-   states, so the method works on any architecture whose cache transformers builds (`DynamicCache(config)`).
-2. **Self-study**: the teacher, the same model with the whole corpus in context, continues seed fragments (the
-   first words of each corpus sentence, at a few cut points) with sampling; a seed is never a test question.
+   initialising from real tokens much better than random vectors; so does `init: random` here). Every tensor of
+   that cache is a parameter: keys and values of attention layers and, for hybrid models such as LFM2 (the
+   organism), the short-convolution states, so the method works on any architecture whose cache transformers
+   builds (`DynamicCache(config)`).
+2. **Self-study** (`self_study`): the texts come from the corpus and the model only, never from the questions
+   (`study`): the corpus' own documents; the model's inferences from one sentence or from the corpus and one
+   document again (augmentation's local and global prompts, `adaptlab.training.augment`: restatements and
+   reversals); the teacher continuing seed fragments (the first words of each corpus sentence); the teacher
+   writing freely after the corpus. Which direction of a fact the texts state is which direction the memory
+   learns: continuations of the corpus' sentences teach its facts as told, the model's inferences their reversals.
 3. **Distillation**: the student is the model with the trained prefix in place of the corpus. Its loss at every
-   position of a self-study text is the cross-entropy against the teacher's top-k next-token probabilities there
-   (the teacher pays for the corpus once: its cache is prefilled once and shared by all texts). Only the prefix
-   is trained; the weights stay frozen and shared with the base model.
+   position of a self-study text is the cross-entropy against the teacher's (the model with the whole corpus in
+   context) top-k next-token probabilities there (the teacher pays for the corpus once: its cache is prefilled
+   once and shared by all texts), or with `objective: lm` against the text's own next token. Only the prefix is
+   trained; the weights stay frozen and shared with the base model.
 
-Memory held per corpus: the prefix's tensors, against the full context's key/value cache (recorded in `info`).
+Memory held per corpus: the prefix's tensors, against the full context's key/value cache (both in `info`:
+`memory_bytes`, `context_cache_bytes`; the cost rows `memory_held` and ICL's `cache_prefill` carry the same bytes).
 The per-query cost is the question attending to `positions` cached positions instead of the context's tokens.
 
 A run keeps its trained prefix in its work folder, `RUNDIR/work/<run id>/memory/` (`save_memory`: the float32
@@ -44,10 +51,12 @@ from adaptlab.costs import Dims, attended_pairs, metered
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError
 from adaptlab.methods.base import Method, Prepared, as_update
-from adaptlab.models.base import LanguageModel
+from adaptlab.models.base import GenerationRequest, LanguageModel
+from adaptlab.models.prompts import SEPARATOR
 from adaptlab.models.transformers_backend import TransformersModel, expand_cache
 from adaptlab.options import MemoryConfig, MethodOptions
 from adaptlab.store import CostRow
+from adaptlab.training.augment import global_requests, local_requests
 from adaptlab.training.examples import sentences
 
 # ----------------------------------------------------------------------------- cache tensors
@@ -207,6 +216,38 @@ def in_process(lm: LanguageModel) -> TransformersModel:
     return lm
 
 
+def self_study(
+    backend: TransformersModel, corpus: str, config: MemoryConfig, seed: int
+) -> tuple[list[list[int]], int, list[CostRow]]:
+    """The token ids of the self-study texts (from `config.study`'s sources), the number of seed fragments, and
+    what generating them cost. Nothing but the corpus and the model's own text goes in."""
+    texts: list[str] = []
+    costs = []
+    seeds = seed_fragments(corpus.split(SEPARATOR), config.cuts) if "continue" in config.study else []
+    prompts = [s for s in seeds for _ in range(config.samples)]
+    prompts += [""] * (config.free_samples if "free" in config.study else 0)
+    requests = [GenerationRequest(context=corpus, prompt=p, instruction=None) for p in prompts]
+    docs = corpus.split(SEPARATOR)
+    units = [u for d in docs for u in sentences(d)]
+    if "local" in config.study:  # the model's inferences from one sentence (augmentation's local prompt)
+        requests += local_requests(backend, units) * config.samples
+    if "global" in config.study:  # ... from the corpus and one document again (augmentation's global prompt)
+        requests += global_requests(backend, docs, docs) * config.samples
+    if requests:
+        generated, gen = backend.generate_requests(requests, max_new_tokens=config.max_new_tokens,
+                                                   temperature=config.temperature, seed=seed)
+        costs.append(CostRow(phase="self_study", kind="one_off", tokens_processed=gen.tokens_prefilled,
+                             tokens_reused=gen.tokens_reused, tokens_generated=gen.tokens_generated,
+                             flops=gen.flops, seconds=gen.seconds, peak_memory_bytes=gen.peak_memory_bytes))
+        # a decoded continuation may not start with the space that separates it from its seed
+        texts += [r.prompt + (t if not t or t[0].isspace() or not r.prompt else " " + t)
+                  for r, t in zip(requests, generated, strict=True)]
+    if "documents" in config.study:
+        texts += docs
+    text_ids = [backend.encode(t.strip()) for t in dict.fromkeys(texts)]
+    return [t for t in text_ids if len(t) >= 2], len(seeds), costs
+
+
 def train_memory(
     backend: TransformersModel, corpus: str, config: MemoryConfig, seed: int, dims: Dims
 ) -> tuple[TrainedPrefix, dict[str, Any], list[CostRow]]:
@@ -215,21 +256,8 @@ def train_memory(
     device = next(model.parameters()).device
     corpus_ids = backend.encode(corpus)
     positions = min(config.positions, len(corpus_ids))
-    costs = []
-    # 1. self-study: the teacher (corpus in context) continues seed fragments
-    seeds = seed_fragments(corpus.split("\n\n"), config.cuts)
-    prompts = [s for s in seeds for _ in range(config.samples)]
-    texts, gen = backend.generate_with_stats(
-        prompts, context=corpus, max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=seed
-    )
-    costs.append(CostRow(phase="self_study", kind="one_off", tokens_processed=gen.tokens_prefilled,
-                         tokens_reused=gen.tokens_reused, tokens_generated=gen.tokens_generated, flops=gen.flops,
-                         seconds=gen.seconds, peak_memory_bytes=gen.peak_memory_bytes))
-    # a decoded continuation may not start with the space that separates it from its seed
-    studied = list(dict.fromkeys(p + (t if not t or t[0].isspace() else " " + t) for p, t in zip(prompts, texts,
-                                                                                             strict=True)))
-    text_ids = [backend.encode(t) for t in studied]
-    text_ids = [t for t in text_ids if len(t) >= 2]
+    # 1. self-study: the texts the student learns the teacher's predictions on
+    text_ids, seeds, costs = self_study(backend, corpus, config, seed)
     teacher_prefix = backend.encode_prefix(backend.render_prefix(corpus))
     student_prefix = backend.encode_prefix(backend.render_prefix(""))
     flops = 0.0
@@ -240,24 +268,22 @@ def train_memory(
         p.requires_grad_(False)
     try:
         with metered() as meter:
-            # 2. teacher targets: top-k next-token probabilities at every position of every text
+            # 2. targets at every position of every text: the teacher's top-k next-token probabilities (distill),
+            # or the text's own next token (lm)
             with torch.no_grad():
-                cache = _prefill_cache(model, teacher_prefix, device)
-                k = min(config.top_k, dims.vocab or config.top_k)
-                targets: list[tuple[torch.Tensor, torch.Tensor]] = []
-                for start in range(0, len(text_ids), config.batch_size):
-                    batch = text_ids[start : start + config.batch_size]
-                    logp = _forward_after(model, expand_cache(cache, len(batch)), len(teacher_prefix), batch,
-                                          backend.pad_id)
-                    for row, ids in enumerate(batch):
-                        top = logp[row, : len(ids)].topk(k, dim=-1)
-                        targets.append((top.indices.cpu(), top.values.exp().cpu()))
-                    flops += dims.flops(sum(map(len, batch)), sum(map(len, batch)),
-                                        sum(attended_pairs(len(teacher_prefix), len(t)) for t in batch))
+                targets = (_teacher_targets(backend, corpus, text_ids, config, dims) if config.objective == "distill"
+                           else [(torch.tensor(ids[1:])[:, None], torch.ones(len(ids) - 1, 1)) for ids in text_ids])
+                if config.objective == "distill":
+                    flops += sum(dims.flops(len(t), len(t), attended_pairs(len(teacher_prefix), len(t)))
+                                 for t in text_ids)
                 init = _prefill_cache(model, corpus_ids[:positions], device)
                 flops += dims.flops(len(teacher_prefix) + positions, 0, attended_pairs(0, len(teacher_prefix)))
             # 3. distillation into the prefix
             memory = TrainedPrefix(init, positions).to(device)
+            if config.init == "random":  # Gaussian values of each tensor's own scale (the ablation)
+                draw = torch.Generator().manual_seed(seed)
+                for param in memory.tensors:
+                    param.data = (torch.randn(param.shape, generator=draw) * param.data.std()).to(param.device)
             longest = max(len(student_prefix) + len(t) for t in text_ids)
             meter.see(dims.param_bytes + dims.training_bytes(sum(p.numel() for p in memory.parameters()),
                                                              config.batch_size, positions + longest))
@@ -273,9 +299,9 @@ def train_memory(
                     n = 0
                     for row, i in enumerate(picks):
                         idx, probs = targets[i]
-                        own = logp[row, len(student_prefix) : len(student_prefix) + len(text_ids[i])]
+                        own = logp[row, len(student_prefix) : len(student_prefix) + len(idx)]
                         loss = loss - (probs.to(device) * own.gather(1, idx.to(device))).sum()
-                        n += len(text_ids[i])
+                        n += len(idx)
                     loss = loss / n
                     optimizer.zero_grad()
                     loss.backward()
@@ -292,9 +318,28 @@ def train_memory(
     costs.append(CostRow(phase="memory_train", kind="one_off", tokens_trained=config.steps * config.batch_size,
                          tokens_processed=sum(len(t) for t in text_ids), flops=flops, seconds=meter.seconds,
                          peak_memory_bytes=meter.peak_memory_bytes))
-    log = {"self_study_texts": len(text_ids), "seeds": len(seeds), "losses": losses,
+    log = {"self_study_texts": len(text_ids), "seeds": seeds, "losses": losses,
            "final_loss": losses[-1][1] if losses else math.nan}
     return memory, log, costs
+
+
+def _teacher_targets(
+    backend: TransformersModel, corpus: str, text_ids: list[list[int]], config: MemoryConfig, dims: Dims
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The teacher's (corpus in context) top-k next-token ids and probabilities at every position of every text;
+    the corpus is prefilled once and its cache shared by all texts."""
+    model = backend.model
+    prefix = backend.encode_prefix(backend.render_prefix(corpus))
+    cache = _prefill_cache(model, prefix, next(model.parameters()).device)
+    k = min(config.top_k, dims.vocab or config.top_k)
+    targets: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for start in range(0, len(text_ids), config.batch_size):
+        batch = text_ids[start : start + config.batch_size]
+        logp = _forward_after(model, expand_cache(cache, len(batch)), len(prefix), batch, backend.pad_id)
+        for row, ids in enumerate(batch):
+            top = logp[row, : len(ids)].topk(k, dim=-1)
+            targets.append((top.indices.cpu(), top.values.exp().cpu()))
+    return targets
 
 
 def _prefill_cache(model: Any, ids: list[int], device: torch.device) -> Any:
