@@ -58,7 +58,7 @@ from adaptlab.models.base import (
     ScoringStats,
     TrainableModel,
 )
-from adaptlab.models.hf_cache import CachedPrefix, expand_cache, suffix_inputs
+from adaptlab.models.hf_cache import CachedPrefix, PrefixSlots, expand_cache, suffix_inputs
 from adaptlab.models.hf_generate import generate_after, shared_start
 from adaptlab.models.hf_load import context_window_of, load_pretrained
 from adaptlab.models.prompts import render_prefix
@@ -300,6 +300,8 @@ class TransformersModel(TrainableModel):
                 if self.packing:
                     groups = make_packs(lengths, self.max_pack_tokens, 4 * self.max_batch_rows)
                     run = self._score_packed
+                    if PrefixSlots.supports(cache):
+                        cache = PrefixSlots(cache, max(sum(lengths[g] for g in group) for group in groups))
                 else:
                     groups = make_batches(lengths, len(prefix), self.max_batch_tokens, self.max_batch_rows)
                     run = self._score_padded
@@ -401,7 +403,9 @@ class TransformersModel(TrainableModel):
         self, cache: Any, n_prefix: int, rows: Sequence[Row], stats: ScoringStats, meter: Meter
     ) -> list[float]:
         """Score rows laid end to end in one sequence after the prefix cache (batch size 1), with a 4D additive
-        mask: each suffix sees the prefix and its own earlier tokens."""
+        mask: each suffix sees the prefix and its own earlier tokens. `cache` is the prefix's cache, or its
+        `PrefixSlots` (the pack's keys/values written after the prefix in place, instead of a copy of the prefix
+        per pack)."""
         lengths = [len(r.suffix) for r in rows]
         total = sum(lengths)
         segment = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor(lengths))
@@ -413,7 +417,9 @@ class TransformersModel(TrainableModel):
             "input_ids": torch.tensor([[t for r in rows for t in r.suffix]], device=self.device),
             "attention_mask": mask[None, None].to(self.device),
             "position_ids": (local + n_prefix)[None].to(self.device),
-            "past_key_values": expand_cache(cache, 1) if cache is not None else DynamicCache(config=self.model.config),
+            "past_key_values": cache.cache(total) if isinstance(cache, PrefixSlots)
+            else expand_cache(cache, 1) if cache is not None
+            else DynamicCache(config=self.model.config),
             "use_cache": True,
         }
         t_idx, offset = [], 0
