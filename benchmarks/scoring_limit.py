@@ -111,8 +111,10 @@ def main() -> None:
     dataset = build_dataset(model, args.questions, args.choices, args.context_tokens)
     context = build_context(dataset.documents)
     requests = [ScoreRequest(context, q.prompt, tuple(q.choices)) for q in dataset.questions]
+    start = time.perf_counter()
     plan = plan_requests(requests, render_prefix=model.render_prefix, encode_prefix=model.encode_prefix,
                          encode=model.encode, context_window=model.context_window, model_name=model.name)
+    plan_seconds = time.perf_counter() - start
     if len(plan.prefixes) != 1:
         raise SystemExit(f"expected one shared prefix, got {len(plan.prefixes)}")
     packs = packed_rows(model, plan)
@@ -142,6 +144,7 @@ def main() -> None:
           f"after {' '.join(f'{x:.2f}' for x in load_after)}")
     print(f"{args.questions} questions × {args.choices} choices = {len(plan.rows)} rows after a {n_prefix}-token "
           f"context: {n_suffix} suffix tokens in {len(packs)} packs, {tokens} tokens in all")
+    print(f"tokenization and planning (part of adaptlab score): {plan_seconds:.3f} s")
     floor = best["floor: forward after the context cache"]
     print(f"{'':40}{'seconds':>10}{'tokens/s':>10}{'× floor':>10}")
     for name, seconds in best.items():
