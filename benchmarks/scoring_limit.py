@@ -3,7 +3,8 @@
 The questions are `icl_scoring.py`'s: one shared context (≥ 2000 tokens by default) and questions with 4 multi-token
 choices. Every variant below computes the same tokens: the context once, then the question + choice tokens of every
 (question, choice) row, laid end to end in the packs adaptlab itself forms (`make_packs` with the model's
-`max_pack_tokens`). Timed, each after a warm-up, in turn, `--repeats` times (the fastest of each is kept):
+`max_pack_tokens`). Timed after a warm-up, in turn, `--repeats` times, every other time in reverse order (the fastest of each is
+kept):
 
 - `adaptlab score`: `model.score(requests)`, everything included (tokenization and planning, the context prefill,
   the packed forwards with their 4D masks, the output head on answer positions, the log-softmax and the sums).
@@ -133,8 +134,10 @@ def main() -> None:
 
     load_before = os.getloadavg()
     best = {name: float("inf") for name in variants}
-    for _ in range(args.repeats):
-        for name, fn in variants.items():
+    for repeat in range(args.repeats):
+        # every other repeat in reverse order, so that a load that rises or falls during the run favours no variant
+        order = list(variants.items())
+        for name, fn in order if repeat % 2 == 0 else order[::-1]:
             best[name] = min(best[name], timed(fn))
     load_after = os.getloadavg()
 
