@@ -3,8 +3,8 @@
 The questions are `icl_scoring.py`'s: one shared context (≥ 2000 tokens by default) and questions with 4 multi-token
 choices. Every variant below computes the same tokens: the context once, then the question + choice tokens of every
 (question, choice) row, laid end to end in the packs adaptlab itself forms (`make_packs` with the model's
-`max_pack_tokens`). Timed after a warm-up, in turn, `--repeats` times, every other time in reverse order (the fastest of each is
-kept):
+`max_pack_tokens`). Timed after a warm-up, in turn, `--repeats` times, every other time in reverse order (the
+fastest of each is kept):
 
 - `adaptlab score`: `model.score(requests)`, everything included (tokenization and planning, the context prefill,
   the packed forwards with their 4D masks, the output head on answer positions, the log-softmax and the sums).
