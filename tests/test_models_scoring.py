@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from adaptlab.costs import Meter
 from adaptlab.data.lexicon import Lexicon
 from adaptlab.errors import AdaptlabError
-from adaptlab.models import ScoreRequest, load_model
+from adaptlab.models import ScoreRequest, ScoringStats, load_model
+from adaptlab.models.hf_cache import PrefixSlots
 from adaptlab.models.scoring_plan import choice_tokens, make_batches, make_packs, plan_requests
 from adaptlab.models.transformers_backend import TransformersModel
 
@@ -45,6 +47,11 @@ def max_diff(a, b) -> float:
     return max(abs(x.logprob - y.logprob) for ra, rb in zip(a, b, strict=True) for x, y in zip(ra, rb, strict=True))
 
 
+def picks(scores) -> list[int]:
+    """The chosen answer of every request (highest summed log-probability)."""
+    return [max(range(len(row)), key=lambda j: row[j].logprob) for row in scores]
+
+
 @pytest.fixture(scope="module")
 def long_context(tiny) -> str:
     return nonsense_context(tiny, 1000)
@@ -68,11 +75,32 @@ def test_shared_prefix_scores_equal_naive_scores(tiny, mixed_requests, packing):
         tiny.packing = True
     naive, _ = tiny.score_naive(mixed_requests)
     assert max_diff(shared, naive) < 1e-4
+    assert picks(shared) == picks(naive)
     assert [len(r) for r in shared] == [len(r.choices) for r in mixed_requests]
     first = shared[0]
     assert [s.n_chars for s in first] == [len(c) for c in mixed_requests[0].choices]
     assert len({s.n_tokens for s in first}) >= 3  # multi-token choices of different lengths
     assert shared[-1] == shared[0]  # the repeated request
+
+
+def test_packs_written_after_the_prefix_in_place_score_exactly_as_after_a_copy(tiny, mixed_requests):
+    """`PrefixSlots` (each pack's keys/values written after the prefix in preallocated buffers) computes the same
+    floats as a fresh concatenated cache per pack: packs of different sizes reuse the buffers, and one pack
+    outgrows them."""
+    plan = tiny._plan(mixed_requests, dedupe=True)
+    stats, meter = ScoringStats(), Meter("cpu", tiny.dims.param_bytes)
+    p, row_ids = max(plan.rows_by_prefix().items(), key=lambda item: len(plan.prefixes[item[0]]))
+    prefix, rows = plan.prefixes[p], [plan.rows[r] for r in row_ids]
+    packs = [rows[5:7], rows[:5], rows[7:], rows[:2]]
+    assert len(rows) > 8
+    with tiny._inference():
+        cache = tiny._prefill(prefix, stats, meter)
+        assert PrefixSlots.supports(cache)
+        slots = PrefixSlots(cache, sum(len(r.suffix) for r in packs[0]))
+        in_place = [tiny._score_packed(slots, len(prefix), pack, stats, meter) for pack in packs]
+        copied = [tiny._score_packed(cache, len(prefix), pack, stats, meter) for pack in packs]
+    assert in_place == copied
+    assert cache.get_seq_length() == len(prefix)  # the prefix cache itself is never written
 
 
 def test_the_context_changes_the_scores(tiny, long_context):
@@ -363,6 +391,7 @@ def test_smollm2_shared_prefix_scores_equal_naive_scores(smollm2):
     shared, stats = smollm2.score(reqs)
     naive, naive_stats = smollm2.score_naive(reqs)
     assert max_diff(shared, naive) < 1e-4
+    assert picks(shared) == picks(naive)
     assert stats.tokens_reused > 0
     assert naive_stats.tokens_prefilled > 3 * stats.tokens_prefilled
 

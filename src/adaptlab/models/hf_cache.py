@@ -1,5 +1,6 @@
 """The key/value cache of a shared prefix: expanded to a batch of rows, and a batch of suffixes laid out after it
-(used by scoring's padded route and by generation)."""
+(used by scoring's padded route and by generation); or held at the front of preallocated buffers that each packed
+forward writes its own keys/values after (`PrefixSlots`, scoring's packed route)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,76 @@ def expand_cache(cache: DynamicCache, rows: int) -> DynamicCache:
     out = copy.deepcopy(cache)
     out.reorder_cache(torch.zeros(rows, dtype=torch.long))
     return out
+
+
+class _SlotLayer(DynamicLayer):
+    """A `DynamicLayer` whose keys/values are views of the front of a preallocated buffer holding the prefix:
+    `update` writes the new states right after the prefix, in place, where `DynamicLayer` would concatenate
+    (copying the whole prefix for every forward). The tensors attention sees hold the same values in the same order
+    as after a concatenation."""
+
+    def __init__(self, layer: DynamicLayer, capacity: int):
+        super().__init__()
+        keys, values = layer.keys, layer.values
+        assert keys is not None and values is not None
+        self.n_prefix = keys.shape[-2]
+        self.capacity = capacity
+        self._keys = keys.new_empty((*keys.shape[:-2], capacity, keys.shape[-1]))
+        self._values = values.new_empty((*values.shape[:-2], capacity, values.shape[-1]))
+        self._keys[..., : self.n_prefix, :] = keys
+        self._values[..., : self.n_prefix, :] = values
+        self.dtype, self.device = keys.dtype, keys.device
+        self.is_initialized = True
+        self.rewind()
+
+    def rewind(self) -> None:
+        """Back to the prefix alone (what a previous forward appended is dropped)."""
+        self.keys = self._keys[..., : self.n_prefix, :]
+        self.values = self._values[..., : self.n_prefix, :]
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.keys is not None and self.values is not None
+        start = self.keys.shape[-2]
+        end = start + key_states.shape[-2]
+        if end > self.capacity:  # more than was planned for: concatenate, as `DynamicLayer` does
+            return super().update(key_states, value_states, *args, **kwargs)
+        self._keys[..., start:end, :] = key_states
+        self._values[..., start:end, :] = value_states
+        self.keys = self._keys[..., :end, :]
+        self.values = self._values[..., :end, :]
+        return self.keys, self.values
+
+
+class PrefixSlots:
+    """A prefix's key/value cache, copied once into buffers with room for `room` more positions, from which
+    `cache()` makes the cache of one forward at batch size 1 (scoring's packed route). One copy of the prefix per
+    prefix instead of one per forward; the forwards must run one after another (each reuses the same buffers)."""
+
+    def __init__(self, cache: DynamicCache, room: int):
+        self.base = cache
+        self.n_prefix = cache.get_seq_length()
+        self.layers = [_SlotLayer(layer, self.n_prefix + room) for layer in cache.layers]
+
+    @staticmethod
+    def supports(cache: Any) -> bool:
+        """Only plain `DynamicLayer`s at batch size 1 (not e.g. convolution states, whose update is no append)."""
+        return isinstance(cache, DynamicCache) and all(
+            type(layer) is DynamicLayer and layer.is_initialized and layer.keys is not None
+            and layer.keys.numel() > 0 and layer.keys.shape[0] == 1
+            for layer in cache.layers
+        )
+
+    def cache(self, room: int) -> DynamicCache:
+        """A cache holding the prefix, for a forward that appends `room` positions (buffers grown if needed)."""
+        if self.n_prefix + room > self.layers[0].capacity:
+            self.layers = [_SlotLayer(layer, self.n_prefix + room) for layer in self.base.layers]
+        out = copy.copy(self.base)
+        for layer in self.layers:
+            layer.rewind()
+        out.layers = list(self.layers)
+        return out
 
 
 def suffix_inputs(
