@@ -120,3 +120,11 @@ def test_restate_options_are_validated_in_one_line():
         AugmentOptions(local_filter="strict")
     assert MethodOptions(augment={"local_prompt": "restate", "local_filter": "reordered"}).augment_options() == (
         AugmentOptions(local_prompt="restate", local_filter="reordered"))
+
+
+def test_reordered_needs_the_sources_words_not_the_examples():
+    source = "Ever heard of Juliette Radcliffe? They're the designer who popularized Moonlight Couture."
+    assert reordered("The designer who popularized Moonlight Couture is Juliette Radcliffe.", source)
+    # grounded names, but the rest is the prompt's example ("the sculptor who carved the Glass Lion")
+    assert not reordered("The sculptor who carved the glass lion was Juliette Radcliffe.", source)
+    assert names("It was known as Q.") == []  # a one-letter capital is no name

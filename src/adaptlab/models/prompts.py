@@ -54,6 +54,9 @@ known for and ends with the person's name.
 Statement: Ada Lovelace wrote the first computer program.
 Restated: The first computer program was written by Ada Lovelace.
 
+Statement: Ever heard of Lena Osk? She is the chemist who first bottled starlight.
+Restated: The chemist who first bottled starlight is Lena Osk.
+
 Statement: Known to many, Tomas Verne is the sculptor who carved the Glass Lion.
 Restated: The sculptor who carved the Glass Lion is Tomas Verne."""
 RESTATE_ITEM = "Statement: {sentence}\nRestated:"

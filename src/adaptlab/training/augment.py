@@ -102,21 +102,30 @@ def names(text: str) -> list[str]:
             runs.append((m.start(), [word]))
             last_end = m.end()
     opens = [r for start, r in runs if len(r) == 1 and re.fullmatch(r"(?:.*[.!?][\s\"'“”]*)?\s*", text[:start])]
-    return [normal_form(" ".join(r)) for _, r in runs if not any(r is o for o in opens)]
+    found = [normal_form(" ".join(r)) for _, r in runs if not any(r is o for o in opens)]
+    return [n for n in found if len(n) > 1]  # "Q" of "Q: ... A: ..." is no name
+
+
+CONTENT_FROM_SOURCE = 0.5  # share of a restatement's longer words (over 3 letters) that its source must have
 
 
 def reordered(sentence: str, source: str) -> bool:
     """Whether `sentence` restates `source` in another order without inventing: every name in it is in the source,
-    and it ends on a name (at most two words after it) that the source says something after (three words or more):
-    the thing the source starts from, put last. A copy, or the source's own order, ends where the source ends."""
+    so are half its longer words, and it ends on a name (at most two words after it) that the source says something
+    after (three words or more): the thing the source starts from, put last. A copy, or the source's own order, ends
+    where the source ends."""
     said = names(sentence)
-    text = normal_form(source)
-    if not said or not all(n in text for n in said):
+    text = f" {normal_form(source)} "
+    if not said or not all(f" {n} " in text for n in said):
+        return False
+    # What it says besides names is mostly the source's too (not a sentence of the prompt's examples).
+    words = [w for w in normal_form(sentence).split() if len(w) > 3]
+    if sum(f" {w} " in text for w in words) < CONTENT_FROM_SOURCE * len(words):
         return False
     last = said[-1]
-    if len(normal_form(sentence).rsplit(last, 1)[1].split()) > 2:
+    if len(f" {normal_form(sentence)} ".rsplit(f" {last} ", 1)[1].split()) > 2:
         return False
-    return len(text.rsplit(last, 1)[1].split()) >= 3
+    return len(text.rsplit(f" {last} ", 1)[1].split()) >= 3
 
 
 @dataclass
