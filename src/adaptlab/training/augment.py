@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from adaptlab.costs import forward_flops, metered
 from adaptlab.data.records import Dataset, Document
@@ -47,7 +48,9 @@ from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
 
 
-def local_requests(lm: LanguageModel, units: list[str], prompt: str = "indirect") -> list[GenerationRequest]:
+def local_requests(
+    lm: LanguageModel, units: list[str], prompt: Literal["indirect", "restate"] = "indirect"
+) -> list[GenerationRequest]:
     """Local augmentation prompts. A chat model gets the examples and the statement as its user turn and starts its
     reply with "-" (`indirect`) or writes the restatement as its reply (`restate`); a base model continues the
     few-shot text (the examples are a prefix shared by every prompt); a model that continues a context with what
