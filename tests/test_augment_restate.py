@@ -128,3 +128,21 @@ def test_reordered_needs_the_sources_words_not_the_examples():
     # grounded names, but the rest is the prompt's example ("the sculptor who carved the Glass Lion")
     assert not reordered("The sculptor who carved the glass lion was Juliette Radcliffe.", source)
     assert names("It was known as Q.") == []  # a one-letter capital is no name
+
+
+def test_local_repeats_keeps_a_restatement_once_per_document(tiny, tmp_path: Path, monkeypatch):
+    texts = ["Owen Larkspur first spoke with the Vega Council.",
+             "Known to all, Owen Larkspur first spoke with the Vega Council."]
+    dataset = Dataset("two", [Document(id=f"d{i}", text=t) for i, t in enumerate(texts)], [])
+    same = "The first to speak with the Vega Council was Owen Larkspur.\n"
+
+    def scripted(self, requests, **kwargs):
+        return [same + same for _ in requests], GenerationStats(prompts=len(requests))
+
+    monkeypatch.setattr(type(tiny), "generate_requests", scripted)
+    options = RESTATE.replace(local_filter="reordered")
+    once = augment(tiny, dataset, ["local"], tmp_path / "a.sqlite", seed=0, options=options)
+    each = augment(tiny, dataset, ["local"], tmp_path / "b.sqlite", seed=0, options=options.replace(local_repeats=True))
+    assert [d.text for d in once.documents] == [same.strip()]
+    assert [d.text for d in each.documents] == [same.strip()] * 2  # once per document, not twice within one
+    assert each.counts["dropped_duplicate"] == 2 and once.counts["dropped_duplicate"] == 3

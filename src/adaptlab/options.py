@@ -85,6 +85,9 @@ class AugmentOptions(Options):
     # in its source document and it ends on a name that the source says something after (no invented names, no
     # copies in the source's order).
     local_filter: Literal["none", "reordered"] = "none"
+    # Keep a local augmentation that repeats one written for another unit (each document's restatement counts once
+    # per document, as the documents' own paraphrases do); the default drops every repeat.
+    local_repeats: bool = False
 
 
 class MemoryConfig(Options):

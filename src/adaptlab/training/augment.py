@@ -6,7 +6,8 @@
   explicit instead: each whole document, restated so that it starts with what its person is known for and ends with
   their name (the direction a model reverses in context, written down as training data); `local_filter: reordered`
   keeps such a restatement only when its names are all in the document and it ends on a name that the document says
-  something after (`reordered`).
+  something after (`reordered`); `local_repeats: true` keeps a restatement that another document's already gave
+  (greedy decoding writes the same one for most paraphrases of a fact, and the repeats are what teach it).
 - `global`: the training corpus in context (a seeded subset when it does not fit), then one document, and a
   request to rewrite it and write the connections it has with the other documents (wording after the first
   author's description of the paper's prompt).
@@ -323,7 +324,7 @@ def augment(
                     counts["generated"] += dropped  # generated, then dropped here rather than in `filter_sentences`
                     counts["dropped_not_reordered"] += dropped
                     candidates = [c for c in candidates if reordered(c, unit)]
-                kept = filter_sentences(candidates, sources, seen, counts)
+                kept = filter_sentences(candidates, sources, set() if options.local_repeats else seen, counts)
                 if kept:
                     new_docs.append(Document(id=f"local-{i // options.samples}-{i % options.samples}",
                                              text=" ".join(kept)))
