@@ -58,6 +58,13 @@ class Method(ABC):
             known = ", ".join(self.update_paths) or "none"
             raise AdaptlabError(f"method {self.name} has no update path {path!r}; its paths: {known}")
 
+    def prepare_again(self, model: LanguageModel, after: Dataset, *, seed: int, workdir: Path,
+                      cache_dir: Path | None = None) -> Prepared:
+        """The update path that prepares this method from scratch on the updated corpus (a context swapped, an index
+        or a prefix rebuilt): its one-off costs counted as the update's."""
+        again = self.prepare(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)
+        return Prepared(model=again.model, contexts=again.contexts, info=again.info, costs=as_update(again.costs))
+
 
 UPDATE = "update"  # the kind of an update's one-off costs, and the prefix of their phases
 

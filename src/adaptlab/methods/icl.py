@@ -56,7 +56,7 @@ class InContext(Method):
         workdir: Path, cache_dir: Path | None = None,
     ) -> Prepared:
         self.check_path(path)
-        swapped = self.prepare(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)
+        swapped = self.prepare_again(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)
         swap = CostRow(phase="swap", kind="one_off", tokens_processed=swapped.info["context_tokens"])
-        return Prepared(model=swapped.model, contexts=swapped.contexts, info=swapped.info,
-                        costs=as_update([swap, *swapped.costs]))
+        swapped.costs[:0] = as_update([swap])
+        return swapped

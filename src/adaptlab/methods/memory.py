@@ -50,7 +50,7 @@ from adaptlab.context import build_context, context_budget, fit_documents
 from adaptlab.costs import Dims, attended_pairs, metered
 from adaptlab.data.records import Dataset
 from adaptlab.errors import AdaptlabError
-from adaptlab.methods.base import Method, Prepared, as_update
+from adaptlab.methods.base import Method, Prepared
 from adaptlab.models.base import GenerationRequest, LanguageModel
 from adaptlab.models.prompts import SEPARATOR
 from adaptlab.models.transformers_backend import TransformersModel, expand_cache
@@ -390,6 +390,4 @@ class Memory(Method):
         workdir: Path, cache_dir: Path | None = None,
     ) -> Prepared:
         self.check_path(path)
-        retrained = self.prepare(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)
-        return Prepared(model=retrained.model, contexts=retrained.contexts, info=retrained.info,
-                        costs=as_update(retrained.costs))
+        return self.prepare_again(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)

@@ -24,7 +24,7 @@ from adaptlab.context import build_context, context_budget
 from adaptlab.costs import metered
 from adaptlab.data.records import Dataset
 from adaptlab.evaluate import question_text
-from adaptlab.methods.base import Method, Prepared, as_update
+from adaptlab.methods.base import Method, Prepared
 from adaptlab.models.base import LanguageModel
 from adaptlab.retrieval import make_retriever
 from adaptlab.store import CostRow
@@ -80,6 +80,4 @@ class Retrieved(Method):
         workdir: Path, cache_dir: Path | None = None,
     ) -> Prepared:
         self.check_path(path)
-        reindexed = self.prepare(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)
-        return Prepared(model=reindexed.model, contexts=reindexed.contexts, info=reindexed.info,
-                        costs=as_update(reindexed.costs))
+        return self.prepare_again(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)
