@@ -27,6 +27,19 @@ def tiny():
     return load_model("tiny", device="cpu")
 
 
+@pytest.fixture
+def unpinned_kernels(monkeypatch):
+    """The kernel pins (`adaptlab.kernels.PINS`) absent for the test, and whatever it leaves of them removed after.
+    `adaptlab demo` pins them in its own process; left behind in this one, they reach every worker process a later
+    test starts while this process's torch keeps the kernels it started with, and the two then round differently.
+    (`monkeypatch.delenv` of an absent variable records nothing to undo, so each is first set, then deleted.)"""
+    from adaptlab.kernels import PINS
+
+    for key in PINS:
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+
+
 def as_dataset(g: Any, name: str) -> Any:
     """A generator's output (`Generated`) as the `Dataset` it would load as, without files."""
     from adaptlab.data.records import Dataset

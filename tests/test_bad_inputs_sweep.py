@@ -70,7 +70,7 @@ def test_a_late_bad_model_leaves_the_folders_config_and_runs_reachable(finished:
     assert code == 0 and "1 runs" in (finished / "report.md").read_text(), (out, err)
 
 
-def test_a_mistyped_demo_model_fails_before_any_work(tmp_path: Path, cli):
+def test_a_mistyped_demo_model_fails_before_any_work(tmp_path: Path, cli, unpinned_kernels: None):
     one_line_error(cli("demo", "--model", "smolm2", "--out", tmp_path / "demo"), "unknown model 'smolm2'",
                    "did you mean 'smollm2'")
     assert not (tmp_path / "demo").exists()

@@ -75,7 +75,7 @@ def test_demo_config_is_the_preset_with_the_model_given():
     assert sum(len(d.seeds_in(llm)) for d in llm.datasets) * len(llm.methods) == 30
 
 
-def test_demo_command_runs_the_preset_into_its_model_folder(tmp_path: Path, cli, monkeypatch):
+def test_demo_command_runs_the_preset_into_its_model_folder(tmp_path: Path, cli, monkeypatch, unpinned_kernels: None):
     import adaptlab.cli.study
     import adaptlab.report.build
     import adaptlab.store
@@ -102,8 +102,6 @@ def test_demo_command_runs_the_preset_into_its_model_folder(tmp_path: Path, cli,
     monkeypatch.setattr(adaptlab.cli.study, "run_command_with", run)
     monkeypatch.setattr(adaptlab.report.build, "build_report", report)
     monkeypatch.setattr(adaptlab.store, "scores_digest", digest)
-    for key in PINS:  # the command pins the kernels in this process: restored after the test
-        monkeypatch.delenv(key, raising=False)
     code, out, err = cli("demo", "--out", tmp_path)
     assert code == 0, err
     assert [(_shipped(c), o) for c, o in seen] == [(ORGANISM, tmp_path / "organism")]

@@ -58,9 +58,7 @@ def test_a_run_that_is_not_stored_is_an_error(tmp_path: Path):
         _digest(tmp_path, [_run("a", A)], ["a", "b"])
 
 
-def test_pins_are_set_unless_the_user_set_them(monkeypatch: pytest.MonkeyPatch):
-    for key in PINS:
-        monkeypatch.delenv(key, raising=False)
+def test_pins_are_set_unless_the_user_set_them(monkeypatch: pytest.MonkeyPatch, unpinned_kernels: None):
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
     pins = pin_kernels()
     assert pins == {**PINS, "ATEN_CPU_CAPABILITY": "default"} and os.environ["MKL_CBWR"] == PINS["MKL_CBWR"]
