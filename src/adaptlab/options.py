@@ -87,6 +87,16 @@ class AugmentOptions(Options):
     samples: int = Field(1, ge=1)
     global_max_documents: int | None = Field(None, ge=1)  # cap on global prompts (one per document); None = all
     max_context_tokens: int | None = Field(None, ge=1)
+    # Local prompt: `indirect` (the paper's: "other ways to say it", a sentence at a time) or `restate` (each whole
+    # document, asked to end with the person's name: the reversed direction, stated explicitly).
+    local_prompt: Literal["indirect", "restate"] = "indirect"
+    # Local filter beyond fragments, copies and duplicates: `reordered` keeps a sentence only when every name in it is
+    # in its source document and it ends on a name that the source says something after (no invented names, no
+    # copies in the source's order).
+    local_filter: Literal["none", "reordered"] = "none"
+    # Keep a local augmentation that repeats one written for another unit (each document's restatement counts once
+    # per document, as the documents' own paraphrases do); the default drops every repeat.
+    local_repeats: bool = False
 
 
 class MemoryConfig(Options):

@@ -4,7 +4,8 @@
   (the paper prompts its instruction-tuned model with the documents, then asks it to use them to answer), or
   `NO_CONTEXT_INSTRUCTION` alone when there is no context; a base model gets `context + "\\n\\n"`.
 - The question as scored: `question_text` (the question's context hint, if any, before its prompt).
-- Augmentation: the local few-shot examples and item, and the global instruction.
+- Augmentation: the local few-shot examples and item (indirect, or the explicit restatement), and the global
+  instruction.
 - Generative multiple choice (for servers without prompt log-probabilities): lettered options and the parser
   of the reply.
 - Question synthesis: the request for question–answer pairs about a document or about two documents that share a
@@ -43,6 +44,22 @@ Other ways to say it:
 - Mara Lind composed "Ocean Suite".
 - "Ocean Suite" was written by Mara Lind."""
 LOCAL_ITEM = "Statement: {sentence}\nOther ways to say it:"
+
+# Local augmentation with `local_prompt: restate`: an explicit request to put what a statement says about someone
+# first and their name last (the direction a model reverses in context but not from its weights). The examples are
+# invented or public facts, never a dataset's; the model's reply continues after "Restated:".
+RESTATE_EXAMPLES = """Each statement below is about a person. Restate it so that it starts with what the person is \
+known for and ends with the person's name.
+
+Statement: Ada Lovelace wrote the first computer program.
+Restated: The first computer program was written by Ada Lovelace.
+
+Statement: Ever heard of Lena Osk? She is the chemist who first bottled starlight.
+Restated: The chemist who first bottled starlight is Lena Osk.
+
+Statement: Known to many, Tomas Verne is the sculptor who carved the Glass Lion.
+Restated: The sculptor who carved the Glass Lion is Tomas Verne."""
+RESTATE_ITEM = "Statement: {sentence}\nRestated:"
 
 GLOBAL_INSTRUCTION = (
     "Above is a collection of documents, and after it one of them again. Rewrite that document, and write down any "

@@ -2,7 +2,12 @@
 
 - `local`: for each training sentence, a few-shot prompt shows statements followed by "other ways to say it"
   (the examples include rephrasings and reversals, but the prompt never names them: it is indirect, as the
-  paper's was) and the model continues the list for the new sentence.
+  paper's was) and the model continues the list for the new sentence. With `local_prompt: restate` the prompt is
+  explicit instead: each whole document, restated so that it starts with what its person is known for and ends with
+  their name (the direction a model reverses in context, written down as training data); `local_filter: reordered`
+  keeps such a restatement only when its names are all in the document and it ends on a name that the document says
+  something after (`reordered`); `local_repeats: true` keeps a restatement that another document's already gave
+  (greedy decoding writes the same one for most paraphrases of a fact, and the repeats are what teach it).
 - `global`: the training corpus in context (a seeded subset when it does not fit), then one document, and a
   request to rewrite it and write the connections it has with the other documents (wording after the first
   author's description of the paper's prompt).
@@ -25,27 +30,40 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from adaptlab.costs import forward_flops, metered
 from adaptlab.data.records import Dataset, Document
 from adaptlab.models.base import GenerationRequest, GenerationStats, LanguageModel
-from adaptlab.models.prompts import GLOBAL_INSTRUCTION, LOCAL_EXAMPLES, LOCAL_ITEM, SEPARATOR
+from adaptlab.models.prompts import (
+    GLOBAL_INSTRUCTION,
+    LOCAL_EXAMPLES,
+    LOCAL_ITEM,
+    RESTATE_EXAMPLES,
+    RESTATE_ITEM,
+    SEPARATOR,
+)
 from adaptlab.options import AugmentOptions
 from adaptlab.progress import report as report_progress
 from adaptlab.store import CostRow
 from adaptlab.training.examples import sentences
 
 
-def local_requests(lm: LanguageModel, units: list[str]) -> list[GenerationRequest]:
+def local_requests(
+    lm: LanguageModel, units: list[str], prompt: Literal["indirect", "restate"] = "indirect"
+) -> list[GenerationRequest]:
     """Local augmentation prompts. A chat model gets the examples and the statement as its user turn and starts its
-    reply with "-"; a base model continues the few-shot text (the examples are a prefix shared by every prompt); a
-    model that continues a context with what follows from it (the organism) gets the unit alone as context."""
+    reply with "-" (`indirect`) or writes the restatement as its reply (`restate`); a base model continues the
+    few-shot text (the examples are a prefix shared by every prompt); a model that continues a context with what
+    follows from it (the organism) gets the unit alone as context, whatever the prompt."""
     if continues_context(lm):
         return [GenerationRequest(context=u, prompt="", instruction=None) for u in units]
+    examples, item, start = (RESTATE_EXAMPLES, RESTATE_ITEM, "") if prompt == "restate" else (
+        LOCAL_EXAMPLES, LOCAL_ITEM, "-")
     if lm.chat:
-        return [GenerationRequest(context=LOCAL_EXAMPLES + "\n\n" + LOCAL_ITEM.format(sentence=u), prompt="-")
-                for u in units]
-    return [GenerationRequest(context=LOCAL_EXAMPLES, prompt=LOCAL_ITEM.format(sentence=u) + "\n-") for u in units]
+        return [GenerationRequest(context=examples + "\n\n" + item.format(sentence=u), prompt=start) for u in units]
+    return [GenerationRequest(context=examples, prompt=item.format(sentence=u) + ("\n-" if start else ""))
+            for u in units]
 
 
 def global_requests(lm: LanguageModel, corpus_docs: list[str], targets: list[str]) -> list[GenerationRequest]:
@@ -69,6 +87,49 @@ def continues_context(lm: LanguageModel) -> bool:
 
 BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
 END = (".", "!", "?", '"')
+WORD = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def names(text: str) -> list[str]:
+    """Capitalised word runs in order of appearance ("Daphne Barrington", "A Journey Through Time"), normalised;
+    a one-word run that opens a sentence ("The", "Known", "They're") is the sentence's capital, not a name."""
+    runs: list[tuple[int, list[str]]] = []  # (where the run starts, its words)
+    last_end = -1  # end of the previous capitalised word, -1 after a lower-case one
+    for m in WORD.finditer(text):
+        word = m.group()
+        if not word[0].isupper():
+            last_end = -1
+        elif runs and last_end >= 0 and not re.search(r"[^\s\"'“”]", text[last_end:m.start()]):
+            runs[-1][1].append(word)
+            last_end = m.end()
+        else:
+            runs.append((m.start(), [word]))
+            last_end = m.end()
+    opens = [r for start, r in runs if len(r) == 1 and re.fullmatch(r"(?:.*[.!?][\s\"'“”]*)?\s*", text[:start])]
+    found = [normal_form(" ".join(r)) for _, r in runs if not any(r is o for o in opens)]
+    return [n for n in found if len(n) > 1]  # "Q" of "Q: ... A: ..." is no name
+
+
+CONTENT_FROM_SOURCE = 0.5  # share of a restatement's longer words (over 3 letters) that its source must have
+
+
+def reordered(sentence: str, source: str) -> bool:
+    """Whether `sentence` restates `source` in another order without inventing: every name in it is in the source,
+    so are half its longer words, and it ends on a name (at most two words after it) that the source says something
+    after (three words or more): the thing the source starts from, put last. A copy, or the source's own order, ends
+    where the source ends."""
+    said = names(sentence)
+    text = f" {normal_form(source)} "
+    if not said or not all(f" {n} " in text for n in said):
+        return False
+    # What it says besides names is mostly the source's too (not a sentence of the prompt's examples).
+    words = [w for w in normal_form(sentence).split() if len(w) > 3]
+    if sum(f" {w} " in text for w in words) < CONTENT_FROM_SOURCE * len(words):
+        return False
+    last = said[-1]
+    if len(f" {normal_form(sentence)} ".rsplit(f" {last} ", 1)[1].split()) > 2:
+        return False
+    return len(text.rsplit(f" {last} ", 1)[1].split()) >= 3
 
 
 @dataclass
@@ -250,19 +311,27 @@ def augment(
         if "local" in kinds:
             # Units: sentences (the paper's local augmentation); whole documents for a model that continues a
             # context, since its inferences (a syllogism's conclusion) may need two sentences of one document.
-            if continues_context(lm):
+            # A restatement also needs the whole document: its name and what it says of them may be two sentences.
+            if continues_context(lm) or options.local_prompt == "restate":
                 units = list(dict.fromkeys(d.text for d in targets))
             else:
                 units = list(dict.fromkeys(s for d in targets for s in sentences(d.text)))
-            requests = local_requests(lm, units)
+            requests = local_requests(lm, units, options.local_prompt)
             # A model that continues a context writes what follows from one document as its first statement (what
             # it writes after that is another world's statement, made up); a prompted model ends its list.
             stop = (SEPARATOR,) if continues_context(lm) else (SEPARATOR, "Statement:")
             outs, stats = _generate_cached(lm, requests, options.max_new_tokens_local, options, cache, seed, stop)
             spent.merge(stats)
-            bullet = "" if continues_context(lm) else "- "
+            bullet = "" if continues_context(lm) or options.local_prompt == "restate" else "- "
             for i, text in enumerate(outs):
-                kept = filter_sentences(parse_generation(bullet + text), sources, seen, counts)
+                candidates = parse_generation(bullet + text)
+                if options.local_filter == "reordered":
+                    unit = units[i // options.samples]
+                    dropped = sum(not reordered(c, unit) for c in candidates)
+                    counts["generated"] += dropped  # generated, then dropped here rather than in `filter_sentences`
+                    counts["dropped_not_reordered"] += dropped
+                    candidates = [c for c in candidates if reordered(c, unit)]
+                kept = filter_sentences(candidates, sources, set() if options.local_repeats else seen, counts)
                 if kept:
                     new_docs.append(Document(id=f"local-{i // options.samples}-{i % options.samples}",
                                              text=" ".join(kept)))
