@@ -9,16 +9,7 @@ import yaml
 from adaptlab.data.io import load_dataset, write_dataset
 from adaptlab.data.records import Document, Generated, Question
 from adaptlab.data.registry import make_dataset
-
-
-def one_line_error(result: tuple[int, str, str], *words: str) -> str:
-    code, _, err = result
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
+from test_bad_inputs import one_line_error
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

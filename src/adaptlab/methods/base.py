@@ -45,13 +45,16 @@ class Method(ABC):
     # The ways this method is brought up to date after an update (see the module docstring); none: it cannot be.
     update_paths: tuple[str, ...] = ()
 
-    @abstractmethod
     def update(  # workdir: the update's own folder (not the initial preparation's)
         self, prepared: Prepared, model: LanguageModel, before: Dataset, after: Dataset, *, path: str, seed: int,
         workdir: Path, cache_dir: Path | None = None,
     ) -> Prepared:
         """`prepared` (this method prepared on `before`, from the base `model`) brought up to date with `after`
-        along `path`: the model and contexts for `after`'s questions, and the update's costs (`as_update`)."""
+        along `path`: the model and contexts for `after`'s questions, and the update's costs (`as_update`). By
+        default the method is prepared again on `after` (`prepare_again`: an index or a prefix rebuilt); a method
+        whose paths do more overrides this."""
+        self.check_path(path)
+        return self.prepare_again(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)
 
     def check_path(self, path: str) -> None:
         if path not in self.update_paths:

@@ -385,9 +385,3 @@ class Memory(Method):
         return Prepared(model=backend.with_prefix(memory, name=f"{model.name}+memory"),
                         contexts=[""] * len(dataset.questions), info=info, costs=[*costs, held])
 
-    def update(
-        self, prepared: Prepared, model: LanguageModel, before: Dataset, after: Dataset, *, path: str, seed: int,
-        workdir: Path, cache_dir: Path | None = None,
-    ) -> Prepared:
-        self.check_path(path)
-        return self.prepare_again(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)

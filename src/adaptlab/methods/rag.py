@@ -75,9 +75,3 @@ class Retrieved(Method):
         held = CostRow(phase="index_held", kind="held", peak_memory_bytes=retriever.index_bytes)
         return Prepared(model=model, contexts=contexts, info=info, costs=[index, retrieve, held])
 
-    def update(
-        self, prepared: Prepared, model: LanguageModel, before: Dataset, after: Dataset, *, path: str, seed: int,
-        workdir: Path, cache_dir: Path | None = None,
-    ) -> Prepared:
-        self.check_path(path)
-        return self.prepare_again(model, after, seed=seed, workdir=workdir, cache_dir=cache_dir)
