@@ -36,7 +36,8 @@ STUDY = {
         "finetune": {"steps": 6, "batch_size": 2, "learning_rate": 1e-2, "warmup_steps": 0},
         "memory": {"positions": 8, "steps": 3, "batch_size": 2, "cuts": 1, "samples": 1, "max_new_tokens": 8},
     },
-    "method_options": {"ft-split": {"finetune": {"mode": "full"}}},
+    # ft-split trains for a number of passes (`epochs`): its steps are known once its examples are
+    "method_options": {"ft-split": {"finetune": {"mode": "full", "epochs": 1.5}}},
 }
 
 

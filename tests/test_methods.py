@@ -4,6 +4,7 @@ sentence splitting, resume), augmentation (parsing, filtering, caching), and `ad
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from adaptlab.methods import MethodOptions, get_method
 from adaptlab.options import FinetuneConfig
 from adaptlab.training.augment import GenerationCache, augment, filter_sentences, parse_generation
 from adaptlab.training.examples import make_examples, sentences
-from adaptlab.training.finetune import finetune, tokenize_examples
+from adaptlab.training.finetune import final_checkpoint, finetune, tokenize_examples
 from conftest import generated_dataset
 
 
@@ -112,6 +113,23 @@ def test_finetuning_learns_and_resumes(tiny, reversals, tmp_path: Path, mode: st
     # a second call finds the checkpoints and resumes instead of starting over
     _, _, again = finetune(tiny, examples, config, tmp_path, seed=0)
     assert again["resumed"]
+
+
+def test_epochs_set_the_steps_from_the_examples(tiny, reversals, tmp_path: Path):
+    examples = make_examples(reversals.documents, "off")
+    config = FinetuneConfig(epochs=1.5, batch_size=4, learning_rate=3e-3, warmup_steps=3, save_steps=1000)
+    steps = math.ceil(1.5 * len(examples) / 4)
+    assert config.for_examples(len(examples)).steps == steps and config.for_examples(len(examples)).epochs is None
+    assert config.for_examples(1).steps == 1 and config.for_examples(1).warmup_steps == 0
+    assert FinetuneConfig(steps=7).for_examples(1000).steps == 7  # without epochs: the steps as given
+    _, _, log = finetune(tiny, examples, config, tmp_path, seed=0)
+    assert log["losses"][-1][0] <= steps and final_checkpoint(tmp_path, steps) is not None
+    # a method trains as many steps per pass as its examples need, and records them
+    method = get_method("ft-split", MethodOptions(finetune={"epochs": 1.0, "batch_size": 4, "save_steps": 1000}))
+    trained = method.train(tiny, reversals, seed=0, workdir=tmp_path / "method")
+    split = make_examples(reversals.documents, "independent")
+    assert trained.info["finetune"]["steps"] == math.ceil(len(split) / 4)
+    assert trained.info["train_examples"] == len(split)
 
 
 def test_parse_and_filter_generations():

@@ -12,6 +12,7 @@ config that spells out a default and one that leaves it out are different runs, 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -65,6 +66,9 @@ class FinetuneConfig(Options):
     group: ClassVar[str] = "finetune"
     mode: Literal["lora", "full"] = "lora"
     steps: int = Field(300, ge=1)
+    # Passes over the training examples instead of `steps`: steps = ceil(epochs x examples / batch_size), so that a
+    # method training on more text (augmentations) sees each example as often as one training on less.
+    epochs: float | None = Field(None, gt=0)
     batch_size: int = Field(8, ge=1)
     learning_rate: float = Field(3e-4, gt=0)
     warmup_steps: int = Field(10, ge=0)
@@ -75,6 +79,15 @@ class FinetuneConfig(Options):
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_target_modules: str | list[str] = "all-linear"
     save_steps: int = Field(100, ge=1)
+
+    def for_examples(self, n: int) -> FinetuneConfig:
+        """These settings for `n` training examples: with `epochs`, its steps (and warm-up, at most all but one of
+        them) resolved and `epochs` cleared; otherwise unchanged."""
+        if self.epochs is None:
+            return self
+        steps = max(1, math.ceil(self.epochs * n / self.batch_size))
+        return self.model_copy(update={"steps": steps, "epochs": None,
+                                       "warmup_steps": min(self.warmup_steps, steps - 1)})
 
 
 class AugmentOptions(Options):

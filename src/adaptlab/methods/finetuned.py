@@ -111,7 +111,7 @@ class FineTuned(Method):
         require_trainable(model, f"method {self.name}")  # before any augmentation is paid for
         costs = []
         config = config or self.finetune_config
-        info: dict[str, object] = {"split": self.split, "finetune": config.model_dump()}
+        info: dict[str, object] = {"split": self.split}
         documents = [d for d in dataset.documents if only is None or d.id in only]
         if self.preset.augment_kinds:
             if "oracle" in self.preset.augment_kinds and not dataset.oracle:
@@ -131,6 +131,8 @@ class FineTuned(Method):
             info["augmentation"] = dict(result.counts)
             info["augmenter"] = augmenter.name
         examples = make_examples(documents, self.split)
+        config = config.for_examples(len(examples))  # `epochs`: steps for these examples
+        info["finetune"] = config.model_dump()
         adapted, cost, log = finetune(model, examples, config, workdir, seed)
         costs.append(cost)
         info["train_examples"] = log["examples"]
@@ -167,7 +169,8 @@ class FineTuned(Method):
     ) -> Prepared:
         """`retrain`: train `model` (the base) on `after` as `prepare` would; `retrieve`: keep the fine-tuned
         weights, retrieve from `after`; `continue`, `reaugment`: train the fine-tuned weights further on the changed
-        documents (and, for augmented methods, their augmentations) for their share of the steps."""
+        documents (and, for augmented methods, their augmentations) for their share of the steps (with `epochs`:
+        that many passes over them)."""
         self.check_path(path)
         changed = after.changed_documents(before)
         if path == "retrain":
@@ -177,10 +180,11 @@ class FineTuned(Method):
         elif not changed:
             trained = Trained(model=prepared.model, costs=[], info={"train_examples": 0})
         else:
-            share = len(changed) / len(after.documents)
-            steps = max(1, math.ceil(self.finetune_config.steps * share))
-            config = self.finetune_config.model_copy(
-                update={"steps": steps, "warmup_steps": min(self.finetune_config.warmup_steps, steps - 1)})
+            config = self.finetune_config  # with `epochs`: that many passes over the changed documents' examples
+            if config.epochs is None:
+                share = len(changed) / len(after.documents)
+                steps = max(1, math.ceil(config.steps * share))
+                config = config.model_copy(update={"steps": steps, "warmup_steps": min(config.warmup_steps, steps - 1)})
             trained = self.train(prepared.model, after, seed=seed, workdir=workdir, cache_dir=cache_dir,
                                  only=[d.id for d in changed], config=config)
         served = self._serve(trained, after, seed, workdir)

@@ -55,6 +55,7 @@ class StoredRun:
     options: MethodOptions
     model_fingerprint: str
     workdir: Path
+    trained_steps: int | None = None  # the fine-tuning steps the run took (its stored settings), if it recorded them
 
     def record(self, fmt: str, base: str) -> dict[str, Any]:
         return {"run_id": self.run_id, "format": fmt, "base_model": base, "model": self.model,
@@ -86,7 +87,8 @@ def find_run(rundir: Path, ref: str) -> StoredRun:
     return StoredRun(run_id=r["run_id"], model=r["model"], method=r["method"], seed=r["seed"],
                      options=MethodOptions(**r["config"]["method_options"]),
                      model_fingerprint=r["config"]["model_fingerprint"],
-                     workdir=rundir / "work" / safe_name(r["run_id"]))
+                     workdir=rundir / "work" / safe_name(r["run_id"]),
+                     trained_steps=(r["info"].get("finetune") or {}).get("steps"))
 
 
 def formats_of(run: StoredRun) -> tuple[str, ...]:
@@ -187,9 +189,10 @@ def _source(run: StoredRun, fmt: str) -> Path:
         return trained / "model"
     method = get_method(run.method, run.options)
     assert isinstance(method, FineTuned)
-    checkpoint = final_checkpoint(run.workdir, method.finetune_config.steps)
+    steps = run.trained_steps or method.finetune_config.steps  # `epochs`: resolved when the run trained
+    checkpoint = final_checkpoint(run.workdir, steps)
     if checkpoint is None:
-        raise AdaptlabError(f"run {run.run_id}: no final checkpoint (checkpoint-{method.finetune_config.steps}) kept "
+        raise AdaptlabError(f"run {run.run_id}: no final checkpoint (checkpoint-{steps}) kept "
                             f"in {run.workdir / 'checkpoints'}; it was removed, or the run was not trained here")
     if fmt == "adapter" and not all((checkpoint / f).is_file() for f in ADAPTER_FILES):
         raise AdaptlabError(f"run {run.run_id}: {checkpoint} holds no LoRA adapter ({', '.join(ADAPTER_FILES)})")

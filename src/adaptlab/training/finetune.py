@@ -91,6 +91,7 @@ def finetune(
     from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
     weighted = require_trainable(lm, "fine-tuning")
+    config = config.for_examples(len(examples))  # `epochs`: its steps for these examples
     # Everything random from here on (LoRA's initial weights, dropout, data order) follows `seed` alone, not what
     # ran earlier in this process: a run that is resumed or run in another order trains the same model.
     set_seed(seed)
