@@ -1,11 +1,14 @@
 """The same grid of one-thread runs, sequential vs on a local Ray with 2 workers, side by side in one invocation.
 
     OMP_NUM_THREADS=1 python benchmarks/grid.py [--model organism] [--seeds 3] [--steps 300] [--workers 2]
+                                                [--processes]
 
 Each executor runs the whole grid into a fresh run folder as `adaptlab run` does (the Ray time includes starting
 Ray and its workers loading the model: what a user waits for). Prints both wall-clock times, their ratio (expect
 close to the number of workers on as many idle cores, less Ray's start), whether the stored scores are identical,
 and the load average before and after (other processes on the machine slow both). Needs the `ray` extra.
+`--processes` also runs the grid with the `processes` executor (as many worker processes, no Ray): the same
+parallelism without Ray's start and daemons, so the two ratios side by side say what Ray itself costs.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=300, help="fine-tuning steps per ft run")
     parser.add_argument("--workers", type=int, default=2, help="CPUs of the local Ray (one run each)")
+    parser.add_argument("--processes", action="store_true", help="also the processes executor (no Ray)")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"
     folder = Path(tempfile.mkdtemp(prefix="adaptlab-grid-"))
@@ -78,6 +82,13 @@ def main() -> None:
         print(f"ray, {args.workers} workers: {on_ray:.1f} s   load average {os.getloadavg()}", flush=True)
         same = scores(folder / "sequential" / "results.sqlite") == scores(folder / "ray" / "results.sqlite")
         print(f"speed-up {sequential / on_ray:.2f}× (sequential / ray); stored scores identical: {same}")
+        if args.processes:
+            spec["workers"] = args.workers
+            config.write_text(yaml.safe_dump(spec, sort_keys=False))
+            local = run(config, folder / "processes", "processes")
+            print(f"processes, {args.workers} workers: {local:.1f} s   load average {os.getloadavg()}", flush=True)
+            same = scores(folder / "sequential" / "results.sqlite") == scores(folder / "processes" / "results.sqlite")
+            print(f"speed-up {sequential / local:.2f}× (sequential / processes); stored scores identical: {same}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
