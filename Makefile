@@ -65,7 +65,7 @@ $(VLLM_STAMP):
 
 # The served backend against a real vLLM server (started by the test from .venv-vllm; ~2.5 min to start).
 test-vllm: $(STAMP) $(VLLM_STAMP)
-	ADAPTLAB_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(BIN)/pytest -q tests/test_served_vllm.py
+	ADAPTLAB_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(BIN)/pytest -q tests/test_served_vllm.py tests/test_served_vllm_lora.py
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"

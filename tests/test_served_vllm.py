@@ -13,6 +13,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,10 @@ STARTUP_SECONDS = 600
 SCORE_NATS = PRECISE_NATS
 
 
-@pytest.fixture(scope="module")
-def vllm_server(tmp_path_factory) -> Iterator[str]:
+@contextmanager
+def running_vllm(log_dir: Path, *extra: str) -> Iterator[str]:
+    """A real vLLM server of the SmolLM2 folder (float32, one thread, 127.0.0.1, `extra` flags), its URL while the
+    block runs; stopped after it."""
     from adaptlab.models.aliases import alias_folder
 
     python = Path(VLLM_PYTHON)
@@ -47,7 +50,7 @@ def vllm_server(tmp_path_factory) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = Path(tmp_path_factory.mktemp("vllm")) / "server.log"
+    log = log_dir / "server.log"
     # One thread; 1 GiB of KV cache (the CPU backend otherwise reserves 92% of the machine's memory); the usage
     # says how many prompt tokens came from the prefix cache (--enable-prompt-tokens-details).
     env = {**os.environ, "OMP_NUM_THREADS": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
@@ -55,7 +58,7 @@ def vllm_server(tmp_path_factory) -> Iterator[str]:
         proc = subprocess.Popen(
             [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(folder), "--served-model-name",
              "smollm2", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--max-model-len", "2048",
-             "--enable-prompt-tokens-details"],
+             "--enable-prompt-tokens-details", *extra],
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}/v1"
@@ -78,6 +81,12 @@ def vllm_server(tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tmp_path_factory) -> Iterator[str]:
+    with running_vllm(Path(tmp_path_factory.mktemp("vllm"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
