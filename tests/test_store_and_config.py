@@ -119,3 +119,14 @@ def test_report_renders_from_a_store(tmp_path: Path, cli):
 def test_report_without_results_is_one_line(tmp_path: Path, cli):
     code, _, err = cli("report", tmp_path)
     assert code == 2 and "no results.sqlite" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_is_valid(path: Path):
+    """The configs the docs tell users to run load, and every method's options validate, before anything runs."""
+    from adaptlab.methods import get_method
+    from adaptlab.runs.config import load_config
+
+    config = load_config(path)
+    for method in config.methods:
+        get_method(method, config.options_for(method))

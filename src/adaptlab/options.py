@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
     SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
@@ -117,6 +118,11 @@ class MemoryConfig(Options):
 
     group: ClassVar[str] = "memory"
     positions: int = Field(64, ge=1)  # cached positions the memory holds
+    # or: the most positions that hold at most 1/compression of the context's key/value cache (overrides positions)
+    compression: float | None = Field(None, ge=1)
+    # the attention layers (indices of the model's layers) that hold `positions` distinct keys and values; the
+    # others hold one of each, repeated over the positions (None: every attention layer)
+    layers: list[NonNegativeInt] | None = Field(None, min_length=1)
     steps: int = Field(300, ge=1)
     batch_size: int = Field(8, ge=1)
     learning_rate: float = Field(2e-2, gt=0)

@@ -41,6 +41,7 @@ import json
 import math
 import random
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +84,31 @@ def _get(cache: Any, slot: tuple[int, str, int | None]) -> torch.Tensor:
 
 
 class TrainedPrefix(torch.nn.Module):
-    """The memory: one parameter per cache tensor, and a way to build a fresh cache from them."""
+    """The memory: one parameter per cache tensor, and a way to build a fresh cache from them.
 
-    def __init__(self, template: Any, positions: int):
+    `layers` (None: all) are the attention layers whose keys and values hold `positions` distinct positions; every
+    other attention layer holds one key and one value per head, repeated over the positions — the same attention as
+    one position whose score is raised by log(positions), at one position's bytes."""
+
+    def __init__(self, template: Any, positions: int, layers: Sequence[int] | None = None):
         super().__init__()
         self.positions = positions
         self.template = template
         self.slots = _state_slots(template)
+        attention = sorted({layer for layer, _, k in self.slots if k is None})
+        if layers is not None and (unknown := sorted(set(layers) - set(attention))):
+            raise AdaptlabError(f"option memory: layers {unknown} are not attention layers of this model "
+                                f"(its attention layers: {attention})")
+        self.layers = None if layers is None else sorted(set(layers))
+        # the slots held as one position repeated
+        self.repeated = [k is None and self.layers is not None and layer not in self.layers
+                         for layer, _, k in self.slots]
         # trained in float32 (Adam on bfloat16 values loses small updates), served in the model's dtype
         self.dtypes = [_get(template, s).dtype for s in self.slots]
-        self.tensors = torch.nn.ParameterList(
-            [torch.nn.Parameter(_get(template, s).detach().float().clone()) for s in self.slots]
-        )
+        self.tensors = torch.nn.ParameterList()
+        for slot, repeated in zip(self.slots, self.repeated, strict=True):
+            value = _get(template, slot).detach().float()
+            self.tensors.append(torch.nn.Parameter((value.mean(-2, keepdim=True) if repeated else value).clone()))
 
     def nbytes(self) -> int:
         """Bytes held when serving (in the model's dtype)."""
@@ -110,9 +124,10 @@ class TrainedPrefix(torch.nn.Module):
                 if isinstance(value, dict):
                     setattr(new, attr, dict(value))
             out.layers.append(new)
-        for slot, param, dtype in zip(self.slots, self.tensors, self.dtypes, strict=True):
+        for slot, param, dtype, repeated in zip(self.slots, self.tensors, self.dtypes, self.repeated, strict=True):
             layer, attr, k = slot
-            value = param.to(dtype).expand(rows, *param.shape[1:])
+            shape = (*param.shape[1:-2], self.positions, param.shape[-1]) if repeated else param.shape[1:]
+            value = param.to(dtype).expand(rows, *shape)
             if k is None:  # keys/values are concatenated to: an expanded view is enough
                 setattr(out.layers[layer], attr, value)
             else:  # convolution/recurrent states are updated in place: each cache needs its own copy
@@ -136,7 +151,7 @@ def save_memory(memory: TrainedPrefix, folder: Path, base: str) -> None:
     partial.mkdir(parents=True)
     save_file({str(i): p.detach().to("cpu").contiguous() for i, p in enumerate(memory.tensors)},
               str(partial / PREFIX_FILE))
-    record = {"positions": memory.positions, "slots": [list(s) for s in memory.slots],
+    record = {"positions": memory.positions, "layers": memory.layers, "slots": [list(s) for s in memory.slots],
               "dtypes": [str(d).removeprefix("torch.") for d in memory.dtypes], "base_model": base}
     (partial / MEMORY_RECORD).write_text(json.dumps(record, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
@@ -155,13 +170,14 @@ def load_memory(folder: Path, model: LanguageModel) -> TransformersModel:
         record = json.loads((folder / MEMORY_RECORD).read_text())
         tensors = load_file(str(folder / PREFIX_FILE))
         positions = int(record["positions"])
+        layers = None if record.get("layers") is None else [int(i) for i in record["layers"]]
         slots = [tuple(s) for s in record["slots"]]
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:
         raise AdaptlabError(f"{folder}: not a saved memory ({MEMORY_RECORD} + {PREFIX_FILE}: {e})") from None
     device = next(backend.model.parameters()).device
     with torch.no_grad():
         template = _prefill_cache(backend.model, [backend.pad_id] * positions, device)
-        memory = TrainedPrefix(template, positions).to(device)
+        memory = TrainedPrefix(template, positions, layers).to(device)
         shapes = [tuple(t.shape) for t in memory.tensors]
         saved = [tuple(tensors[str(i)].shape) if str(i) in tensors else None for i in range(len(shapes))]
         if memory.slots != slots or saved != shapes or len(tensors) != len(shapes):
@@ -248,6 +264,26 @@ def self_study(
     return [t for t in text_ids if len(t) >= 2], len(seeds), costs
 
 
+def memory_positions(backend: TransformersModel, corpus: str, config: MemoryConfig, dims: Dims) -> int:
+    """`config.positions`, or with `compression` the most positions whose memory holds at most 1/compression of the
+    context's key/value cache (the bytes `info` reports as `context_cache_bytes`); never more than the corpus'
+    tokens. A `layers` that names no attention layer of the model is a one-line error here, before any work."""
+    device = next(backend.model.parameters()).device
+    with torch.no_grad():  # bytes = fixed + per position · positions (convolution states are the fixed part)
+        one, two = (TrainedPrefix(_prefill_cache(backend.model, [backend.pad_id] * n, device), n,
+                                  config.layers).nbytes() for n in (1, 2))
+    tokens = len(backend.encode(corpus))
+    if config.compression is None:
+        return min(config.positions, tokens)
+    budget = dims.cache_bytes(backend.count_tokens(backend.render_prefix(corpus))) / config.compression
+    per, fixed = two - one, 2 * one - two
+    fits = int((budget - fixed) // per)
+    if fits < 1:
+        raise AdaptlabError(f"option memory: compression {config.compression:g} leaves less than one position "
+                            f"({budget:.0f} bytes; one position holds {one})")
+    return min(fits, tokens)
+
+
 def train_memory(
     backend: TransformersModel, corpus: str, config: MemoryConfig, seed: int, dims: Dims
 ) -> tuple[TrainedPrefix, dict[str, Any], list[CostRow]]:
@@ -255,7 +291,7 @@ def train_memory(
     model = backend.model
     device = next(model.parameters()).device
     corpus_ids = backend.encode(corpus)
-    positions = min(config.positions, len(corpus_ids))
+    positions = memory_positions(backend, corpus, config, dims)
     # 1. self-study: the texts the student learns the teacher's predictions on
     text_ids, seeds, costs = self_study(backend, corpus, config, seed)
     teacher_prefix = backend.encode_prefix(backend.render_prefix(corpus))
@@ -279,7 +315,7 @@ def train_memory(
                 init = _prefill_cache(model, corpus_ids[:positions], device)
                 flops += dims.flops(len(teacher_prefix) + positions, 0, attended_pairs(0, len(teacher_prefix)))
             # 3. distillation into the prefix
-            memory = TrainedPrefix(init, positions).to(device)
+            memory = TrainedPrefix(init, positions, config.layers).to(device)
             if config.init == "random":  # Gaussian values of each tensor's own scale (the ablation)
                 draw = torch.Generator().manual_seed(seed)
                 for param in memory.tensors:
