@@ -124,7 +124,7 @@ def test_memory_layers_must_be_attention_layers(tmp_path: Path):
     """The organism's layers 0 and 1 are short convolutions: naming one is a one-line error before any work."""
     lm = load_model("organism", device="cpu")
     options = MethodOptions(memory={"layers": [0, 2]})
-    with pytest.raises(AdaptlabError, match=r"layers \[0\] are not attention layers of this model \(its attention "
+    with pytest.raises(AdaptlabError, match=r"layers \[0\] are not attention layers of organism \(its attention "
                                             r"layers: \[2, 3\]\)"):
         run_experiment(lm, "organism", _reversals(0, 4), "memory", 0, options, tmp_path)
     assert not (tmp_path / "memory").exists()

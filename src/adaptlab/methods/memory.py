@@ -90,14 +90,15 @@ class TrainedPrefix(torch.nn.Module):
     other attention layer holds one key and one value per head, repeated over the positions — the same attention as
     one position whose score is raised by log(positions), at one position's bytes."""
 
-    def __init__(self, template: Any, positions: int, layers: Sequence[int] | None = None):
+    def __init__(self, template: Any, positions: int, layers: Sequence[int] | None = None, *,
+                 model: str = "this model"):
         super().__init__()
         self.positions = positions
         self.template = template
         self.slots = _state_slots(template)
         attention = sorted({layer for layer, _, k in self.slots if k is None})
         if layers is not None and (unknown := sorted(set(layers) - set(attention))):
-            raise AdaptlabError(f"option memory: layers {unknown} are not attention layers of this model "
+            raise AdaptlabError(f"option memory: layers {unknown} are not attention layers of {model} "
                                 f"(its attention layers: {attention})")
         self.layers = None if layers is None else sorted(set(layers))
         # the slots held as one position repeated
@@ -177,7 +178,7 @@ def load_memory(folder: Path, model: LanguageModel) -> TransformersModel:
     device = next(backend.model.parameters()).device
     with torch.no_grad():
         template = _prefill_cache(backend.model, [backend.pad_id] * positions, device)
-        memory = TrainedPrefix(template, positions, layers).to(device)
+        memory = TrainedPrefix(template, positions, layers, model=model.name).to(device)
         shapes = [tuple(t.shape) for t in memory.tensors]
         saved = [tuple(tensors[str(i)].shape) if str(i) in tensors else None for i in range(len(shapes))]
         if memory.slots != slots or saved != shapes or len(tensors) != len(shapes):
@@ -271,7 +272,7 @@ def memory_positions(backend: TransformersModel, corpus: str, config: MemoryConf
     device = next(backend.model.parameters()).device
     with torch.no_grad():  # bytes = fixed + per position · positions (convolution states are the fixed part)
         one, two = (TrainedPrefix(_prefill_cache(backend.model, [backend.pad_id] * n, device), n,
-                                  config.layers).nbytes() for n in (1, 2))
+                                  config.layers, model=backend.name).nbytes() for n in (1, 2))
     tokens = len(backend.encode(corpus))
     if config.compression is None:
         return min(config.positions, tokens)
