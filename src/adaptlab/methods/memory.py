@@ -269,11 +269,13 @@ def memory_positions(backend: TransformersModel, corpus: str, config: MemoryConf
     """`config.positions`, or with `compression` the most positions whose memory holds at most 1/compression of the
     context's key/value cache (the bytes `info` reports as `context_cache_bytes`); never more than the corpus'
     tokens. A `layers` that names no attention layer of the model is a one-line error here, before any work."""
+    tokens = len(backend.encode(corpus))
+    if config.layers is None and config.compression is None:
+        return min(config.positions, tokens)
     device = next(backend.model.parameters()).device
     with torch.no_grad():  # bytes = fixed + per position · positions (convolution states are the fixed part)
         one, two = (TrainedPrefix(_prefill_cache(backend.model, [backend.pad_id] * n, device), n,
                                   config.layers, model=backend.name).nbytes() for n in (1, 2))
-    tokens = len(backend.encode(corpus))
     if config.compression is None:
         return min(config.positions, tokens)
     budget = dims.cache_bytes(backend.count_tokens(backend.render_prefix(corpus))) / config.compression
