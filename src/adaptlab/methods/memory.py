@@ -265,11 +265,10 @@ def self_study(
     return [t for t in text_ids if len(t) >= 2], len(seeds), costs
 
 
-def memory_positions(backend: TransformersModel, corpus: str, config: MemoryConfig, dims: Dims) -> int:
+def memory_positions(backend: TransformersModel, corpus: str, tokens: int, config: MemoryConfig, dims: Dims) -> int:
     """`config.positions`, or with `compression` the most positions whose memory holds at most 1/compression of the
     context's key/value cache (the bytes `info` reports as `context_cache_bytes`); never more than the corpus'
-    tokens. A `layers` that names no attention layer of the model is a one-line error here, before any work."""
-    tokens = len(backend.encode(corpus))
+    `tokens`. A `layers` that names no attention layer of the model is a one-line error here, before any work."""
     if config.layers is None and config.compression is None:
         return min(config.positions, tokens)
     device = next(backend.model.parameters()).device
@@ -294,7 +293,7 @@ def train_memory(
     model = backend.model
     device = next(model.parameters()).device
     corpus_ids = backend.encode(corpus)
-    positions = memory_positions(backend, corpus, config, dims)
+    positions = memory_positions(backend, corpus, len(corpus_ids), config, dims)
     # 1. self-study: the texts the student learns the teacher's predictions on
     text_ids, seeds, costs = self_study(backend, corpus, config, seed)
     teacher_prefix = backend.encode_prefix(backend.render_prefix(corpus))
